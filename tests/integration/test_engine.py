@@ -1,0 +1,173 @@
+"""The inference worker on real llama.cpp with tiny synthetic models: answers, metrics, cancel,
+crashes, hangs. Every test runs a real worker process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from workbench.engine.client import CancelToken, LocalEngine
+from workbench.engine.errors import ContextOverflow, ModelRejected, WorkerCrashed, WorkerHung
+from workbench.engine.settings import LoadSettings, Sampling
+
+HELLO = [{"role": "user", "content": "Say hello."}]
+
+
+@pytest.fixture
+def engine():
+    with LocalEngine() as engine:
+        yield engine
+
+
+def test_answer_has_exact_metrics(engine: LocalEngine, llama_tiny: Path) -> None:
+    info = engine.load(LoadSettings(str(llama_tiny), n_ctx=512))
+    assert info["architecture"] == "llama"
+    assert info["chat_template"] is True
+    assert info["load_ms"] > 0
+    assert info["buffers"]["kv"] > 0 and info["buffers"]["compute"] > 0
+    deltas: list[tuple[str, int]] = []
+    result = engine.chat(HELLO, Sampling(max_tokens=24, seed=1),
+                         on_delta=lambda t, n: deltas.append((t, n)))
+    m = result.metrics
+    assert result.finish_reason in ("stop", "length")
+    assert result.text == "".join(t for t, _ in deltas)
+    assert m.prompt_tokens > 5 and m.prompt_eval_tokens == m.prompt_tokens
+    assert 0 < m.completion_tokens <= 24
+    assert m.gen_eval_tokens == m.completion_tokens - 1 + (result.finish_reason == "stop")
+    assert m.prompt_tokens_per_s and m.prompt_tokens_per_s > 0
+    assert m.ttft_ms is not None and 0 < m.ttft_ms < m.total_ms
+    # token counts in the deltas rise to the final count (never counted chunks)
+    counts = [n for _, n in deltas]
+    assert counts == sorted(counts) and counts[-1] <= m.completion_tokens
+
+
+def test_same_seed_same_answer_and_prefix_reuse(engine: LocalEngine, llama_tiny: Path) -> None:
+    engine.load(LoadSettings(str(llama_tiny), n_ctx=512))
+    first = engine.chat(HELLO, Sampling(max_tokens=16, seed=7, temperature=0.8))
+    second = engine.chat(HELLO, Sampling(max_tokens=16, seed=7, temperature=0.8))
+    assert first.text == second.text
+    # the second prompt is served from the KV cache: (almost) nothing left to evaluate
+    assert second.metrics.prompt_eval_tokens < first.metrics.prompt_eval_tokens
+
+
+def test_cancel_stops_within_250_ms(engine: LocalEngine, llama_tiny: Path) -> None:
+    engine.load(LoadSettings(str(llama_tiny), n_ctx=16384))
+    token = CancelToken()
+    seen = threading.Event()
+    cancelled_at: list[float] = []
+
+    def on_delta(_text: str, n: int) -> None:
+        if n >= 5 and not seen.is_set():
+            seen.set()
+            cancelled_at.append(time.perf_counter())
+            token.cancel()
+
+    result = engine.chat(HELLO, Sampling(max_tokens=16000, temperature=1.0, seed=3),
+                         on_delta=on_delta, cancel=token)
+    stopped_after = time.perf_counter() - cancelled_at[0]
+    assert result.finish_reason == "cancelled"
+    assert stopped_after < 0.25, f"cancel took {stopped_after * 1000:.0f} ms"
+    assert result.metrics.completion_tokens < 16000
+    # the worker is still healthy
+    again = engine.chat(HELLO, Sampling(max_tokens=4, seed=1))
+    assert again.metrics.completion_tokens > 0
+
+
+def test_cancel_from_another_thread(engine: LocalEngine, llama_tiny: Path) -> None:
+    engine.load(LoadSettings(str(llama_tiny), n_ctx=16384))
+    timer = threading.Timer(0.3, engine.cancel)
+    timer.start()
+    result = engine.chat(HELLO, Sampling(max_tokens=16000, temperature=1.0))
+    timer.join()
+    assert result.finish_reason == "cancelled"
+
+
+def test_worker_killed_mid_answer(engine: LocalEngine, llama_tiny: Path) -> None:
+    engine.load(LoadSettings(str(llama_tiny), n_ctx=16384))
+    pid = engine.pid
+    assert pid is not None
+
+    def on_delta(_text: str, n: int) -> None:
+        if n == 8:
+            os.kill(pid, signal.SIGKILL)
+
+    with pytest.raises(WorkerCrashed) as caught:
+        engine.chat(HELLO, Sampling(max_tokens=16000, temperature=1.0), on_delta=on_delta)
+    err = caught.value
+    assert err.signal_name == "SIGKILL"
+    assert "SIGKILL" in str(err) and "answering" in str(err)
+    assert err.partial_text  # what was streamed before the kill is kept
+    assert not engine.alive
+    # the engine recovers: load starts a fresh worker
+    engine.load(LoadSettings(str(llama_tiny), n_ctx=512))
+    assert engine.pid != pid
+    assert engine.chat(HELLO, Sampling(max_tokens=4)).metrics.completion_tokens > 0
+
+
+def test_real_llama_cpp_abort_on_load(engine: LocalEngine, tiny_model_path) -> None:
+    broken = tiny_model_path(arch="llama", quant="F16", fault="duplicate-vocab")
+    with pytest.raises(WorkerCrashed) as caught:
+        engine.load(LoadSettings(str(broken), n_ctx=512))
+    err = caught.value
+    assert err.signal_name == "SIGABRT"
+    assert err.during == "loading the model"
+    assert err.detail and "GGML_ASSERT" in err.detail
+    assert any("GGML_ASSERT" in line for line in err.log_tail)
+
+
+def test_segfault_during_chat_is_typed(llama_tiny: Path) -> None:
+    env = {**os.environ, "WORKBENCH_WORKER_FAULT": "segv-on-chat"}
+    with LocalEngine(env=env) as engine:
+        engine.load(LoadSettings(str(llama_tiny), n_ctx=512))
+        with pytest.raises(WorkerCrashed) as caught:
+            engine.chat(HELLO, Sampling(max_tokens=4))
+    assert caught.value.signal_name == "SIGSEGV"
+    assert "segmentation fault" in str(caught.value)
+
+
+def test_hung_worker_is_detected_and_killed(llama_tiny: Path) -> None:
+    with LocalEngine(watchdog_s=1.5) as engine:
+        engine.load(LoadSettings(str(llama_tiny), n_ctx=16384))
+        pid = engine.pid
+        assert pid is not None
+        started = time.monotonic()
+
+        def freeze(_text: str, n: int) -> None:
+            if n == 3:
+                os.kill(pid, signal.SIGSTOP)
+
+        with pytest.raises(WorkerHung) as caught:
+            engine.chat(HELLO, Sampling(max_tokens=16000, temperature=1.0), on_delta=freeze)
+        assert time.monotonic() - started < 10
+        assert "no sign of life" in str(caught.value)
+        assert not engine.alive
+
+
+def test_context_overflow_is_bad_input(engine: LocalEngine, llama_tiny: Path) -> None:
+    engine.load(LoadSettings(str(llama_tiny), n_ctx=256))
+    long = [{"role": "user", "content": "word " * 2000}]
+    with pytest.raises(ContextOverflow, match="context holds"):
+        engine.chat(long, Sampling(max_tokens=4))
+    # still usable
+    assert engine.chat(HELLO, Sampling(max_tokens=2)).metrics.completion_tokens > 0
+
+
+def test_not_a_gguf_is_rejected_cleanly(engine: LocalEngine, tmp_path: Path) -> None:
+    bogus = tmp_path / "notes.gguf"
+    bogus.write_bytes(b"this is not a model" * 100)
+    with pytest.raises(ModelRejected):
+        engine.load(LoadSettings(str(bogus)))
+    assert engine.alive  # a refusal is not a crash
+
+
+def test_stats_and_unload(engine: LocalEngine, llama_tiny: Path) -> None:
+    engine.load(LoadSettings(str(llama_tiny), n_ctx=512))
+    stats = engine.stats()
+    assert stats["loaded"] is True and stats["rss_bytes"] > 0
+    engine.unload()
+    assert engine.stats()["loaded"] is False

@@ -1,0 +1,102 @@
+"""The ``workbench`` command: no argument opens the GUI, subcommands do everything else.
+
+Conventions every subcommand follows:
+- ``--json`` prints exactly one JSON document on stdout (progress and logs go to stderr);
+- exit codes: 0 success, 1 runtime failure, 2 bad input;
+- an error is one clear line on stderr; ``--debug`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from workbench import __version__
+from workbench.errors import BadInput, WorkbenchError
+
+# Each module in workbench.commands defines ``register(subparsers)``; order is the help order.
+COMMAND_MODULES = ("synth", "inspect", "run")
+
+EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises BadInput instead of printing usage and exiting by itself."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise BadInput(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="workbench",
+        description="Local-inference workbench. With no command, opens the desktop app.",
+    )
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and worker logs")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    gui = subparsers.add_parser("gui", help="open the desktop app (the default)")
+    gui.add_argument("model", nargs="?", help="a GGUF file to open at start")
+    gui.set_defaults(func=_run_gui)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"workbench.commands.{name}").register(subparsers)
+    return parser
+
+
+def add_json_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+
+
+def emit(args: argparse.Namespace, document: Any, human: Callable[[], None]) -> None:
+    """Print ``document`` as JSON when ``--json`` was given, else call ``human()``."""
+    if getattr(args, "json", False):
+        json.dump(document, sys.stdout, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+    else:
+        human()
+
+
+def _run_gui(args: argparse.Namespace) -> int:
+    from workbench.ui.app import run_app
+
+    return run_app(model=getattr(args, "model", None))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        if not [a for a in argv if a != "--debug"]:
+            argv = [*argv, "gui"]
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_BAD_INPUT
+        return int(args.func(args) or 0)
+    except WorkbenchError as err:
+        if debug:
+            traceback.print_exc()
+        print(f"workbench: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print("workbench: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as err:  # the last line of defence: never a bare traceback
+        if debug:
+            traceback.print_exc()
+        print(f"workbench: internal error: {type(err).__name__}: {err} (run with --debug for "
+              "details)", file=sys.stderr)
+        return EXIT_RUNTIME
+
+
+if __name__ == "__main__":
+    sys.exit(main())

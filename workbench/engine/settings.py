@@ -1,0 +1,98 @@
+"""What a model is loaded with and what an answer is sampled with (plain data, JSON-friendly)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import psutil
+
+from workbench.errors import BadInput
+
+KV_TYPES = ("f16", "q8_0", "q4_0")
+FlashAttn = Literal["on", "off", "auto"]
+SAFE_MODE_MAX_CTX = 2048
+
+
+def physical_cores() -> int:
+    """Threads llama.cpp should use by default: one per physical core (never the SMT siblings)."""
+    return psutil.cpu_count(logical=False) or psutil.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How to load a model. ``None`` fields mean "Workbench decides" (see resolved())."""
+
+    model_path: str
+    n_ctx: int = 4096
+    n_gpu_layers: int = 0  # -1: every layer
+    flash_attn: FlashAttn = "auto"
+    kv_type: str = "f16"
+    threads: int | None = None
+    n_batch: int = 512
+    n_ubatch: int = 512
+    seed: int = -1  # -1: random
+    repack: bool | None = None  # CPU weight repacking (llama.cpp extra buffer types); None: probe
+    use_mmap: bool = True
+
+    def __post_init__(self) -> None:
+        if self.kv_type not in KV_TYPES:
+            raise BadInput(f"unknown KV cache type {self.kv_type!r} (use one of {KV_TYPES})")
+        if self.flash_attn not in ("on", "off", "auto"):
+            raise BadInput(f"flash attention must be on, off or auto, not {self.flash_attn!r}")
+        if self.n_ctx < 0 or self.n_ctx > 1 << 24:
+            raise BadInput(f"context length {self.n_ctx} is out of range")
+        if self.n_gpu_layers < -1:
+            raise BadInput("GPU layers must be -1 (all) or a count >= 0")
+        if self.threads is not None and self.threads < 1:
+            raise BadInput("threads must be at least 1")
+        if self.n_batch < 1 or self.n_ubatch < 1:
+            raise BadInput("batch sizes must be at least 1")
+
+    def safe(self) -> LoadSettings:
+        """Safe mode: no weight repacking, CPU only, a smaller context, memory-mapped weights."""
+        n_ctx = min(self.n_ctx, SAFE_MODE_MAX_CTX) if self.n_ctx else SAFE_MODE_MAX_CTX
+        return dataclasses.replace(
+            self, repack=False, n_gpu_layers=0, n_ctx=n_ctx, use_mmap=True
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> LoadSettings:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - fields
+        if unknown:
+            raise BadInput(f"unknown load settings: {', '.join(sorted(unknown))}")
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampling parameters of one answer."""
+
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    max_tokens: int = 512
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.temperature < 0:
+            raise BadInput("temperature must be >= 0")
+        if not 0 < self.top_p <= 1 or not 0 <= self.min_p <= 1:
+            raise BadInput("top_p must be in (0, 1] and min_p in [0, 1]")
+        if self.max_tokens < 1:
+            raise BadInput("max_tokens must be at least 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Sampling:
+        fields = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in fields})

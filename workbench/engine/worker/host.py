@@ -1,0 +1,272 @@
+"""One loaded model and the answers it streams. Runs inside the worker process."""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import llama_cpp
+from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+from workbench.engine.metrics import AnswerMetrics, rate
+from workbench.engine.settings import LoadSettings, Sampling, physical_cores
+from workbench.engine.worker.native import (
+    KV_GGML_TYPES,
+    llama_params,
+    make_abort_callback,
+    token_piece,
+)
+
+# Used when a GGUF has no chat template: a plain, readable transcript.
+FALLBACK_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] }}\n\n{% endfor %}"
+    "{% if add_generation_prompt %}Assistant:{% endif %}"
+)
+
+
+def inject_fault(stage: str, *, repack: bool) -> None:
+    """Crash on purpose when WORKBENCH_WORKER_FAULT asks for it (tests of crash handling).
+
+    Values: ``abort-on-load``, ``abort-on-repack`` (load with repacking on), ``segv-on-chat``.
+    """
+    fault = os.environ.get("WORKBENCH_WORKER_FAULT", "")
+    if (fault == f"abort-on-{stage}") or (fault == "abort-on-repack" and stage == "load"
+                                          and repack):
+        print(f"workbench worker: fault injected ({fault})", file=sys.stderr, flush=True)
+        os.abort()
+    if fault == f"segv-on-{stage}":
+        print(f"workbench worker: fault injected ({fault})", file=sys.stderr, flush=True)
+        ctypes.string_at(0)
+
+
+class HostError(Exception):
+    """A request the worker survives but cannot serve; ``kind`` is a protocol ERROR_KINDS name."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass
+class Answer:
+    finish_reason: str
+    metrics: AnswerMetrics
+
+
+class ModelHost:
+    """Holds at most one llama.cpp model; ``cancel`` is set from another thread."""
+
+    def __init__(self) -> None:
+        self.llm: llama_cpp.Llama | None = None
+        self.settings: LoadSettings | None = None
+        self.info: dict[str, Any] = {}
+        self.cancel = threading.Event()
+        self._abort = make_abort_callback(self.cancel.is_set)
+        self._formatter: Jinja2ChatFormatter | None = None
+
+    # -- loading ---------------------------------------------------------------------------
+    def load(self, settings: LoadSettings) -> dict[str, Any]:
+        self.unload()
+        if not os.path.isfile(settings.model_path):
+            raise HostError("load_failed", f"no such model file: {settings.model_path}")
+        threads = settings.threads or physical_cores()
+        repack = bool(settings.repack)
+        inject_fault("load", repack=repack)
+        started = time.perf_counter()
+        try:
+            with llama_params(
+                repack=repack, flash_attn=settings.flash_attn, abort_callback=self._abort
+            ):
+                llm = llama_cpp.Llama(
+                    model_path=settings.model_path,
+                    n_ctx=settings.n_ctx,
+                    n_gpu_layers=settings.n_gpu_layers,
+                    n_batch=settings.n_batch,
+                    n_ubatch=settings.n_ubatch,
+                    n_threads=threads,
+                    n_threads_batch=threads,
+                    seed=settings.seed if settings.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
+                    type_k=KV_GGML_TYPES[settings.kv_type],
+                    type_v=KV_GGML_TYPES[settings.kv_type],
+                    use_mmap=settings.use_mmap,
+                    verbose=True,
+                )
+        except (ValueError, RuntimeError) as err:
+            raise HostError("load_failed", f"llama.cpp could not load the model: {err}") from None
+        load_ms = (time.perf_counter() - started) * 1000.0
+        self.llm, self.settings = llm, settings
+        metadata = dict(llm.metadata)
+        template = metadata.get("tokenizer.chat_template")
+        self._formatter = Jinja2ChatFormatter(
+            template=template or FALLBACK_TEMPLATE,
+            eos_token=_token_text(llm, llm.token_eos()),
+            bos_token=_token_text(llm, llm.token_bos()),
+        )
+        self.info = {
+            "model_path": settings.model_path,
+            "architecture": metadata.get("general.architecture"),
+            "name": metadata.get("general.name"),
+            "n_params": llm._model.n_params(),
+            "model_size_bytes": llm._model.size(),
+            "n_vocab": llm.n_vocab(),
+            "n_ctx": llm.n_ctx(),
+            "n_ctx_train": llm._model.n_ctx_train(),
+            "chat_template": template is not None,
+            "load_ms": load_ms,
+            "threads": threads,
+            "repack": repack,
+            "flash_attn": settings.flash_attn,
+            "kv_type": settings.kv_type,
+            "n_gpu_layers": settings.n_gpu_layers,
+            "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+        }
+        return self.info
+
+    def unload(self) -> None:
+        if self.llm is not None:
+            self.llm.close()
+        self.llm, self.settings, self._formatter, self.info = None, None, None, {}
+
+    # -- answering -------------------------------------------------------------------------
+    def chat(
+        self,
+        messages: list[dict[str, Any]],
+        sampling: Sampling,
+        emit: Callable[[str, int], None],
+    ) -> Answer:
+        """Stream the answer to ``messages`` through ``emit``; stops early when cancel is set."""
+        llm, formatter = self.llm, self._formatter
+        if llm is None or formatter is None:
+            raise HostError("no_model", "no model is loaded")
+        t_sent = time.perf_counter()
+        inject_fault("chat", repack=bool(self.info.get("repack")))
+        try:
+            formatted = formatter(messages=messages)
+        except Exception as err:  # the template is untrusted input (sandboxed Jinja)
+            raise HostError("bad_request", f"the chat template failed: {err}") from None
+        bos_text = _token_text(llm, llm.token_bos())
+        add_bos = llm._model.add_bos_token() and not (
+            bos_text and formatted.prompt.startswith(bos_text)
+        )
+        prompt = llm.tokenize(formatted.prompt.encode(), add_bos=add_bos, special=True)
+        n_ctx = llm.n_ctx()
+        if len(prompt) >= n_ctx:
+            raise HostError(
+                "context_overflow",
+                f"the conversation is {len(prompt)} tokens, the context holds {n_ctx}: "
+                "start a new chat or load the model with a longer context",
+            )
+        budget = min(sampling.max_tokens, n_ctx - len(prompt))
+        if sampling.seed is not None:
+            llm.set_seed(sampling.seed)
+        vocab = llm._model.vocab
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        stops = [s for s in _as_list(formatted.stop) if s]
+        text, held = "", ""
+        n_out, finish = 0, "length"
+        t_first: float | None = None
+        llama_cpp.llama_perf_context_reset(llm.ctx)
+        generator = llm.generate(
+            prompt,
+            top_k=sampling.top_k,
+            top_p=sampling.top_p,
+            min_p=sampling.min_p,
+            temp=sampling.temperature,
+            repeat_penalty=sampling.repeat_penalty,
+        )
+        try:
+            for token in generator:
+                if self.cancel.is_set():
+                    finish = "cancelled"
+                    break
+                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                    finish = "stop"
+                    break
+                n_out += 1
+                piece = decoder.decode(token_piece(vocab, token))
+                if piece:
+                    held += piece
+                    held, out, hit = _split_stop(held, stops)
+                    if out:
+                        if t_first is None:
+                            t_first = time.perf_counter()
+                        text += out
+                        emit(out, n_out)
+                    if hit:
+                        finish = "stop"
+                        break
+                if n_out >= budget:
+                    break
+        except RuntimeError as err:
+            if not self.cancel.is_set():
+                raise HostError("internal", f"llama.cpp failed while generating: {err}") from None
+            finish = "cancelled"
+            llm.reset()  # an aborted decode leaves the KV cache half-written
+            llm._ctx.kv_cache_clear()
+        finally:
+            generator.close()
+        if finish != "stop" and held:
+            if t_first is None:
+                t_first = time.perf_counter()
+            emit(held, n_out)
+        t_done = time.perf_counter()
+        perf = llama_cpp.llama_perf_context(llm.ctx)
+        metrics = AnswerMetrics(
+            ttft_ms=(t_first - t_sent) * 1000.0 if t_first is not None else None,
+            prompt_tokens=len(prompt),
+            prompt_eval_tokens=perf.n_p_eval,
+            prompt_ms=perf.t_p_eval_ms,
+            prompt_tokens_per_s=rate(perf.n_p_eval, perf.t_p_eval_ms),
+            completion_tokens=n_out,
+            gen_eval_tokens=perf.n_eval,
+            gen_ms=perf.t_eval_ms,
+            gen_tokens_per_s=rate(perf.n_eval, perf.t_eval_ms),
+            total_ms=(t_done - t_sent) * 1000.0,
+            load_ms=self.info.get("load_ms"),
+        )
+        return Answer(finish_reason=finish, metrics=metrics)
+
+    def stats(self) -> dict[str, Any]:
+        import psutil
+
+        process = psutil.Process()
+        return {
+            "loaded": self.llm is not None,
+            "model": self.info or None,
+            "rss_bytes": process.memory_info().rss,
+            "n_tokens_cached": self.llm.n_tokens if self.llm is not None else 0,
+        }
+
+
+def _token_text(llm: llama_cpp.Llama, token: int) -> str:
+    if token < 0:
+        return ""
+    return llm._model.token_get_text(token)
+
+
+def _as_list(value: str | list[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _split_stop(held: str, stops: list[str]) -> tuple[str, str, bool]:
+    """Hold back text that may be the start of a stop string; returns (held, emit, stop_hit)."""
+    if not stops:
+        return "", held, False
+    for stop in stops:
+        index = held.find(stop)
+        if index >= 0:
+            return "", held[:index], True
+    keep = max((len(s) - 1 for s in stops), default=0)
+    for size in range(min(keep, len(held)), 0, -1):
+        if any(s.startswith(held[-size:]) for s in stops):
+            return held[-size:], held[:-size], False
+    return "", held, False

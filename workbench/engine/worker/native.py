@@ -1,0 +1,75 @@
+"""llama.cpp knobs that llama-cpp-python's ``Llama`` does not expose, set at the narrowest point.
+
+``Llama.__init__`` builds its llama_model_params and llama_context_params itself. Three settings
+Workbench needs are missing there: ``use_extra_bufts`` (CPU weight repacking, which crashes on
+CPUs that advertise AMX without permitting it), flash attention "auto" (llama.cpp's own default),
+and the abort callback (to cancel a long prompt mid-evaluation). ``llama_params`` patches the two
+factory points for the duration of one ``Llama(...)`` call only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+from collections.abc import Callable, Iterator
+
+import llama_cpp
+import llama_cpp.llama as llama_module
+
+FLASH_ATTN_TYPES = {
+    "on": llama_cpp.LLAMA_FLASH_ATTN_TYPE_ENABLED,
+    "off": llama_cpp.LLAMA_FLASH_ATTN_TYPE_DISABLED,
+    "auto": llama_cpp.LLAMA_FLASH_ATTN_TYPE_AUTO,
+}
+KV_GGML_TYPES = {
+    "f16": llama_cpp.GGML_TYPE_F16,
+    "q8_0": llama_cpp.GGML_TYPE_Q8_0,
+    "q4_0": llama_cpp.GGML_TYPE_Q4_0,
+}
+
+
+def make_abort_callback(should_abort: Callable[[], bool]) -> object:
+    """A ggml abort callback; keep the returned object alive as long as the context lives."""
+
+    def _callback(_data: ctypes.c_void_p) -> bool:
+        return bool(should_abort())
+
+    return llama_cpp.ggml_abort_callback(_callback)
+
+
+@contextlib.contextmanager
+def llama_params(*, repack: bool, flash_attn: str, abort_callback: object | None) -> Iterator[None]:
+    """While active, every Llama() gets these model/context settings."""
+    original_defaults = llama_module.llama_cpp.llama_model_default_params
+    original_context = llama_module.internals.LlamaContext
+
+    def model_defaults() -> llama_cpp.llama_model_params:
+        params = original_defaults()
+        params.use_extra_bufts = repack
+        return params
+
+    def context_factory(*, model, params, verbose=True):  # type: ignore[no-untyped-def]
+        params.flash_attn_type = FLASH_ATTN_TYPES[flash_attn]
+        if abort_callback is not None:
+            params.abort_callback = abort_callback
+            params.abort_callback_data = None
+        return original_context(model=model, params=params, verbose=verbose)
+
+    llama_module.llama_cpp.llama_model_default_params = model_defaults
+    llama_module.internals.LlamaContext = context_factory  # type: ignore[misc]
+    try:
+        yield
+    finally:
+        llama_module.llama_cpp.llama_model_default_params = original_defaults
+        llama_module.internals.LlamaContext = original_context  # type: ignore[misc]
+
+
+def token_piece(vocab: object, token: int) -> bytes:
+    """The bytes of one token (special tokens rendered empty), however long the piece is."""
+    size = 64
+    while True:
+        buf = ctypes.create_string_buffer(size)
+        n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, False)
+        if n >= 0:
+            return buf.raw[:n]
+        size = -n

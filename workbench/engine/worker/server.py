@@ -1,0 +1,146 @@
+"""The worker's I/O loop: requests from stdin, events to a private copy of stdout.
+
+Three threads: the main one runs requests one at a time (load, chat, ...); a reader turns stdin
+lines into requests and handles ``cancel`` at once (it sets the host's flag, which llama.cpp's
+abort callback and the token loop both check); a heartbeat thread proves the process is alive
+even while llama.cpp is busy in C (ctypes releases the GIL), so the app can tell a hang from work.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+from typing import IO, Any
+
+import llama_cpp
+
+from workbench.engine import protocol
+from workbench.engine.settings import LoadSettings, Sampling
+from workbench.engine.worker.host import HostError, ModelHost
+from workbench.errors import BadInput
+
+
+class EventWriter:
+    """Writes protocol events; safe to call from several threads."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+
+    def send(self, event: str, **fields: Any) -> None:
+        data = protocol.encode({"event": event, **fields})
+        with self._lock:
+            self._stream.write(data)
+            self._stream.flush()
+
+
+class Worker:
+    def __init__(self, events: EventWriter) -> None:
+        self.events = events
+        self.host = ModelHost()
+        self.requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._current: int | None = None
+        self._cancelled_early: set[int] = set()
+
+    # -- threads ---------------------------------------------------------------------------
+    def read_requests(self, stream: IO[bytes]) -> None:
+        for line in stream:
+            if not line.strip():
+                continue
+            try:
+                message = protocol.decode(line)
+            except protocol.ProtocolError as err:
+                self.events.send("error", id=None, kind="bad_request", message=str(err))
+                continue
+            if message.get("op") == "cancel":
+                self._cancel(message.get("target"))
+            else:
+                self.requests.put(message)
+        self.host.cancel.set()  # the app is gone: stop what we are doing and exit
+        self.requests.put(None)
+
+    def heartbeat(self, started: float) -> None:
+        while True:
+            time.sleep(protocol.HEARTBEAT_S)
+            self.events.send("heartbeat", t=round(time.monotonic() - started, 3))
+
+    def _cancel(self, target: Any) -> None:
+        with self._lock:
+            if target is None or target == self._current:
+                self.host.cancel.set()
+            elif isinstance(target, int):
+                self._cancelled_early.add(target)
+
+    # -- requests --------------------------------------------------------------------------
+    def serve(self) -> None:
+        while True:
+            message = self.requests.get()
+            if message is None or message.get("op") == "shutdown":
+                return
+            rid = message.get("id")
+            try:
+                self.handle(rid, message)
+            except HostError as err:
+                self.events.send("error", id=rid, kind=err.kind, message=str(err))
+            except BadInput as err:
+                self.events.send("error", id=rid, kind="bad_request", message=str(err))
+            except Exception as err:  # the worker survives what it can; the app shows the text
+                traceback.print_exc()
+                self.events.send("error", id=rid, kind="internal",
+                                 message=f"{type(err).__name__}: {err}")
+            finally:
+                with self._lock:
+                    self._current = None
+
+    def handle(self, rid: Any, message: dict[str, Any]) -> None:
+        op = message.get("op")
+        if op == "load":
+            settings = LoadSettings.from_dict(dict(message.get("settings") or {}))
+            info = self.host.load(settings)
+            self.events.send("loaded", id=rid, info=info)
+        elif op == "chat":
+            messages = message.get("messages")
+            if not isinstance(messages, list) or not messages:
+                raise HostError("bad_request", "chat needs a non-empty list of messages")
+            sampling = Sampling.from_dict(dict(message.get("sampling") or {}))
+            with self._lock:
+                self._current = rid
+                self.host.cancel.clear()
+                if rid in self._cancelled_early:
+                    self._cancelled_early.discard(rid)
+                    self.host.cancel.set()
+            answer = self.host.chat(
+                messages, sampling,
+                lambda text, n: self.events.send("delta", id=rid, text=text, tokens=n),
+            )
+            self.events.send("done", id=rid, finish_reason=answer.finish_reason,
+                             metrics=answer.metrics.to_dict())
+        elif op == "unload":
+            self.host.unload()
+            self.events.send("unloaded", id=rid)
+        elif op == "stats":
+            self.events.send("stats", id=rid, stats=self.host.stats())
+        else:
+            raise HostError("bad_request", f"unknown op {op!r} (known: {protocol.OPS})")
+
+
+def main() -> int:
+    # The protocol gets a private copy of stdout; fd 1 itself is pointed at stderr so that
+    # anything else printing (llama.cpp's C code, a library) cannot corrupt the event stream.
+    protocol_fd = os.dup(1)
+    os.dup2(2, 1)
+    events = EventWriter(os.fdopen(protocol_fd, "wb", buffering=0))
+    worker = Worker(events)
+    started = time.monotonic()
+    threading.Thread(target=worker.heartbeat, args=(started,), daemon=True).start()
+    threading.Thread(target=worker.read_requests, args=(sys.stdin.buffer,), daemon=True).start()
+    events.send("ready", pid=os.getpid(), protocol=protocol.PROTOCOL_VERSION,
+                llama_cpp_version=llama_cpp.__version__)
+    worker.serve()
+    worker.host.unload()
+    return 0
