@@ -92,8 +92,7 @@ def run(args: argparse.Namespace) -> int:
         "finish_reason": result.finish_reason,
         **result.metrics.to_dict(),
         "model": info.get("name") or info.get("model_path"),
-        "settings": {**settings.to_dict(), "threads": info.get("threads"),
-                     "repack": info.get("repack")},
+        "settings": {**(engine.settings or settings).to_dict(), "threads": info.get("threads")},
     }
     emit(args, document, lambda: _print_metrics(result))
     return 0
@@ -102,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
 def _answer(engine: LocalEngine, settings: LoadSettings, messages: list[dict[str, str]],
             sampling: Sampling, stream: Any) -> tuple[ChatResult, dict[str, Any]]:
     info = engine.load(settings)
+    for note in info["notes"]:
+        print(f"workbench: {note}", file=sys.stderr)
     return engine.chat(messages, sampling, on_delta=stream), info
 
 

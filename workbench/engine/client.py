@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import IO, Any
 
 from workbench.engine import protocol
+from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import (
     ContextOverflow,
     EngineError,
@@ -162,9 +163,14 @@ class LocalEngine:
 
     # -- requests --------------------------------------------------------------------------
     def load(self, settings: LoadSettings) -> dict[str, Any]:
-        """Load a model (starting the worker when needed); returns llama.cpp's facts about it."""
+        """Load a model (starting the worker when needed); returns llama.cpp's facts about it.
+
+        Settings left to Workbench (``repack=None``) are resolved first (engine.defaults); the
+        reasons are in ``info["notes"]`` and the settings used in ``self.settings``.
+        """
         if not os.path.isfile(settings.model_path):
             raise BadInput(f"no such model file: {settings.model_path}")
+        settings, notes = resolve_load_settings(settings)
         if not self.alive:
             self.start()
         with self._busy:
@@ -175,6 +181,7 @@ class LocalEngine:
             self._raise_if_error(reply)
             info = dict(reply["info"])
             info["buffers"] = parse_buffer_sizes(list(self.log)[log_start:])
+            info["notes"] = notes
             self.info = info
             return info
 
@@ -218,6 +225,41 @@ class LocalEngine:
                             finish_reason=str(message.get("finish_reason")),
                             metrics=AnswerMetrics.from_dict(message["metrics"]),
                         )
+                    elif event == "error":
+                        self._raise_if_error(message)
+            finally:
+                self._current = None
+
+    def bench(
+        self,
+        pp_tokens: int = 512,
+        tg_tokens: int = 128,
+        repetitions: int = 5,
+        *,
+        on_progress: Callable[[str, int], None] | None = None,
+        cancel: CancelToken | None = None,
+    ) -> dict[str, Any]:
+        """Run llama-bench's pp/tg tests on the loaded model; returns per-repetition tok/s."""
+        if not self.alive or self.info is None:
+            raise BadInput("no model is loaded")
+        with self._busy:
+            rid = self._send({"op": "bench", "pp_tokens": pp_tokens, "tg_tokens": tg_tokens,
+                              "repetitions": repetitions})
+            self._current = rid
+            cancel_sent = False
+            try:
+                while True:
+                    if cancel is not None and cancel.cancelled and not cancel_sent:
+                        self._send_cancel(rid)
+                        cancel_sent = True
+                    message = self._next_event("benchmarking", "")
+                    if message is None or message.get("id") != rid:
+                        continue
+                    event = message.get("event")
+                    if event == "progress" and on_progress is not None:
+                        on_progress(str(message.get("stage")), int(message.get("rep", 0)))
+                    elif event == "bench_result":
+                        return dict(message["result"])
                     elif event == "error":
                         self._raise_if_error(message)
             finally:

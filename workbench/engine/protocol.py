@@ -9,6 +9,7 @@ Requests (app -> worker), each with an integer ``id`` chosen by the app:
   {"id": 1, "op": "load", "settings": {LoadSettings fields}}
   {"id": 2, "op": "chat", "messages": [{"role": "user", "content": "..."}], "sampling": {...}}
   {"id": 3, "op": "cancel", "target": 2}          stop request 2 (between tokens, or mid-prompt)
+  {"id": 7, "op": "bench", "pp_tokens": 512, "tg_tokens": 128, "repetitions": 5}
   {"id": 4, "op": "unload"}
   {"id": 5, "op": "stats"}
   {"id": 6, "op": "shutdown"}
@@ -20,6 +21,8 @@ Events (worker -> app):
   {"event": "delta", "id": 2, "text": "...", "tokens": 7}   answer text (one or more tokens);
                                                       tokens: answer tokens sampled so far
   {"event": "done", "id": 2, "finish_reason": "stop" | "length" | "cancelled", "metrics": {...}}
+  {"event": "progress", "id": 7, "stage": "warmup" | "pp" | "tg", "rep": 1}
+  {"event": "bench_result", "id": 7, "result": {"pp_samples": [tok/s...], "tg_samples": [...]}}
   {"event": "unloaded", "id": 4}
   {"event": "stats", "id": 5, "stats": {...}}
   {"event": "error", "id": 2, "kind": ERROR_KINDS member, "message": "..."}
@@ -33,8 +36,9 @@ from typing import Any
 PROTOCOL_VERSION = 1
 HEARTBEAT_S = 0.5
 
-OPS = ("load", "chat", "cancel", "unload", "stats", "shutdown")
-EVENTS = ("ready", "heartbeat", "loaded", "delta", "done", "unloaded", "stats", "error")
+OPS = ("load", "chat", "bench", "cancel", "unload", "stats", "shutdown")
+EVENTS = ("ready", "heartbeat", "loaded", "delta", "done", "progress", "bench_result",
+          "unloaded", "stats", "error")
 FINISH_REASONS = ("stop", "length", "cancelled")
 ERROR_KINDS = (
     "bad_request",  # malformed or unknown request

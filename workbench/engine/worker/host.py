@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import ctypes
 import os
+import random
 import sys
 import threading
 import time
@@ -126,6 +127,7 @@ class ModelHost:
             "kv_type": settings.kv_type,
             "n_gpu_layers": settings.n_gpu_layers,
             "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
+            "llama_cpp_version": llama_cpp.__version__,
         }
         return self.info
 
@@ -232,6 +234,75 @@ class ModelHost:
             load_ms=self.info.get("load_ms"),
         )
         return Answer(finish_reason=finish, metrics=metrics)
+
+    def bench(
+        self,
+        pp_tokens: int,
+        tg_tokens: int,
+        repetitions: int,
+        progress: Callable[[str, int], None],
+    ) -> dict[str, Any]:
+        """llama-bench's tests, run the same way: random prompt tokens decoded in batches of
+        n_batch (pp), then tokens decoded one at a time from an empty context (tg); a warm-up
+        run first; the KV cache cleared before every repetition; wall time around each run."""
+        llm = self.llm
+        if llm is None:
+            raise HostError("no_model", "no model is loaded")
+        if pp_tokens + tg_tokens + 1 > llm.n_ctx():
+            raise HostError("context_overflow", f"the test needs {pp_tokens + tg_tokens + 1} "
+                            f"tokens of context, the model was loaded with {llm.n_ctx()}")
+        rng = random.Random(0)
+        n_vocab = llm.n_vocab()
+        first = llm.token_bos() if llm._model.add_bos_token() else rng.randrange(n_vocab)
+
+        def run_prompt() -> float:
+            tokens = [first] + [rng.randrange(n_vocab) for _ in range(pp_tokens - 1)]
+            llm.reset()
+            llm._ctx.kv_cache_clear()
+            started = time.perf_counter()
+            llm.eval(tokens)
+            llama_cpp.llama_synchronize(llm.ctx)
+            return time.perf_counter() - started
+
+        def run_gen(n: int) -> float:
+            llm.reset()
+            llm._ctx.kv_cache_clear()
+            token = first
+            started = time.perf_counter()
+            for _ in range(n):
+                if self.cancel.is_set():
+                    break
+                llm.eval([token])
+                llama_cpp.llama_synchronize(llm.ctx)
+                token = rng.randrange(n_vocab)
+            return time.perf_counter() - started
+
+        progress("warmup", 0)
+        if pp_tokens:
+            run_prompt()
+        if tg_tokens:
+            run_gen(1)
+        pp_rates: list[float] = []
+        tg_rates: list[float] = []
+        for rep in range(repetitions):
+            if self.cancel.is_set():
+                break
+            if pp_tokens:
+                progress("pp", rep + 1)
+                pp_rates.append(pp_tokens / run_prompt())
+            if tg_tokens and not self.cancel.is_set():
+                progress("tg", rep + 1)
+                tg_rates.append(tg_tokens / run_gen(tg_tokens))
+        llm.reset()
+        llm._ctx.kv_cache_clear()
+        if self.cancel.is_set():
+            return {"cancelled": True}
+        return {
+            "cancelled": False,
+            "pp_samples": pp_rates,
+            "tg_samples": tg_rates,
+            "system_info": llama_cpp.llama_print_system_info().decode(errors="replace"),
+        }
 
     def stats(self) -> dict[str, Any]:
         import psutil

@@ -120,6 +120,17 @@ class Worker:
             )
             self.events.send("done", id=rid, finish_reason=answer.finish_reason,
                              metrics=answer.metrics.to_dict())
+        elif op == "bench":
+            with self._lock:
+                self._current = rid
+                self.host.cancel.clear()
+            result = self.host.bench(
+                int(message.get("pp_tokens", 512)),
+                int(message.get("tg_tokens", 128)),
+                max(1, int(message.get("repetitions", 5))),
+                lambda stage, rep: self.events.send("progress", id=rid, stage=stage, rep=rep),
+            )
+            self.events.send("bench_result", id=rid, result=result)
         elif op == "unload":
             self.host.unload()
             self.events.send("unloaded", id=rid)

@@ -1,0 +1,141 @@
+"""``workbench bench MODEL...``: llama-bench's pp/tg tests through the Workbench worker."""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from workbench.cli import add_json_flag, emit
+from workbench.commands.run import add_model_options, load_settings_from
+from workbench.engine.bench import BenchResult, mean_sd
+from workbench.engine.client import LocalEngine
+from workbench.errors import BadInput
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure prompt processing and generation speed (llama-bench style)",
+        description="Runs llama-bench's tests in the Workbench worker: a warm-up, then "
+        "N repetitions of prompt processing (pp) and generation (tg). Several models give one "
+        "comparison table. --json prints one object for one model, a list for several.",
+    )
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="GGUF files")
+    parser.add_argument("--prompt-tokens", type=int, default=512, help="pp test size (0: skip)")
+    parser.add_argument("--gen-tokens", type=int, default=128, help="tg test size (0: skip)")
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--no-store", action="store_true", help="do not save the results")
+    add_model_options(parser)
+    add_json_flag(parser)
+    parser.set_defaults(func=run, ctx=0)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.prompt_tokens < 0 or args.gen_tokens < 0 or args.prompt_tokens + args.gen_tokens == 0:
+        raise BadInput("nothing to measure: give --prompt-tokens and/or --gen-tokens > 0")
+    if args.repetitions < 1:
+        raise BadInput("--repetitions must be at least 1")
+    results = [bench_one(args, path) for path in args.models]
+    if not args.no_store:
+        _store(results)
+    document: Any = results[0].to_dict() if len(results) == 1 else [r.to_dict() for r in results]
+    emit(args, document, lambda: _print_table(results))
+    return 0
+
+
+def bench_one(args: argparse.Namespace, path: str) -> BenchResult:
+    need = args.prompt_tokens + args.gen_tokens + 1
+    args.model = path
+    if not args.ctx:
+        args.ctx = max(need, 512)
+    settings = load_settings_from(args)
+    console = Console(stderr=True)
+    with LocalEngine() as engine, console.status(f"loading {path}") as status:
+        info = engine.load(settings)
+        settings = engine.settings or settings
+        for note in info["notes"]:
+            print(f"workbench: {note}", file=sys.stderr)
+
+        def progress(stage: str, rep: int) -> None:
+            label = {"warmup": "warm-up", "pp": f"pp{args.prompt_tokens}",
+                     "tg": f"tg{args.gen_tokens}"}[stage]
+            status.update(f"{path}: {label} {rep}/{args.repetitions}" if rep else
+                          f"{path}: {label}")
+
+        raw = engine.bench(args.prompt_tokens, args.gen_tokens, args.repetitions,
+                           on_progress=progress)
+    pp, pp_sd = mean_sd(raw.get("pp_samples", []))
+    tg, tg_sd = mean_sd(raw.get("tg_samples", []))
+    return BenchResult(
+        model_path=path,
+        pp_tokens=args.prompt_tokens,
+        tg_tokens=args.gen_tokens,
+        repetitions=args.repetitions,
+        pp_tokens_per_s=pp,
+        pp_sd=pp_sd,
+        tg_tokens_per_s=tg,
+        tg_sd=tg_sd,
+        settings={
+            "threads": info["threads"],
+            "flash_attn": settings.flash_attn,
+            "repack": info["repack"],
+            "gpu_layers": settings.n_gpu_layers,
+            "ctx": info["n_ctx"],
+            "batch": settings.n_batch,
+            "ubatch": settings.n_ubatch,
+            "kv_type": settings.kv_type,
+            "llama_cpp_version": info.get("llama_cpp_version"),
+            "system_info": raw.get("system_info"),
+        },
+        model={
+            "name": info.get("name"),
+            "architecture": info.get("architecture"),
+            "quant": _quant_name(path),
+            "n_params": info.get("n_params"),
+            "model_size_bytes": info.get("model_size_bytes"),
+        },
+    )
+
+
+def _quant_name(path: str) -> str | None:
+    from workbench.gguf import read_header, summarize
+
+    summary = summarize(read_header(path))
+    return summary.file_type or summary.dominant_type
+
+
+def _store(results: list[BenchResult]) -> None:
+    from workbench.hardware.cpu import detect_cpu
+    from workbench.store import bench_runs, db
+
+    cpu = detect_cpu()
+    machine = {"cpu": cpu.model, "logical_cores": cpu.logical_cores,
+               "physical_cores": cpu.physical_cores, "os": platform.platform()}
+    with db.connect() as connection:
+        for result in results:
+            bench_runs.save(connection, result, machine)
+
+
+def _fmt(mean: float | None, sd: float | None) -> str:
+    return "-" if mean is None else f"{mean:.2f} ± {sd or 0:.2f}"
+
+
+def _print_table(results: list[BenchResult]) -> None:
+    table = Table(title="workbench bench (tok/s, mean ± sd)")
+    for column in ("model", "quant", "size", "threads", "fa", "repack", "pp", "tg"):
+        table.add_column(column, justify="right" if column in ("pp", "tg", "size") else "left")
+    for r in results:
+        size = r.model.get("model_size_bytes") or 0
+        table.add_row(
+            r.model.get("name") or r.model_path, str(r.model.get("quant")),
+            f"{size / 2**20:.0f} MiB", str(r.settings["threads"]), r.settings["flash_attn"],
+            "on" if r.settings["repack"] else "off",
+            f"pp{r.pp_tokens} {_fmt(r.pp_tokens_per_s, r.pp_sd)}" if r.pp_tokens else "-",
+            f"tg{r.tg_tokens} {_fmt(r.tg_tokens_per_s, r.tg_sd)}" if r.tg_tokens else "-",
+        )
+    Console().print(table)

@@ -1,0 +1,41 @@
+"""The defaults every path (run, chat, compare, bench) loads models with, chosen for speed, safely.
+
+- threads: one per physical core (SMT siblings slow llama.cpp down);
+- flash attention: llama.cpp's "auto" (on wherever the backend supports it; ~15% faster
+  generation on CPU than llama-cpp-python's default of off, and a much smaller compute buffer);
+- weight repacking: on where this CPU was probed safe for the model's quant type, else off.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from workbench.engine.settings import LoadSettings
+
+
+def model_quant(path: str) -> str | None:
+    """The quant type that dominates a GGUF's weights, from its header (None if unreadable)."""
+    from workbench.gguf import GGUFError, read_header, summarize
+
+    try:
+        summary = summarize(read_header(path))
+    except GGUFError:
+        return None
+    return summary.dominant_type or summary.file_type
+
+
+def resolve_load_settings(settings: LoadSettings) -> tuple[LoadSettings, list[str]]:
+    """Fill in what the user left to Workbench; returns the settings and notes saying why."""
+    notes: list[str] = []
+    if settings.repack is None:
+        quant = model_quant(settings.model_path)
+        if quant is None:
+            settings = dataclasses.replace(settings, repack=False)
+        else:
+            from workbench.engine.repack_probe import repack_verdict
+
+            verdict = repack_verdict(quant)
+            settings = dataclasses.replace(settings, repack=verdict.safe)
+            if not verdict.safe:
+                notes.append(f"weight repacking off for {verdict.quant}: {verdict.reason}")
+    return settings, notes

@@ -1,0 +1,1 @@
+"""Persistence: one SQLite database (runs, conversations) and small JSON settings files."""

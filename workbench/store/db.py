@@ -1,0 +1,56 @@
+"""The SQLite database and its schema migrations (one file in the data directory)."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+from workbench import paths
+
+# Each entry migrates from version i to i + 1; never edit a released entry, append a new one.
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE bench_runs (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        model_path TEXT NOT NULL,
+        model_name TEXT,
+        architecture TEXT,
+        quant TEXT,
+        size_bytes INTEGER,
+        n_params INTEGER,
+        pp_tokens INTEGER NOT NULL,
+        tg_tokens INTEGER NOT NULL,
+        repetitions INTEGER NOT NULL,
+        pp_tokens_per_s REAL,
+        pp_sd REAL,
+        tg_tokens_per_s REAL,
+        tg_sd REAL,
+        settings TEXT NOT NULL,
+        machine TEXT NOT NULL
+    );
+    CREATE INDEX bench_runs_model ON bench_runs (architecture, quant);
+    """,
+)
+
+_lock = threading.Lock()
+
+
+def database_path() -> Path:
+    return paths.data_dir() / "workbench.sqlite3"
+
+
+def connect(path: Path | None = None) -> sqlite3.Connection:
+    """Open (and migrate) the database; rows come back as sqlite3.Row."""
+    connection = sqlite3.connect(path or database_path(), timeout=10)
+    connection.row_factory = sqlite3.Row
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    with _lock:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+        for index in range(version, len(MIGRATIONS)):
+            with connection:
+                connection.executescript(MIGRATIONS[index])
+                connection.execute(f"PRAGMA user_version = {index + 1}")
+    return connection
