@@ -8,6 +8,8 @@
   by the engine, never by streamed chunks.
 - gen_tokens_per_s: llama.cpp's generation counter: evaluated tokens / eval time (the same
   figure as llama-bench's tg).
+- stream_tokens_per_s: (completion_tokens - 1) / (last token time - first token time), wall
+  clock in the worker: what the user sees stream, sampling and all overheads included.
 - total_ms: request sent -> answer finished. load_ms: model load time (from the load request).
 """
 
@@ -30,6 +32,7 @@ class AnswerMetrics:
     gen_ms: float
     gen_tokens_per_s: float | None
     total_ms: float
+    stream_tokens_per_s: float | None = None
     load_ms: float | None = None
 
     def to_dict(self) -> dict[str, Any]:

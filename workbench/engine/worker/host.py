@@ -174,6 +174,7 @@ class ModelHost:
         text, held = "", ""
         n_out, finish = 0, "length"
         t_first: float | None = None
+        t_first_token = t_last_token = 0.0
         llama_cpp.llama_perf_context_reset(llm.ctx)
         generator = llm.generate(
             prompt,
@@ -192,6 +193,9 @@ class ModelHost:
                     finish = "stop"
                     break
                 n_out += 1
+                t_last_token = time.perf_counter()
+                if n_out == 1:
+                    t_first_token = t_last_token
                 piece = decoder.decode(token_piece(vocab, token))
                 if piece:
                     held += piece
@@ -231,6 +235,7 @@ class ModelHost:
             gen_ms=perf.t_eval_ms,
             gen_tokens_per_s=rate(perf.n_eval, perf.t_eval_ms),
             total_ms=(t_done - t_sent) * 1000.0,
+            stream_tokens_per_s=rate(n_out - 1, (t_last_token - t_first_token) * 1000.0),
             load_ms=self.info.get("load_ms"),
         )
         return Answer(finish_reason=finish, metrics=metrics)
