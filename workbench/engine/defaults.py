@@ -14,13 +14,14 @@ from workbench.engine.settings import LoadSettings
 
 
 def model_quant(path: str) -> str | None:
-    """The quant type that dominates a GGUF's weights, from its header (None if unreadable)."""
-    from workbench.gguf import GGUFError, read_header, summarize
+    """The quant type that dominates a GGUF's weights, from its header.
 
-    try:
-        summary = summarize(read_header(path))
-    except GGUFError:
-        return None
+    Reading the header also validates it: a malformed file raises GGUFError (bad input, with
+    the byte offset and field) before llama.cpp, which may crash on it, ever sees it.
+    """
+    from workbench.gguf import read_header, summarize
+
+    summary = summarize(read_header(path))
     return summary.dominant_type or summary.file_type
 
 
