@@ -14,8 +14,11 @@ import pytest
 from workbench.engine.client import CancelToken, LocalEngine
 from workbench.engine.errors import ContextOverflow, ModelRejected, WorkerCrashed, WorkerHung
 from workbench.engine.settings import LoadSettings, Sampling
+from workbench.errors import BadInput
+from workbench.gguf import GGUFError
 
 HELLO = [{"role": "user", "content": "Say hello."}]
+ENDLESS = Sampling(max_tokens=16000, temperature=1.0, ignore_eos=True)
 
 
 @pytest.fixture
@@ -46,13 +49,23 @@ def test_answer_has_exact_metrics(engine: LocalEngine, llama_tiny: Path) -> None
     assert counts == sorted(counts) and counts[-1] <= m.completion_tokens
 
 
-def test_same_seed_same_answer_and_prefix_reuse(engine: LocalEngine, llama_tiny: Path) -> None:
+def test_same_seed_same_answer(engine: LocalEngine, llama_tiny: Path) -> None:
     engine.load(LoadSettings(str(llama_tiny), n_ctx=512))
     first = engine.chat(HELLO, Sampling(max_tokens=16, seed=7, temperature=0.8))
+    engine.chat([{"role": "user", "content": "Something else."}], Sampling(max_tokens=8))
     second = engine.chat(HELLO, Sampling(max_tokens=16, seed=7, temperature=0.8))
     assert first.text == second.text
-    # the second prompt is served from the KV cache: (almost) nothing left to evaluate
-    assert second.metrics.prompt_eval_tokens < first.metrics.prompt_eval_tokens
+    assert second.metrics.prompt_eval_tokens == second.metrics.prompt_tokens
+
+
+def test_follow_up_reuses_the_cached_prefix(engine: LocalEngine, llama_tiny: Path) -> None:
+    engine.load(LoadSettings(str(llama_tiny), n_ctx=1024))
+    first = engine.chat(HELLO, Sampling(max_tokens=8))
+    follow_up = [*HELLO, {"role": "assistant", "content": first.text},
+                 {"role": "user", "content": "And again?"}]
+    second = engine.chat(follow_up, Sampling(max_tokens=8))
+    # only the new turn is evaluated: the conversation so far is still in the KV cache
+    assert second.metrics.prompt_eval_tokens < second.metrics.prompt_tokens / 2
 
 
 def test_cancel_stops_within_250_ms(engine: LocalEngine, llama_tiny: Path) -> None:
@@ -67,7 +80,7 @@ def test_cancel_stops_within_250_ms(engine: LocalEngine, llama_tiny: Path) -> No
             cancelled_at.append(time.perf_counter())
             token.cancel()
 
-    result = engine.chat(HELLO, Sampling(max_tokens=16000, temperature=1.0, seed=3),
+    result = engine.chat(HELLO, ENDLESS,
                          on_delta=on_delta, cancel=token)
     stopped_after = time.perf_counter() - cancelled_at[0]
     assert result.finish_reason == "cancelled"
@@ -82,7 +95,7 @@ def test_cancel_from_another_thread(engine: LocalEngine, llama_tiny: Path) -> No
     engine.load(LoadSettings(str(llama_tiny), n_ctx=16384))
     timer = threading.Timer(0.3, engine.cancel)
     timer.start()
-    result = engine.chat(HELLO, Sampling(max_tokens=16000, temperature=1.0))
+    result = engine.chat(HELLO, ENDLESS)
     timer.join()
     assert result.finish_reason == "cancelled"
 
@@ -91,13 +104,15 @@ def test_worker_killed_mid_answer(engine: LocalEngine, llama_tiny: Path) -> None
     engine.load(LoadSettings(str(llama_tiny), n_ctx=16384))
     pid = engine.pid
     assert pid is not None
+    killed: list[int] = []
 
     def on_delta(_text: str, n: int) -> None:
-        if n == 8:
+        if n >= 8 and not killed:
+            killed.append(n)
             os.kill(pid, signal.SIGKILL)
 
     with pytest.raises(WorkerCrashed) as caught:
-        engine.chat(HELLO, Sampling(max_tokens=16000, temperature=1.0), on_delta=on_delta)
+        engine.chat(HELLO, ENDLESS, on_delta=on_delta)
     err = caught.value
     assert err.signal_name == "SIGKILL"
     assert "SIGKILL" in str(err) and "answering" in str(err)
@@ -136,13 +151,15 @@ def test_hung_worker_is_detected_and_killed(llama_tiny: Path) -> None:
         pid = engine.pid
         assert pid is not None
         started = time.monotonic()
+        frozen: list[int] = []
 
         def freeze(_text: str, n: int) -> None:
-            if n == 3:
+            if n >= 3 and not frozen:
+                frozen.append(n)
                 os.kill(pid, signal.SIGSTOP)
 
         with pytest.raises(WorkerHung) as caught:
-            engine.chat(HELLO, Sampling(max_tokens=16000, temperature=1.0), on_delta=freeze)
+            engine.chat(HELLO, ENDLESS, on_delta=freeze)
         assert time.monotonic() - started < 10
         assert "no sign of life" in str(caught.value)
         assert not engine.alive
@@ -157,11 +174,29 @@ def test_context_overflow_is_bad_input(engine: LocalEngine, llama_tiny: Path) ->
     assert engine.chat(HELLO, Sampling(max_tokens=2)).metrics.completion_tokens > 0
 
 
-def test_not_a_gguf_is_rejected_cleanly(engine: LocalEngine, tmp_path: Path) -> None:
+def test_not_a_gguf_is_rejected_before_llama_cpp_sees_it(engine: LocalEngine,
+                                                          tmp_path: Path) -> None:
     bogus = tmp_path / "notes.gguf"
     bogus.write_bytes(b"this is not a model" * 100)
-    with pytest.raises(ModelRejected):
+    with pytest.raises(GGUFError, match="not a GGUF file"):
         engine.load(LoadSettings(str(bogus)))
+    assert isinstance(GGUFError("x"), BadInput)
+
+
+def test_model_llama_cpp_refuses_is_rejected_cleanly(engine: LocalEngine,
+                                                     tmp_path: Path) -> None:
+    import gguf
+    import numpy as np
+
+    path = tmp_path / "alien.gguf"
+    writer = gguf.GGUFWriter(str(path), "no-such-architecture")
+    writer.add_tensor("token_embd.weight", np.zeros((8, 8), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    with pytest.raises(ModelRejected, match="could not load"):
+        engine.load(LoadSettings(str(path)))
     assert engine.alive  # a refusal is not a crash
 
 

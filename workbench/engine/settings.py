@@ -80,6 +80,7 @@ class Sampling:
     repeat_penalty: float = 1.0
     max_tokens: int = 512
     seed: int | None = None
+    ignore_eos: bool = False  # generate exactly max_tokens (benchmarks, stress tests)
 
     def __post_init__(self) -> None:
         if self.temperature < 0:

@@ -167,7 +167,10 @@ class ModelHost:
             )
         budget = min(sampling.max_tokens, n_ctx - len(prompt))
         if sampling.seed is not None:
+            # Reproducible answers: llama.cpp's results depend (in the last bits) on how the
+            # prompt was batched, so a seeded answer never reuses a cached prefix.
             llm.set_seed(sampling.seed)
+            llm.reset()
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         stops = [s for s in _as_list(formatted.stop) if s]
@@ -189,7 +192,7 @@ class ModelHost:
                 if self.cancel.is_set():
                     finish = "cancelled"
                     break
-                if llama_cpp.llama_vocab_is_eog(vocab, token):
+                if llama_cpp.llama_vocab_is_eog(vocab, token) and not sampling.ignore_eos:
                     finish = "stop"
                     break
                 n_out += 1

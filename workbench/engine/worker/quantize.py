@@ -37,7 +37,7 @@ QUANT_FTYPES: dict[str, str] = {
 
 PROG = "python -m workbench.engine.worker.quantize"
 _TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")
-GGML_LOG_LEVEL_ERROR = 3
+GGML_LOG_LEVEL_ERROR, GGML_LOG_LEVEL_CONT = 4, 5  # ggml.h
 
 
 class _Args(argparse.ArgumentParser):
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     @llama_cpp.llama_log_callback
     def on_log(level: int, text: bytes, _user: ctypes.c_void_p) -> None:
         message = text.decode("utf-8", errors="replace")
-        level = last_level[0] if level == 5 else level  # 5: continuation of the previous line
+        level = last_level[0] if level == GGML_LOG_LEVEL_CONT else level
         last_level[0] = level
         if args.verbose:
             sys.stderr.write(message)
@@ -93,8 +93,7 @@ def main(argv: list[str] | None = None) -> int:
                                         ctypes.byref(params))
     if rc != 0 or not args.dst.is_file():
         reason = errors[-1] if errors else f"llama_model_quantize returned {rc}"
-        print(f"{PROG}: error: quantising {args.src.name} to {args.type} failed: {reason}",
-              file=sys.stderr)
+        print(f"{PROG}: error: {reason}", file=sys.stderr)
         args.dst.unlink(missing_ok=True)
         return 1
     return 0
