@@ -87,9 +87,9 @@ def family(quant: str) -> str:
 
 def probe_model(quant: str) -> Path:
     """A small model with real layer widths (Qwen2.5-0.5B's), one layer, in ``quant``."""
-    from workbench.synth import synthesize
+    from workbench.synth import synth_cache_dir, synthesize
 
-    out = paths.cache_dir() / "probe" / f"repack-probe-{quant}.gguf"
+    out = synth_cache_dir() / f"repack-probe-{quant}.gguf"
     if not out.exists():
         out.parent.mkdir(parents=True, exist_ok=True)
         partial = out.with_suffix(".partial.gguf")
