@@ -1,0 +1,105 @@
+"""Start the desktop app: ``run_app(model)`` is what ``workbench`` (no command) calls."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import traceback
+from collections.abc import Callable
+from types import TracebackType
+
+from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
+
+from workbench import __version__
+from workbench.paths import log_dir
+from workbench.ui.engine_bridge import shutdown_all
+from workbench.ui.style import app_icon
+
+log = logging.getLogger("workbench.ui")
+
+ORGANIZATION = "Workbench"
+APPLICATION = "Workbench"
+LOG_FILE = "workbench-gui.log"
+
+
+def configure_application(app: QCoreApplication) -> None:
+    """Names QSettings uses for the per-user settings location."""
+    app.setOrganizationName(ORGANIZATION)
+    app.setApplicationName(APPLICATION)
+    app.setApplicationVersion(__version__)
+    if isinstance(app, QApplication):
+        app.setWindowIcon(app_icon())
+        app.setDesktopFileName("workbench")
+
+
+def setup_logging() -> str:
+    """Log to a file in the log directory (and stderr); returns the file's path."""
+    path = log_dir() / LOG_FILE
+    root = logging.getLogger("workbench")
+    if not any(isinstance(h, logging.FileHandler) for h in root.handlers):
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+        root.setLevel(logging.INFO)
+    return str(path)
+
+
+def make_excepthook(
+    parent: Callable[[], QWidget | None], log_path: str | None = None
+) -> Callable[[type[BaseException], BaseException, TracebackType | None], None]:
+    """An excepthook that logs an unexpected error and shows it in a dialog, never a crash."""
+    showing = False
+
+    def hook(kind: type[BaseException], error: BaseException,
+             tb: TracebackType | None) -> None:
+        nonlocal showing
+        if issubclass(kind, KeyboardInterrupt):
+            QApplication.quit()
+            return
+        log.error("unexpected error", exc_info=(kind, error, tb))
+        if showing or QApplication.instance() is None:
+            return
+        showing = True
+        try:
+            box = QMessageBox(parent())
+            box.setIcon(QMessageBox.Icon.Critical)
+            box.setWindowTitle("Workbench: unexpected error")
+            box.setText(f"Something went wrong: {kind.__name__}: {error}")
+            where = f" The details are also in {log_path}." if log_path else ""
+            box.setInformativeText(f"The window keeps running.{where}")
+            box.setDetailedText("".join(traceback.format_exception(kind, error, tb)))
+            box.exec()
+        finally:
+            showing = False
+
+    return hook
+
+
+def run_app(model: str | None = None) -> int:
+    """Create the application and the main window, open ``model`` if given, run until closed."""
+    from workbench.ui.main_window import MainWindow  # after QApplication exists
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    configure_application(app)
+    log_path = setup_logging()
+    window = MainWindow()
+    previous_hook = sys.excepthook
+    sys.excepthook = make_excepthook(lambda: window, log_path)
+    # Let Ctrl+C in the terminal close the window: Python handles signals only while it runs,
+    # so wake it up regularly.
+    signal.signal(signal.SIGINT, lambda *_: window.close())
+    waker = QTimer()
+    waker.timeout.connect(lambda: None)
+    waker.start(250)
+    window.show()
+    if model:
+        QTimer.singleShot(0, lambda: window.open_model(model))
+    try:
+        return int(app.exec())
+    finally:
+        shutdown_all()
+        waker.stop()
+        sys.excepthook = previous_hook
+        signal.signal(signal.SIGINT, signal.default_int_handler)

@@ -1,0 +1,278 @@
+"""The bridge from the blocking ``LocalEngine`` to Qt signals.
+
+The engine's calls block, so they run in a worker ``QObject`` living in its own ``QThread``; the
+GUI thread never waits on the model process. Streamed text goes into a ``StreamBuffer`` (a lock,
+no signal per token) that a 16 ms ``QTimer`` on the GUI thread flushes as one ``textArrived``
+signal per batch; a 1 s timer emits live metrics. Results and errors come back as queued
+signals. ``stop()`` cancels from the GUI thread (``LocalEngine.cancel`` is thread-safe).
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import psutil
+from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+
+from workbench.engine.client import CancelToken, ChatResult, LocalEngine
+from workbench.engine.errors import EngineError, WorkerCrashed
+from workbench.engine.settings import LoadSettings, Sampling
+from workbench.errors import WorkbenchError
+from workbench.ui.stream_buffer import StreamBuffer
+
+log = logging.getLogger(__name__)
+
+FLUSH_INTERVAL_MS = 16  # at most ~60 widget updates a second
+METRICS_INTERVAL_MS = 1000
+
+# Engine states, as shown in the status bar.
+NO_MODEL = "no model"
+LOADING = "loading"
+READY = "ready"
+ANSWERING = "answering"
+STOPPING = "stopping"
+CRASHED = "crashed"
+CLOSED = "closed"
+
+
+# Engine threads still running, so that none is destroyed while it runs (a fatal Qt error) even
+# when a window is dropped without being closed: they are stopped at shutdown() or at exit.
+_running: dict[int, tuple[QThread, LocalEngine]] = {}
+
+
+def _stop(thread: QThread, engine: LocalEngine, timeout_ms: int) -> None:
+    thread.quit()
+    if not thread.wait(timeout_ms):
+        log.warning("the engine thread did not finish in time; killing the model process")
+        engine.kill()
+        thread.wait()
+    engine.close()
+
+
+@atexit.register
+def shutdown_all(timeout_ms: int = 5_000) -> None:
+    """Stop every engine thread and model process that is still running."""
+    while _running:
+        _key, (thread, engine) = _running.popitem()
+        _stop(thread, engine, timeout_ms)
+
+
+def _as_workbench_error(err: BaseException) -> WorkbenchError:
+    if isinstance(err, WorkbenchError):
+        return err
+    log.error("unexpected error in the engine thread", exc_info=err)
+    return EngineError("internal", f"{type(err).__name__}: {err}")
+
+
+class _EngineWorker(QObject):
+    """Runs the engine's blocking calls; lives in the engine thread."""
+
+    loaded = Signal(object)  # info dict
+    answered = Signal(object)  # ChatResult
+    failed = Signal(object, str)  # WorkbenchError, "load" | "chat"
+
+    def __init__(self, engine: LocalEngine, buffer: StreamBuffer) -> None:
+        super().__init__()
+        self._engine = engine
+        self._buffer = buffer
+
+    @Slot(object)
+    def load(self, settings: LoadSettings) -> None:
+        try:
+            info = self._engine.load(settings)
+        except Exception as err:
+            self.failed.emit(_as_workbench_error(err), "load")
+        else:
+            self.loaded.emit(info)
+
+    @Slot(object, object, object)
+    def chat(self, messages: list[dict[str, Any]], sampling: Sampling,
+             cancel: CancelToken) -> None:
+        try:
+            result = self._engine.chat(messages, sampling, on_delta=self._buffer.push,
+                                       cancel=cancel)
+        except Exception as err:
+            self.failed.emit(_as_workbench_error(err), "chat")
+        else:
+            self.answered.emit(result)
+
+
+class EngineBridge(QObject):
+    """One ``LocalEngine`` driven from the GUI thread through signals."""
+
+    stateChanged = Signal(str)
+    loadStarted = Signal(object)  # LoadSettings
+    loaded = Signal(object)  # info dict from LocalEngine.load
+    loadFailed = Signal(object)  # WorkbenchError other than a crash (e.g. ModelRejected)
+    answerStarted = Signal()
+    textArrived = Signal(str)  # a batch of streamed text
+    liveMetrics = Signal(object)  # LiveFigures
+    answerFinished = Signal(object)  # ChatResult
+    answerFailed = Signal(object)  # WorkbenchError other than a crash (e.g. ContextOverflow)
+    crashed = Signal(object, str)  # WorkerCrashed, "load" | "chat"
+    modelLost = Signal(str)  # the model had to be unloaded (why)
+
+    _requestLoad = Signal(object)
+    _requestChat = Signal(object, object, object)
+
+    def __init__(self, engine: LocalEngine | None = None, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.engine = engine if engine is not None else LocalEngine()
+        self.buffer = StreamBuffer()
+        self.settings: LoadSettings | None = None  # the last load requested
+        self.info: dict[str, Any] | None = None  # the loaded model, None when there is none
+        self.flush_count = 0  # text batches emitted (tests check the update rate)
+        self._state = NO_MODEL
+        self._cancel: CancelToken | None = None
+
+        self._thread = QThread()  # no parent: kept in _running until stopped
+        self._thread.setObjectName("workbench-engine")
+        self._worker = _EngineWorker(self.engine, self.buffer)
+        self._worker.moveToThread(self._thread)
+        self._thread.finished.connect(self._worker.deleteLater)
+        self._requestLoad.connect(self._worker.load)
+        self._requestChat.connect(self._worker.chat)
+        self._worker.loaded.connect(self._on_loaded)
+        self._worker.answered.connect(self._on_answered)
+        self._worker.failed.connect(self._on_failed)
+        self._thread.start()
+        _running[id(self._thread)] = (self._thread, self.engine)
+
+        self._flush_timer = QTimer(self)
+        self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
+        self._flush_timer.timeout.connect(self._flush)
+        self._metrics_timer = QTimer(self)
+        self._metrics_timer.setInterval(METRICS_INTERVAL_MS)
+        self._metrics_timer.timeout.connect(self._emit_live)
+
+    # -- state -----------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        return self._state
+
+    def _set_state(self, state: str) -> None:
+        if state != self._state:
+            self._state = state
+            self.stateChanged.emit(state)
+
+    @property
+    def busy(self) -> bool:
+        return self._state in (LOADING, ANSWERING, STOPPING)
+
+    @property
+    def can_answer(self) -> bool:
+        return self._state == READY
+
+    def worker_rss_bytes(self) -> int | None:
+        """Resident memory of the model process (read from the OS; no request to the worker)."""
+        pid = self.engine.pid
+        if pid is None or not self.engine.alive:
+            return None
+        try:
+            return int(psutil.Process(pid).memory_info().rss)
+        except (psutil.Error, OSError):
+            return None
+
+    # -- requests (GUI thread) -------------------------------------------------------------
+    def load(self, settings: LoadSettings) -> bool:
+        """Load a model in the background; False when the engine is busy."""
+        if self.busy or self._state == CLOSED:
+            return False
+        self.settings = settings
+        self.info = None
+        self._set_state(LOADING)
+        self.loadStarted.emit(settings)
+        self._requestLoad.emit(settings)
+        return True
+
+    def send(self, messages: Sequence[dict[str, Any]], sampling: Sampling) -> bool:
+        """Start an answer to ``messages``; False when no model is ready."""
+        if not self.can_answer:
+            return False
+        self.buffer.start()
+        self._cancel = CancelToken()
+        self._set_state(ANSWERING)
+        self._flush_timer.start()
+        self._metrics_timer.start()
+        self.answerStarted.emit()
+        self._requestChat.emit([dict(m) for m in messages], sampling, self._cancel)
+        return True
+
+    def stop(self) -> None:
+        """Stop the current answer (no-op when idle). The answer ends with 'cancelled'."""
+        if self._state != ANSWERING or self._cancel is None:
+            return
+        self._cancel.cancel()
+        self.engine.cancel()
+        self._set_state(STOPPING)
+
+    def shutdown(self, timeout_ms: int = 10_000) -> None:
+        """Stop the engine thread and the model process (called when the window closes)."""
+        if self._state == CLOSED:
+            return
+        self.stop()
+        self._flush_timer.stop()
+        self._metrics_timer.stop()
+        self._set_state(CLOSED)
+        if _running.pop(id(self._thread), None) is not None:
+            _stop(self._thread, self.engine, timeout_ms)
+
+    # -- results (GUI thread, queued from the engine thread) -------------------------------
+    def _flush(self) -> None:
+        text = self.buffer.take()
+        if text:
+            self.flush_count += 1
+            self.textArrived.emit(text)
+
+    def _emit_live(self) -> None:
+        self.liveMetrics.emit(self.buffer.live())
+
+    def _end_stream(self) -> None:
+        self._flush_timer.stop()
+        self._metrics_timer.stop()
+        self._flush()
+        self._cancel = None
+
+    @Slot(object)
+    def _on_loaded(self, info: dict[str, Any]) -> None:
+        if self._state == CLOSED:
+            return
+        self.info = info
+        self._set_state(READY)
+        self.loaded.emit(info)
+
+    @Slot(object)
+    def _on_answered(self, result: ChatResult) -> None:
+        if self._state == CLOSED:
+            return
+        self._end_stream()
+        if self.engine.info is None:  # the worker did not stop in time and was killed
+            self.info = None
+            self._set_state(NO_MODEL)
+            self.answerFinished.emit(result)
+            self.modelLost.emit("the model process did not stop in time and was restarted; "
+                                "load the model again")
+            return
+        self._set_state(READY)
+        self.answerFinished.emit(result)
+
+    @Slot(object, str)
+    def _on_failed(self, err: WorkbenchError, operation: str) -> None:
+        if self._state == CLOSED:
+            return
+        self._end_stream()
+        if isinstance(err, WorkerCrashed):
+            self.info = None
+            self._set_state(CRASHED)
+            self.crashed.emit(err, operation)
+            return
+        if operation == "load":
+            self.info = None
+            self._set_state(NO_MODEL)
+            self.loadFailed.emit(err)
+        else:
+            self._set_state(READY if self.engine.info is not None else NO_MODEL)
+            self.answerFailed.emit(err)

@@ -1,0 +1,81 @@
+"""The status bar: loaded model and size, the model process's state and its memory."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
+
+from workbench.ui import engine_bridge as states
+from workbench.ui.engine_bridge import EngineBridge
+from workbench.ui.metric_text import format_bytes
+
+RSS_INTERVAL_MS = 2000
+
+STATE_TEXT = {
+    states.NO_MODEL: "no model",
+    states.LOADING: "loading the model…",
+    states.READY: "ready",
+    states.ANSWERING: "answering…",
+    states.STOPPING: "stopping…",
+    states.CRASHED: "crashed",
+    states.CLOSED: "closed",
+}
+
+
+class StatusBar(QStatusBar):
+    def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.bridge = bridge
+        self.model_label = QLabel("No model", self)
+        self.model_label.setAccessibleName("Model in memory")
+        self.busy = QProgressBar(self)
+        self.busy.setRange(0, 0)  # indeterminate
+        self.busy.setMaximumWidth(90)
+        self.busy.setMaximumHeight(12)
+        self.busy.setTextVisible(False)
+        self.busy.setAccessibleName("Working")
+        self.busy.hide()
+        self.state_label = QLabel(self)
+        self.state_label.setAccessibleName("Model process state")
+        self.state_label.setToolTip("The model runs in a separate process, so a crash in "
+                                    "llama.cpp never takes the window down.")
+        self.rss_label = QLabel(self)
+        self.rss_label.setAccessibleName("Model process memory")
+        self.rss_label.setToolTip("Resident memory (RSS) of the model process: weights read "
+                                  "from disk, KV cache and compute buffers.")
+        for label in (self.model_label, self.state_label, self.rss_label):
+            label.setContentsMargins(8, 0, 8, 0)
+        self.addPermanentWidget(self.model_label)
+        self.addPermanentWidget(self.busy)
+        self.addPermanentWidget(self.state_label)
+        self.addPermanentWidget(self.rss_label)
+
+        self._rss_timer = QTimer(self)
+        self._rss_timer.setInterval(RSS_INTERVAL_MS)
+        self._rss_timer.timeout.connect(self.refresh_memory)
+        self._rss_timer.start()
+        bridge.stateChanged.connect(self._on_state)
+        bridge.loaded.connect(self._on_loaded)
+        self._on_state(bridge.state)
+
+    def _on_state(self, state: str) -> None:
+        pid = self.bridge.engine.pid if self.bridge.engine.alive else None
+        text = STATE_TEXT.get(state, state)
+        if state == states.NO_MODEL and pid is None:
+            text = "not running"
+        self.state_label.setText(f"Model process: {text}" + (f" (pid {pid})" if pid else ""))
+        self.busy.setVisible(state in (states.LOADING, states.STOPPING))
+        if self.bridge.info is None:
+            self.model_label.setText("No model")
+        self.refresh_memory()
+
+    def _on_loaded(self, info: dict[str, Any]) -> None:
+        name = info.get("name") or "model"
+        self.model_label.setText(f"{name} · {format_bytes(info.get('model_size_bytes'))}")
+
+    def refresh_memory(self) -> None:
+        rss = self.bridge.worker_rss_bytes()
+        self.rss_label.setText(f"RSS {format_bytes(rss)}" if rss is not None else "")
+        self.rss_label.setVisible(rss is not None)
