@@ -20,7 +20,7 @@ from workbench import __version__
 from workbench.errors import BadInput, WorkbenchError
 
 # Each module in workbench.commands defines ``register(subparsers)``; order is the help order.
-COMMAND_MODULES = ("run", "bench", "inspect", "synth", "hw", "doctor")
+COMMAND_MODULES = ("run", "bench", "inspect", "synth", "hw", "doctor", "estimate", "recommend")
 
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 

@@ -92,6 +92,8 @@ class LocalEngine:
         self._current: int | None = None
         self._last_seen = time.monotonic()
         self._log_reader: threading.Thread | None = None
+        self._load_log: list[str] = []  # llama.cpp's lines since the last load request
+        self._load_log_done = threading.Event()
 
     # -- process ---------------------------------------------------------------------------
     @property
@@ -174,13 +176,15 @@ class LocalEngine:
         if not self.alive:
             self.start()
         with self._busy:
-            log_start = len(self.log)
             self.info, self.settings = None, settings
+            self._load_log = []
+            self._load_log_done.clear()
             rid = self._send({"op": "load", "settings": settings.to_dict()})
             reply = self._wait_for(_final_for(rid), rid, "loading the model")
             self._raise_if_error(reply)
             info = dict(reply["info"])
-            info["buffers"] = parse_buffer_sizes(list(self.log)[log_start:])
+            self._load_log_done.wait(timeout=2.0)  # stderr is a separate pipe: let it catch up
+            info["buffers"] = parse_buffer_sizes(self._load_log)
             info["notes"] = notes
             self.info = info
             return info
@@ -392,7 +396,13 @@ class LocalEngine:
 
     def _read_log(self, stream: IO[bytes]) -> None:
         for raw in stream:
-            self.log.append(raw.decode("utf-8", "replace").rstrip())
+            line = raw.decode("utf-8", "replace").rstrip()
+            if line.startswith(protocol.LOG_MARK):
+                self._load_log_done.set()
+                continue
+            self.log.append(line)
+            if len(self._load_log) < 5000:
+                self._load_log.append(line)
 
 
 def _final_for(rid: int) -> Callable[[Message], bool]:

@@ -34,6 +34,7 @@ import json
 from typing import Any
 
 PROTOCOL_VERSION = 1
+LOG_MARK = "workbench-worker: end of load log for request "  # + id, on stderr
 HEARTBEAT_S = 0.5
 
 OPS = ("load", "chat", "bench", "cancel", "unload", "stats", "shutdown")

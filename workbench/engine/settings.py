@@ -35,6 +35,9 @@ class LoadSettings:
     seed: int = -1  # -1: random
     repack: bool | None = None  # CPU weight repacking (llama.cpp extra buffer types); None: probe
     use_mmap: bool = True
+    # Sliding-window layers keep only their window (llama-server's default); True gives them the
+    # full context, as llama-cpp-python's C default would (3-6x the KV cache on Gemma 3).
+    swa_full: bool = False
 
     def __post_init__(self) -> None:
         if self.kv_type not in KV_TYPES:

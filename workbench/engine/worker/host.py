@@ -97,8 +97,10 @@ class ModelHost:
                     type_k=KV_GGML_TYPES[settings.kv_type],
                     type_v=KV_GGML_TYPES[settings.kv_type],
                     use_mmap=settings.use_mmap,
+                    swa_full=settings.swa_full,
                     verbose=True,
                 )
+            _warm_up(llm)
         except (ValueError, RuntimeError) as err:
             raise HostError("load_failed", f"llama.cpp could not load the model: {err}") from None
         load_ms = (time.perf_counter() - started) * 1000.0
@@ -322,6 +324,17 @@ class ModelHost:
             "rss_bytes": process.memory_info().rss,
             "n_tokens_cached": self.llm.n_tokens if self.llm is not None else 0,
         }
+
+
+def _warm_up(llm: llama_cpp.Llama) -> None:
+    """One throwaway decode, as llama.cpp's own tools do after loading: the first real answer
+    then runs at full speed (weights paged in, graph allocated)."""
+    tokens = [t for t in (llm.token_bos(), llm.token_eos()) if t >= 0] or [0]
+    llm.eval(tokens)
+    llama_cpp.llama_synchronize(llm.ctx)  # the counters take queued work in at a sync
+    llm.reset()
+    llm._ctx.kv_cache_clear()
+    llama_cpp.llama_perf_context_reset(llm.ctx)
 
 
 def _token_text(llm: llama_cpp.Llama, token: int) -> str:

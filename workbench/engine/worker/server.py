@@ -102,6 +102,8 @@ class Worker:
         if op == "load":
             settings = LoadSettings.from_dict(dict(message.get("settings") or {}))
             info = self.host.load(settings)
+            # a marker in the log tells the app it has all of llama.cpp's load lines
+            print(f"{protocol.LOG_MARK}{rid}", file=sys.stderr, flush=True)
             self.events.send("loaded", id=rid, info=info)
         elif op == "chat":
             messages = message.get("messages")

@@ -1,0 +1,61 @@
+"""The memory plan against what llama.cpp reports allocating when it really loads the model
+(the "model/KV/compute/output buffer size" lines), in a worker process."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from workbench.engine.client import LocalEngine, parse_buffer_sizes
+from workbench.engine.settings import LoadSettings
+from workbench.gguf import read_header
+from workbench.planner import estimate_memory
+
+MiB = 1 << 20
+SETTINGS = [
+    dict(n_ctx=2048, flash_attn="off", kv_type="f16"),
+    dict(n_ctx=4096, flash_attn="on", kv_type="q8_0", n_ubatch=256),
+]
+
+
+@pytest.fixture(scope="module")
+def engine() -> Iterator[LocalEngine]:
+    with LocalEngine(log_lines=20000) as eng:
+        yield eng
+
+
+def reported_buffers(engine: LocalEngine, settings: LoadSettings) -> dict[str, float]:
+    """Load, then read the buffer lines from the log (stderr may trail the reply a little)."""
+    start = len(engine.log)
+    engine.load(settings)
+    deadline = time.monotonic() + 10
+    lines: list[str] = []
+    while time.monotonic() < deadline:
+        lines = list(engine.log)[start:]
+        if any("compute buffer size" in line for line in lines):
+            break
+        time.sleep(0.02)
+    engine.unload()
+    return parse_buffer_sizes(lines)
+
+
+@pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2moe"])
+@pytest.mark.parametrize("options", SETTINGS, ids=["fa-off-f16", "fa-on-q8_0"])
+def test_estimate_matches_llama_cpp(engine: LocalEngine, tiny_model_path, arch: str,
+                                    options: dict) -> None:
+    path: Path = tiny_model_path(arch, "Q8_0")
+    buffers = reported_buffers(engine, LoadSettings(str(path), repack=False, **options))
+    assert {"model", "kv", "compute"} <= set(buffers)
+    plan = estimate_memory(read_header(path), n_ctx=options["n_ctx"],
+                           n_ubatch=options.get("n_ubatch", 512),
+                           flash_attn=options["flash_attn"], kv_type=options["kv_type"])
+    reported_total = sum(buffers.values())
+    assert plan.buffers_bytes / MiB == pytest.approx(reported_total, rel=0.05)
+    # each part is exact up to the log's two decimals (two KV lines with sliding windows)
+    assert plan.weights_bytes / MiB == pytest.approx(buffers["model"], abs=0.006)
+    assert plan.kv_cache_bytes / MiB == pytest.approx(buffers["kv"], abs=0.011)
+    assert plan.compute_bytes / MiB == pytest.approx(buffers["compute"], abs=0.006)
+    assert plan.output_bytes / MiB == pytest.approx(buffers.get("output", 0.0), abs=0.006)

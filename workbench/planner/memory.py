@@ -1,0 +1,286 @@
+"""The exact memory plan of loading a model with llama.cpp, from its GGUF header alone.
+
+``estimate_memory(header, n_ctx=...)`` adds up what llama.cpp allocates when it loads a model:
+the weights (placed per layer as llama.cpp places them), the KV cache, the compute buffer (its
+graph rebuilt and allocated like ggml-alloc does: ``graph.py``), the output (logits) buffer and
+an estimate of the GPU backend's own overhead; each split between GPU and CPU.
+
+On the CPU backend every figure is what llama.cpp itself reports when it loads the model
+("model/KV/compute/output buffer size"); docs/memory-accuracy.md has the comparison. GPU rules
+(CUDA padding, the host-side compute buffer, op offload, the context's overhead) follow the
+source but could not be measured here: they are estimates, and say so in ``notes``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from workbench.errors import BadInput
+from workbench.gguf import GGUFHeader
+from workbench.planner import ggml
+from workbench.planner.graph import EXACT_ARCHS, GraphShape, build_graph, compute_buffer_bytes
+from workbench.planner.hparams import ModelParams, model_params
+from workbench.planner.kvcache import cache_cells, kv_layer_bytes, recurrent_layer_bytes
+from workbench.planner.weights import LayerWeights, place_weights
+
+MiB = 1 << 20
+Backend = Literal["cpu", "cuda", "metal", "vulkan", "rocm"]
+BACKENDS = ("cpu", "cuda", "metal", "vulkan", "rocm")
+KV_TYPES = {"f16": ggml.F16, "q8_0": ggml.Q8_0, "q4_0": ggml.Q4_0, "f32": ggml.F32,
+            "bf16": 30}
+# What a GPU backend costs before any buffer: CUDA/ROCm context, cuBLAS/hipBLAS workspaces and
+# llama.cpp's memory pool. Measured contexts range from ~107 MiB (RTX 4060 Ti) to ~555 MiB
+# (RTX PRO 6000); 400 MiB is an estimate in that range, not a measurement of this machine.
+GPU_OVERHEAD_BYTES = {"cuda": 400 * MiB, "rocm": 400 * MiB, "vulkan": 200 * MiB, "metal": 0,
+                      "cpu": 0}
+COMPUTE_ALIGNMENT = {"cpu": 32, "cuda": 128, "rocm": 128, "vulkan": 64, "metal": 32}
+OP_OFFLOAD_MIN_BATCH = 32  # ggml-cuda offloads CPU-weight ops for batches this large
+
+FIT_LABELS = ("full_gpu", "partial", "cpu_only", "too_large")
+
+
+@dataclass(frozen=True)
+class MemoryPlan:
+    """Bytes llama.cpp will allocate, per part and per device. Totals are properties."""
+
+    ctx: int  # the context llama.cpp uses (n_ctx rounded up to a multiple of 256)
+    n_ubatch: int
+    n_seq: int
+    flash_attn: bool
+    kv_type: str
+    backend: str
+    n_layers: int  # offloadable layers as llama.cpp counts them: blocks + the output layer
+    n_blocks: int  # repeating layers (block_count)
+    gpu_layers: int
+    n_cpu_moe: int
+    weights_gpu_bytes: int
+    weights_cpu_bytes: int
+    repack_bytes: int  # repacked copies (allocated; with mmap on top of the mapped file)
+    weights_mapped: bool  # CPU weights are memory-mapped (page cache) rather than allocated
+    kv_gpu_bytes: int
+    kv_cpu_bytes: int
+    compute_gpu_bytes: int
+    compute_cpu_bytes: int
+    output_bytes: int  # logits buffer (host memory)
+    overhead_bytes: int  # GPU backend context estimate (0 on the CPU)
+    layers: tuple[LayerWeights, ...]
+    fit: str
+    exact_graph: bool  # the compute graph of this architecture is rebuilt node for node
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def weights_bytes(self) -> int:
+        return self.weights_gpu_bytes + self.weights_cpu_bytes
+
+    @property
+    def kv_cache_bytes(self) -> int:
+        return self.kv_gpu_bytes + self.kv_cpu_bytes
+
+    @property
+    def compute_bytes(self) -> int:
+        return self.compute_gpu_bytes + self.compute_cpu_bytes
+
+    @property
+    def gpu_bytes(self) -> int:
+        return self.weights_gpu_bytes + self.kv_gpu_bytes + self.compute_gpu_bytes + \
+            self.overhead_bytes
+
+    @property
+    def cpu_bytes(self) -> int:
+        return self.weights_cpu_bytes + self.kv_cpu_bytes + self.compute_cpu_bytes + \
+            self.output_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        return self.gpu_bytes + self.cpu_bytes
+
+    @property
+    def buffers_bytes(self) -> int:
+        """What llama.cpp reports as buffers (model + KV + compute + output), no overhead."""
+        return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.output_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "weights_bytes": self.weights_bytes,
+            "kv_cache_bytes": self.kv_cache_bytes,
+            "compute_bytes": self.compute_bytes,
+            "output_bytes": self.output_bytes,
+            "overhead_bytes": self.overhead_bytes,
+            "total_bytes": self.total_bytes,
+            "gpu_bytes": self.gpu_bytes,
+            "cpu_bytes": self.cpu_bytes,
+        }
+        for f in dataclasses.fields(self):
+            if f.name == "layers":
+                out["layers"] = [layer.to_dict() for layer in self.layers]
+            elif f.name == "notes":
+                out["notes"] = list(self.notes)
+            else:
+                out[f.name] = getattr(self, f.name)
+        return out
+
+
+def resolve_flash_attn(flash_attn: bool | str, backend: str) -> bool:
+    """llama.cpp's "auto" turns flash attention on wherever the backend supports the graph;
+    every backend Workbench targets does for the architectures it plans."""
+    if isinstance(flash_attn, bool):
+        return flash_attn
+    value = str(flash_attn).lower()
+    if value in ("on", "true", "1", "auto"):
+        return True
+    if value in ("off", "false", "0"):
+        return False
+    raise BadInput(f"flash attention must be on, off or auto, not {flash_attn!r}")
+
+
+def _params(model: GGUFHeader | Sequence[GGUFHeader] | ModelParams) -> ModelParams:
+    return model if isinstance(model, ModelParams) else model_params(model)
+
+
+def estimate_memory(
+    model: GGUFHeader | Sequence[GGUFHeader] | ModelParams,
+    *,
+    n_ctx: int,
+    n_ubatch: int = 512,
+    n_batch: int = 512,
+    n_gpu_layers: int = 0,
+    kv_type: str = "f16",
+    flash_attn: bool | str = "auto",
+    n_seq: int = 1,
+    backend: Backend | str = "cpu",
+    repack: bool = False,
+    use_mmap: bool = True,
+    n_cpu_moe: int = 0,
+    swa_full: bool = False,
+    n_gpus: int = 1,
+) -> MemoryPlan:
+    """What llama.cpp allocates to load ``model`` with these settings (see the module doc).
+
+    ``n_gpu_layers`` counts like llama.cpp (-1: all; the output layer is offloaded first).
+    ``swa_full=False`` (Workbench's and llama-server's default): sliding-window layers keep only
+    their window; True gives them the full context (llama.cpp's C default).
+    Raises ``BadInput`` for impossible settings.
+    """
+    p = _params(model)
+    if backend not in BACKENDS:
+        raise BadInput(f"unknown backend {backend!r} (use one of {', '.join(BACKENDS)})")
+    if kv_type not in KV_TYPES:
+        raise BadInput(f"unknown KV cache type {kv_type!r} (use f16, q8_0 or q4_0)")
+    if n_ctx < 0 or n_ubatch < 1 or n_batch < 1 or n_seq < 1 or n_cpu_moe < 0:
+        raise BadInput("context, batch sizes and sequences must be positive")
+    n_cpu_moe = min(n_cpu_moe, p.n_layer) if p.n_expert else 0
+    fa = resolve_flash_attn(flash_attn, backend)
+    type_kv = KV_TYPES[kv_type]
+    if not fa and ggml.is_quantized(type_kv):
+        raise BadInput(f"a {kv_type} KV cache needs flash attention: llama.cpp refuses a "
+                       "quantized V cache with flash attention off")
+    notes: list[str] = []
+
+    # llama-cpp-python clamps the batch sizes to the context it was asked for (llama.py:
+    # n_batch = min(n_ctx, n_batch)); llama.cpp then pads the context to a multiple of 256
+    requested_ctx = n_ctx or p.n_ctx_train or 4096
+    n_batch_eff = min(requested_ctx, n_batch)
+    n_ubatch_eff = min(n_batch_eff, n_ubatch)
+    cells = cache_cells(p, n_ctx, n_seq=n_seq, n_ubatch=n_ubatch_eff, swa_full=swa_full)
+    n_tokens = min(cells.n_ctx, n_ubatch_eff)
+
+    placement = place_weights(p, n_gpu_layers=n_gpu_layers, backend=backend, repack=repack,
+                              n_cpu_moe=n_cpu_moe)
+    gpu = backend != "cpu"
+    start = p.n_layer + 1 - placement.gpu_layers if gpu else p.n_layer + 1
+
+    kv_gpu = kv_cpu = 0
+    for il in range(p.n_layer):
+        size = kv_layer_bytes(p, il, cells, type_kv, type_kv, fa) + recurrent_layer_bytes(
+            p, il, n_seq)
+        if gpu and il >= start:
+            kv_gpu += size
+        else:
+            kv_cpu += size
+
+    shape = GraphShape(n_tokens=n_tokens, n_outputs=n_tokens, n_kv=cells.cells,
+                       n_kv_swa=cells.cells_swa, flash_attn=fa, type_k=type_kv, type_v=type_kv)
+    peak = _cached(p, shape, COMPUTE_ALIGNMENT[backend], compute_buffer_bytes)
+    if not gpu:
+        compute_gpu, compute_cpu = 0, peak
+    else:
+        host = _cached(p, shape, 0, _host_compute_bytes)
+        # op offload: for a big batch, a GPU runs the matrix products of weights left on the
+        # CPU too, copying each weight into its compute buffer (one at a time: a new split)
+        big_batch = n_tokens >= OP_OFFLOAD_MIN_BATCH
+        offload_copy = placement.largest_cpu_matrix if big_batch else 0
+        # every GPU gets its own compute buffer; with several GPUs and every layer offloaded,
+        # llama.cpp's pipeline parallelism keeps 4 copies of the graph inputs
+        per_gpu = peak + offload_copy
+        if n_gpus > 1 and placement.gpu_layers == p.n_layer + 1:
+            per_gpu += 3 * host
+        compute_gpu = per_gpu * max(1, n_gpus)
+        all_on_gpu = placement.gpu_layers == p.n_layer + 1
+        compute_cpu = host if all_on_gpu or big_batch else max(host, peak)
+        notes.append("GPU compute buffer: the graph's peak as on the CPU"
+                     + (" plus the largest CPU weight a GPU copies for big batches (op offload)"
+                        if offload_copy else "") + "; host buffer: graph inputs and embeddings")
+    output = p.n_vocab * 4 * n_seq
+    overhead = GPU_OVERHEAD_BYTES[backend] * max(1, n_gpus) if gpu else 0
+    if gpu and overhead:
+        notes.append(f"GPU overhead {overhead // MiB} MiB is an estimate of the {backend} "
+                     "context and workspaces")
+    exact = p.arch in EXACT_ARCHS and not p.has_recurrent
+    if not exact:
+        notes.append(f"compute buffer of {p.arch} approximated with a llama-style graph")
+    if n_seq > 1:
+        notes.append("compute buffer simulated for one sequence")
+    weights_cpu = placement.cpu_bytes
+    if repack and placement.repack_bytes and use_mmap:
+        # the repacked copy comes on top of the mapped file (read while repacking: resident)
+        weights_cpu += placement.repack_bytes
+        notes.append("repacked CPU weights are allocated in RAM on top of the memory map")
+    gpu_layers = placement.gpu_layers
+    fit = fit_label(gpu_layers, p.n_layer + 1, n_cpu_moe)
+    return MemoryPlan(
+        ctx=cells.n_ctx, n_ubatch=n_ubatch_eff, n_seq=n_seq, flash_attn=fa, kv_type=kv_type,
+        backend=backend, n_layers=p.n_layer + 1, n_blocks=p.n_layer, gpu_layers=gpu_layers,
+        n_cpu_moe=n_cpu_moe,
+        weights_gpu_bytes=placement.gpu_bytes, weights_cpu_bytes=weights_cpu,
+        repack_bytes=placement.repack_bytes, weights_mapped=use_mmap,
+        kv_gpu_bytes=kv_gpu, kv_cpu_bytes=kv_cpu,
+        compute_gpu_bytes=compute_gpu, compute_cpu_bytes=compute_cpu,
+        output_bytes=output, overhead_bytes=overhead, layers=placement.layers, fit=fit,
+        exact_graph=exact, notes=tuple(notes),
+    )
+
+
+def fit_label(gpu_layers: int, n_layers: int, n_cpu_moe: int = 0) -> str:
+    if gpu_layers >= n_layers and n_cpu_moe == 0:
+        return "full_gpu"
+    if gpu_layers > 0:
+        return "partial"
+    return "cpu_only"
+
+
+_CACHE: dict[tuple[int, GraphShape, int, str], tuple[ModelParams, int]] = {}
+
+
+def _cached(p: ModelParams, shape: GraphShape, alignment: int, fn: Any) -> int:
+    """Graph results depend on the model and the batch shape only (not on the offload): the
+    offload planner asks for the same ones many times."""
+    key = (id(p), shape, alignment, fn.__name__)
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] is p:
+        return hit[1]
+    if len(_CACHE) > 256:
+        _CACHE.clear()
+    value = fn(p, shape, alignment=alignment) if alignment else fn(p, shape)
+    _CACHE[key] = (p, value)
+    return value
+
+
+def _host_compute_bytes(p: ModelParams, shape: GraphShape) -> int:
+    """The host-side compute buffer of a GPU setup: graph inputs (assigned to the CPU and copied
+    over) plus the token-embedding lookup, which runs where token_embd lives (the CPU)."""
+    g = build_graph(p, shape)
+    inputs = sum(t.nbytes for t in g.leafs if t.is_input)
+    return inputs + p.n_embd * shape.n_tokens * 4
