@@ -6,11 +6,11 @@ blended into the palette's base colour rather than used raw.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtGui import QColor, QIcon, QPalette
 
-RESOURCES = Path(__file__).resolve().parents[2] / "resources"
+from workbench.resources import resources_dir
+
+RESOURCES = resources_dir()
 ERROR_HUE = QColor(200, 60, 50)
 
 
