@@ -147,8 +147,8 @@ def main() -> None:
         c2 = workbench_run(model, reps, threads, repack)
         d = gui_chat(model, reps, threads, repack)
 
-        def cell(value: float | None) -> str:
-            return "n/a" if value is None else f"{value:.2f} ({value / a:.3f}x)"
+        def cell(value: float | None, base: float = a) -> str:
+            return "n/a" if value is None else f"{value:.2f} ({value / base:.3f}x)"
 
         print(f"| {preset} {quant} | {'on' if repack else 'off'} | {a:.2f} (1.000x) | "
               f"{cell(b)} | {cell(c1)} | {cell(c2)} | {cell(d)} |", flush=True)
