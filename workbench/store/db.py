@@ -32,6 +32,48 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX bench_runs_model ON bench_runs (architecture, quant);
     """,
+    # compare runs (workbench.compare.store): one prompt to several targets, answers, votes
+    """
+    CREATE TABLE compare_runs (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        prompt TEXT NOT NULL,
+        system TEXT,
+        params TEXT NOT NULL,
+        blind INTEGER NOT NULL DEFAULT 0,
+        display_order TEXT NOT NULL
+    );
+    CREATE TABLE compare_answers (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES compare_runs (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        target TEXT NOT NULL,
+        label TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        model TEXT NOT NULL,
+        destination TEXT,
+        text TEXT NOT NULL,
+        finish_reason TEXT,
+        error TEXT,
+        error_kind TEXT,
+        ttft_ms REAL,
+        total_ms REAL,
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        gen_tokens_per_s REAL,
+        cost_usd REAL,
+        energy_j REAL,
+        result TEXT NOT NULL,
+        UNIQUE (run_id, position)
+    );
+    CREATE INDEX compare_answers_label ON compare_answers (label);
+    CREATE TABLE compare_votes (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL UNIQUE REFERENCES compare_runs (id) ON DELETE CASCADE,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        winner_position INTEGER
+    );
+    """,
 )
 
 _lock = threading.Lock()

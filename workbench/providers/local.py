@@ -1,0 +1,195 @@
+"""A local GGUF model through the crash-proof llama.cpp worker (``LocalEngine``).
+
+Exact figures come from the worker (llama.cpp's counters and the worker's clock, see
+workbench/engine/metrics.py). Energy is measured around the answer (NVML when layers run on an
+NVIDIA GPU, RAPL or a labelled CPU-time estimate for the CPU). Local targets in one process take
+turns (a shared lock): two models generating at once on the same cores would halve each
+other's speed and share each other's energy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from workbench.engine.client import CancelToken, LocalEngine
+from workbench.engine.errors import WorkerCrashed
+from workbench.engine.settings import LoadSettings, Sampling
+from workbench.errors import WorkbenchError
+from workbench.providers import errors
+from workbench.providers.base import (
+    AnswerResult,
+    DeltaCallback,
+    Message,
+    Params,
+    StatusCallback,
+    Target,
+)
+from workbench.providers.errors import ProviderError
+
+LOCAL_LOCK = threading.Lock()  # one local answer at a time in this process
+MeterFactory = Callable[["LocalTarget"], Any]  # -> an object with start() / stop() -> reading
+
+
+def default_meter_factory(target: LocalTarget) -> Any:
+    """NVML for the GPU (when layers are offloaded), RAPL or a labelled estimate for the CPU."""
+    from workbench.costs.energy import local_energy_meter
+    from workbench.store.settings import load_settings
+
+    try:
+        watts = load_settings().cpu_watts
+    except WorkbenchError:
+        watts = None
+    return local_energy_meter(pid=target.engine.pid, uses_gpu=target.uses_gpu,
+                              cpu_watts_per_core=watts)
+
+
+def sampling_from(params: Params) -> Sampling:
+    """The worker's sampling for ``params`` (Workbench's defaults where params say None)."""
+    base = Sampling()
+    return dataclasses.replace(
+        base,
+        max_tokens=params.max_tokens,
+        temperature=base.temperature if params.temperature is None else params.temperature,
+        top_p=base.top_p if params.top_p is None else params.top_p,
+        seed=params.seed,
+    )
+
+
+class LocalTarget(Target):
+    """A GGUF file answered by llama.cpp in a worker process on this machine."""
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str],
+        *,
+        spec: str | None = None,
+        load: LoadSettings | None = None,
+        engine: LocalEngine | None = None,
+        meter_factory: MeterFactory | None = None,
+        lock: Any = LOCAL_LOCK,
+    ) -> None:
+        path = Path(model_path)
+        self.model_path = str(path)
+        self.spec = spec or f"local:{path}"
+        self.model = path.name
+        self.label = f"local/{path.name}"
+        self.provider = "local"
+        self.load_settings = load or LoadSettings(self.model_path)
+        self._engine = engine
+        self._owns_engine = engine is None
+        self._meter_factory = meter_factory
+        self._lock = lock
+        self.load_info: dict[str, Any] | None = None
+
+    @property
+    def destination(self) -> str:
+        return "this machine"
+
+    @property
+    def leaves_machine(self) -> bool:
+        return False
+
+    @property
+    def engine(self) -> LocalEngine:
+        if self._engine is None:
+            self._engine = LocalEngine()
+        return self._engine
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.load_settings.n_gpu_layers != 0
+
+    def close(self) -> None:
+        if self._engine is not None and self._owns_engine:
+            self._engine.close()
+            self._engine = None
+        self.load_info = None
+
+    def _stream(self, messages: list[Message], params: Params, delta: DeltaCallback,
+                cancel: CancelToken, result: AnswerResult, status: StatusCallback) -> None:
+        if params.stop:
+            result.notes.append("stop sequences are not applied to the local model")
+        acquired = self._lock.acquire(blocking=False)
+        if not acquired:
+            status("waiting for the other local model to finish (local answers take turns)")
+            while not self._lock.acquire(timeout=0.1):
+                if cancel.cancelled:
+                    result.finish_reason = "cancelled"
+                    return
+        try:
+            self._answer(messages, params, delta, cancel, result, status)
+        finally:
+            self._lock.release()
+
+    def _answer(self, messages: list[Message], params: Params, delta: DeltaCallback,
+                cancel: CancelToken, result: AnswerResult, status: StatusCallback) -> None:
+        engine = self.engine
+        parts: list[str] = []
+        if self.load_info is None or not engine.alive or engine.info is None:
+            status(f"loading {self.model}")
+            try:
+                self.load_info = engine.load(self.load_settings)
+            except WorkbenchError as err:
+                raise ProviderError(errors.LOCAL, f"{self.label}: {err}") from None
+            result.load_ms = self.load_info.get("load_ms")
+            result.notes.extend(str(n) for n in self.load_info.get("notes", ()))
+        if cancel.cancelled:
+            result.finish_reason = "cancelled"
+            return
+
+        def on_delta(text: str, tokens: int) -> None:
+            parts.append(text)
+            delta(text, tokens)
+
+        factory = self._meter_factory or default_meter_factory
+        try:
+            meter = factory(self)
+            if meter is not None:
+                meter.start()
+        except Exception as err:  # no energy figure is better than no answer
+            meter = None
+            result.notes.append(f"energy not measured: {type(err).__name__}: {err}")
+        reading = None
+        try:
+            chat = engine.chat(messages, sampling_from(params), on_delta=on_delta, cancel=cancel)
+        except WorkerCrashed as err:
+            self.load_info = None
+            raise ProviderError(errors.LOCAL, f"{self.label}: {err}",
+                                partial_text=err.partial_text or "".join(parts)) from None
+        except WorkbenchError as err:
+            raise ProviderError(errors.LOCAL, f"{self.label}: {err}",
+                                partial_text="".join(parts)) from None
+        finally:
+            if meter is not None:
+                with contextlib.suppress(Exception):
+                    reading = meter.stop()
+        m = chat.metrics
+        result.text = chat.text
+        result.finish_reason = chat.finish_reason
+        result.ttft_ms = m.ttft_ms
+        result.total_ms = m.total_ms
+        if chat.finish_reason == "cancelled" and m.prompt_tokens == 0 and m.total_ms == 0:
+            # a hard cancel killed the worker: it could not report its counters
+            result.total_ms = None
+            result.notes.append("cancelled by stopping the model process: counts unknown")
+            self.load_info = None
+            return
+        result.tokens_source = "llama.cpp"
+        result.prompt_tokens = m.prompt_tokens
+        result.completion_tokens = m.completion_tokens
+        result.cached_prompt_tokens = m.prompt_tokens - m.prompt_eval_tokens
+        result.gen_tokens_per_s = m.stream_tokens_per_s
+        result.engine_tokens_per_s = m.gen_tokens_per_s
+        result.prompt_tokens_per_s = m.prompt_tokens_per_s
+        if m.total_ms > 0 and m.completion_tokens > 0:
+            result.e2e_tokens_per_s = m.completion_tokens / (m.total_ms / 1000)
+        if reading is not None:
+            result.energy_j = reading.joules
+            result.energy_method = reading.method
+            result.energy_note = reading.note

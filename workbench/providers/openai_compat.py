@@ -1,0 +1,265 @@
+"""OpenAI and every OpenAI-compatible endpoint (Gemini, OpenRouter, Groq, vLLM, llama-server...)
+through the official ``openai`` SDK's streaming chat completions.
+
+Usage is requested with ``stream_options={"include_usage": True}``; it arrives in a last chunk
+whose ``choices`` is empty. Endpoints that reject the option are asked again without it, and
+endpoints that simply send no usage (llama-cpp-python's server, streams that were cut) leave the
+token counts unknown (None) - never 0, never the number of chunks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlparse
+
+from workbench.engine.client import CancelToken
+from workbench.net.offline import is_loopback_host
+from workbench.providers import errors
+from workbench.providers.base import (
+    AnswerResult,
+    DeltaCallback,
+    Message,
+    Params,
+    StatusCallback,
+    StreamClock,
+    Target,
+)
+from workbench.providers.errors import ProviderError
+from workbench.providers.retry import (
+    Cancelled,
+    RetryPolicy,
+    classify,
+    close_on_cancel,
+    with_retries,
+)
+from workbench.store.secrets import Secret
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+NO_KEY = "sk-no-key-required"  # self-hosted servers without auth still need a non-empty key
+FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter",
+          "tool_calls": "tool_calls", "function_call": "tool_calls"}
+
+
+def host_of(base_url: str) -> str:
+    parsed = urlparse(base_url)
+    return parsed.hostname or base_url
+
+
+def describe_destination(base_url: str) -> str:
+    parsed = urlparse(base_url)
+    host = parsed.hostname or base_url
+    if is_loopback_host(host):
+        return f"{host}:{parsed.port} (this machine)" if parsed.port else "this machine"
+    return f"{host}:{parsed.port}" if parsed.port else host
+
+
+class OpenAICompatTarget(Target):
+    """A model behind an OpenAI-style ``/chat/completions`` endpoint."""
+
+    def __init__(
+        self,
+        *,
+        spec: str,
+        model: str,
+        base_url: str = OPENAI_BASE_URL,
+        api_key: Secret | None = None,
+        label: str | None = None,
+        provider: str = "openai",
+        key_name: str | None = None,
+        stream_usage: bool = True,
+        max_tokens_field: str = "max_tokens",
+        timeout_s: float = 120.0,
+        connect_timeout_s: float = 10.0,
+        retry: RetryPolicy | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.spec = spec
+        self.model = model
+        self.base_url = base_url.rstrip("/")
+        self.label = label or f"{provider}/{model}"
+        self.provider = provider
+        self.key_name = key_name
+        self.stream_usage = stream_usage
+        self.max_tokens_field = max_tokens_field
+        self.timeout_s = timeout_s
+        self.connect_timeout_s = connect_timeout_s
+        self.retry = retry or RetryPolicy()
+        self._api_key = api_key
+        self._headers = dict(headers or {})
+        self._client: Any = None
+
+    @property
+    def destination(self) -> str:
+        return describe_destination(self.base_url)
+
+    @property
+    def leaves_machine(self) -> bool:
+        return not is_loopback_host(host_of(self.base_url))
+
+    def client(self) -> Any:
+        if self._client is None:
+            import openai
+
+            self._client = openai.OpenAI(
+                api_key=self._api_key.reveal() if self._api_key else NO_KEY,
+                base_url=self.base_url,
+                max_retries=0,
+                timeout=openai.Timeout(self.timeout_s, connect=self.connect_timeout_s),
+                default_headers=self._headers or None,
+            )
+            _warm_openai(self._client)
+        return self._client
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def request_body(self, messages: list[Message], params: Params) -> dict[str, Any]:
+        body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True,
+                                self.max_tokens_field: params.max_tokens}
+        if params.temperature is not None:
+            body["temperature"] = params.temperature
+        if params.top_p is not None:
+            body["top_p"] = params.top_p
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if params.stop:
+            body["stop"] = list(params.stop)
+        if self.stream_usage:
+            body["stream_options"] = {"include_usage": True}
+        return body
+
+    def _stream(self, messages: list[Message], params: Params, delta: DeltaCallback,
+                cancel: CancelToken, result: AnswerResult, status: StatusCallback) -> None:
+        body = self.request_body(messages, params)
+        client = self.client()
+        clock = StreamClock()
+        state: dict[str, Any] = {}
+        parts: list[str] = []
+
+        def attempt(_number: int) -> None:
+            clock.restart()
+            state.clear()
+            try:
+                stream = client.chat.completions.create(**body)
+            except Exception as exc:
+                err = self._classify(exc, "")
+                if (err.kind == errors.BAD_REQUEST and "stream_options" in body
+                        and "stream_options" in str(err)):
+                    # some endpoints reject the option: ask once more without it
+                    body.pop("stream_options")
+                    result.notes.append("the endpoint rejected stream_options; asked again "
+                                        "without it (no token usage)")
+                    try:
+                        stream = client.chat.completions.create(**body)
+                    except Exception as again:
+                        raise self._classify(again, "") from None
+                else:
+                    raise err from None
+            self._read(stream, clock, state, parts, delta, cancel)
+
+        def on_retry(delay: float, _err: ProviderError) -> None:
+            result.retries += 1
+            result.retry_wait_ms += delay * 1000
+
+        try:
+            with_retries(attempt, policy=self.retry, cancel=cancel, status=status,
+                         started=lambda: bool(parts), on_retry=on_retry)
+        except Cancelled:
+            state["finish"] = "cancelled"
+        except ProviderError:
+            self._fill(result, clock, state, parts)
+            raise
+        self._fill(result, clock, state, parts)
+
+    def _read(self, stream: Any, clock: StreamClock, state: dict[str, Any], parts: list[str],
+              delta: DeltaCallback, cancel: CancelToken) -> None:
+        try:
+            with close_on_cancel(cancel, stream.close):
+                for chunk in stream:
+                    usage = getattr(chunk, "usage", None)
+                    if usage is not None:
+                        state["usage"] = usage
+                    for choice in chunk.choices or ():
+                        if getattr(choice, "index", 0) != 0:
+                            continue
+                        content = getattr(choice.delta, "content", None) if choice.delta else None
+                        if content:
+                            clock.text(content)
+                            parts.append(content)
+                            delta(content, None)
+                        if choice.finish_reason:
+                            state["finish"] = choice.finish_reason
+                    if cancel.cancelled:
+                        state["finish"] = "cancelled"
+                        break
+        except Exception as exc:
+            clock.end()
+            if cancel.cancelled:
+                state["finish"] = "cancelled"
+                return
+            raise self._classify(exc, "".join(parts)) from None
+        finally:
+            stream.close()
+        clock.end()
+        if cancel.cancelled:
+            state["finish"] = "cancelled"
+        if "finish" not in state:
+            raise ProviderError(errors.STREAM, f"{self.label}: the stream ended before the "
+                                "answer was finished (no finish reason)",
+                                partial_text="".join(parts))
+
+    def _classify(self, exc: BaseException, partial: str) -> ProviderError:
+        if isinstance(exc, ProviderError):
+            return exc
+        return classify(exc, label=self.label, model=self.model, host=host_of(self.base_url),
+                        key_name=self.key_name, timeout_s=self.timeout_s, partial_text=partial)
+
+    def _fill(self, result: AnswerResult, clock: StreamClock, state: dict[str, Any],
+              parts: list[str]) -> None:
+        if clock.t_end is None:
+            clock.end()
+        result.text = "".join(parts)
+        finish = state.get("finish")
+        result.finish_reason = FINISH.get(finish, finish) if finish else None
+        result.ttft_ms = clock.ttft_ms
+        result.total_ms = clock.total_ms
+        usage = state.get("usage")
+        if usage is None:
+            if finish and finish != "cancelled":
+                result.notes.append("the endpoint sent no usage report: token counts unknown")
+            return
+        extra = getattr(usage, "model_extra", None) or {}
+        result.tokens_source = "usage"
+        result.prompt_tokens = getattr(usage, "prompt_tokens", None)
+        result.completion_tokens = getattr(usage, "completion_tokens", None)
+        prompt_details = getattr(usage, "prompt_tokens_details", None)
+        cached = getattr(prompt_details, "cached_tokens", None) if prompt_details else None
+        if cached is None and isinstance(extra.get("prompt_cache_hit_tokens"), int):
+            cached = extra["prompt_cache_hit_tokens"]  # DeepSeek's field
+        result.cached_prompt_tokens = cached
+        completion_details = getattr(usage, "completion_tokens_details", None)
+        result.reasoning_tokens = (getattr(completion_details, "reasoning_tokens", None)
+                                   if completion_details else None)
+        cost = extra.get("cost")
+        if isinstance(cost, int | float) and not isinstance(cost, bool):
+            result.provider_cost_usd = float(cost)  # OpenRouter reports the charge itself
+        visible = result.completion_tokens
+        if visible is not None and result.reasoning_tokens:
+            visible -= result.reasoning_tokens
+        result.gen_tokens_per_s = clock.gen_rate(visible)
+        result.e2e_tokens_per_s = clock.e2e_rate(result.completion_tokens)
+
+
+def _warm_openai(client: Any) -> None:
+    """Do the SDK's one-time lazy work (resource imports, chunk model building) before the
+    clock starts, so the first answer's TTFT measures the endpoint, not the SDK (~50 ms)."""
+    from openai._models import construct_type
+    from openai.types.chat import ChatCompletionChunk
+
+    _ = client.chat.completions
+    construct_type(type_=ChatCompletionChunk, value={
+        "id": "warm", "object": "chat.completion.chunk", "created": 0, "model": "warm",
+        "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": None}],
+        "usage": {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}})
