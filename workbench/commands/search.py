@@ -1,0 +1,80 @@
+"""``workbench search QUERY``: GGUF repositories on the Hugging Face Hub."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from workbench.errors import BadInput
+
+
+def register(subparsers: Any) -> None:
+    from workbench.cli import add_json_flag
+    from workbench.hub.remote import SORTS
+
+    parser = subparsers.add_parser(
+        "search",
+        help="search the Hugging Face Hub for GGUF models",
+        description="List GGUF repositories on the Hugging Face Hub whose name contains QUERY "
+                    "(HF_ENDPOINT, HF_TOKEN and HF_HUB_OFFLINE are honoured). See a "
+                    "repository's files and what fits this machine with `workbench files REPO`.",
+    )
+    parser.add_argument("query", metavar="QUERY", help="text in the repository name")
+    parser.add_argument("--limit", type=int, default=20, metavar="N",
+                        help="at most N results (default: 20)")
+    parser.add_argument("--sort", choices=tuple(SORTS), default="downloads",
+                        help="order (default: downloads)")
+    add_json_flag(parser)
+    parser.set_defaults(func=handler)
+
+
+def handler(args: argparse.Namespace) -> int:
+    from workbench.cli import emit
+    from workbench.hub import HubConfig, search_models
+
+    if not 1 <= args.limit <= 1000:
+        raise BadInput("--limit must be between 1 and 1000")
+    config = HubConfig.from_env()
+    results = search_models(args.query, limit=args.limit, sort=args.sort, config=config)
+    document = {"query": args.query, "endpoint": config.endpoint, "sort": args.sort,
+                "results": [r.to_dict() for r in results]}
+    emit(args, document, lambda: print_human(document))
+    return 0
+
+
+def _count(n: int | None) -> str:
+    if n is None:
+        return "-"
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if n >= limit:
+            return f"{n / limit:.1f}{suffix}"
+    return str(n)
+
+
+def print_human(document: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    results = document["results"]
+    if not results:
+        console.print(f"no GGUF repositories match {document['query']!r}")
+        return
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("repository", overflow="fold", min_width=max(
+        len(r["repo_id"]) for r in results) if len(results) < 50 else None)
+    for column, justify in (("downloads", "right"), ("likes", "right"), ("updated", "left"),
+                            ("params", "right"), ("arch", "left"), ("access", "left"),
+                            ("licence", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for r in results:
+        n = r.get("parameters")
+        params = "-" if not n else f"{n / 1e9:.1f} B" if n >= 1e8 else f"{n / 1e6:.1f} M"
+        gated = r.get("gated")
+        access = f"gated ({gated})" if gated else "open"
+        table.add_row(r["repo_id"], _count(r.get("downloads")), _count(r.get("likes")),
+                      (r.get("updated") or "-")[:10], params, r.get("architecture") or "-",
+                      access, r.get("license") or "-")
+    console.print(table)
+    console.print(f"[dim]{len(results)} result(s) from {document['endpoint']}; see the files "
+                  "of one with `workbench files REPO`[/dim]")

@@ -1,0 +1,126 @@
+"""The Hugging Face cache layout, shared with every other HF tool.
+
+    <cache>/models--<owner>--<name>/
+        blobs/<sha256>                 the file's bytes (LFS files are named by their SHA-256)
+        blobs/<sha256>.incomplete      a download in progress (Workbench's; resumable)
+        refs/<revision>                the commit a branch or tag pointed to
+        snapshots/<commit>/<path>      a relative symlink to ../../blobs/<sha256>
+    <cache>/.locks/models--<owner>--<name>/<sha256>.lock
+
+huggingface_hub (``hf_hub_download``, ``try_to_load_from_cache``, ``scan_cache_dir``) finds the
+files Workbench downloads, and Workbench finds theirs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+from pathlib import Path
+
+from workbench.hub.quant import RemoteFile
+
+INCOMPLETE_SUFFIX = ".incomplete"
+
+
+def repo_folder_name(repo_id: str) -> str:
+    return "models--" + repo_id.replace("/", "--")
+
+
+def repo_dir(cache_dir: Path, repo_id: str) -> Path:
+    return cache_dir / repo_folder_name(repo_id)
+
+
+def repo_id_from_folder(name: str) -> str | None:
+    """``models--owner--name`` -> ``owner/name`` (None for datasets, spaces, other folders)."""
+    if not name.startswith("models--"):
+        return None
+    return name[len("models--"):].replace("--", "/")
+
+
+def blob_path(cache_dir: Path, repo_id: str, etag: str) -> Path:
+    return repo_dir(cache_dir, repo_id) / "blobs" / etag
+
+
+def incomplete_path(cache_dir: Path, repo_id: str, etag: str) -> Path:
+    return repo_dir(cache_dir, repo_id) / "blobs" / f"{etag}{INCOMPLETE_SUFFIX}"
+
+
+def pointer_path(cache_dir: Path, repo_id: str, commit: str, filename: str) -> Path:
+    return repo_dir(cache_dir, repo_id) / "snapshots" / commit / Path(*filename.split("/"))
+
+
+def lock_path(cache_dir: Path, repo_id: str, etag: str) -> Path:
+    """The same lock file huggingface_hub takes for this blob."""
+    return cache_dir / ".locks" / repo_folder_name(repo_id) / f"{etag}.lock"
+
+
+def link_pointer(blob: Path, pointer: Path) -> None:
+    """Make ``pointer`` a relative symlink to ``blob`` (a hard link, then a copy, where the
+    file system has no symlinks)."""
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        pointer.unlink()
+    try:
+        os.symlink(os.path.relpath(blob, pointer.parent), pointer)
+        return
+    except OSError:
+        pass
+    try:
+        os.link(blob, pointer)
+    except OSError:
+        shutil.copyfile(blob, pointer)
+
+
+def write_ref(cache_dir: Path, repo_id: str, revision: str, commit: str) -> None:
+    """Remember which commit ``revision`` (a branch or tag) resolved to."""
+    if revision == commit:
+        return
+    ref = repo_dir(cache_dir, repo_id) / "refs" / revision
+    ref.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(OSError):
+        if ref.read_text(encoding="utf-8") == commit:
+            return
+    tmp = ref.with_name(f"{ref.name}.{os.getpid()}.tmp")
+    tmp.write_text(commit, encoding="utf-8")
+    os.replace(tmp, ref)
+
+
+def cached_path(cache_dir: Path, file: RemoteFile) -> Path | None:
+    """The snapshot path of ``file`` if its complete bytes are in the cache (linking the
+    snapshot to an existing blob when only the blob is there), else None."""
+    etag = file.etag
+    if file.commit:
+        pointer = pointer_path(cache_dir, file.repo_id, file.commit, file.path)
+        if pointer.is_file() and (file.size is None or pointer.stat().st_size == file.size):
+            return pointer
+    if etag is None:
+        return None
+    blob = blob_path(cache_dir, file.repo_id, etag)
+    if not blob.is_file() or (file.size is not None and blob.stat().st_size != file.size):
+        return None
+    if not file.commit:
+        return blob
+    pointer = pointer_path(cache_dir, file.repo_id, file.commit, file.path)
+    link_pointer(blob, pointer)
+    return pointer
+
+
+def partial_size(cache_dir: Path, file: RemoteFile) -> int:
+    """Bytes of ``file`` already downloaded (its ``.incomplete`` blob), 0 if none."""
+    if file.etag is None:
+        return 0
+    try:
+        return incomplete_path(cache_dir, file.repo_id, file.etag).stat().st_size
+    except OSError:
+        return 0
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the file system that holds ``path`` (or its nearest existing parent)."""
+    for candidate in (path, *path.parents):
+        try:
+            return shutil.disk_usage(candidate).free
+        except OSError:
+            continue
+    return 0
