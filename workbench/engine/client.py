@@ -187,7 +187,8 @@ class LocalEngine:
             info["buffers"] = parse_buffer_sizes(self._load_log)
             info["notes"] = notes
             self.info = info
-            return info
+        _record_use(settings.model_path)
+        return info
 
     def chat(
         self,
@@ -403,6 +404,14 @@ class LocalEngine:
             self.log.append(line)
             if len(self._load_log) < 5000:
                 self._load_log.append(line)
+
+
+def _record_use(path: str) -> None:
+    """The library's "last used" column; a failure to note it never fails a load."""
+    from workbench.hub.library import record_use
+
+    with contextlib.suppress(OSError, ValueError):
+        record_use(path)
 
 
 def _final_for(rid: int) -> Callable[[Message], bool]:
