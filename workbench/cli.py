@@ -64,6 +64,20 @@ def emit(args: argparse.Namespace, document: Any, human: Callable[[], None]) -> 
         human()
 
 
+def _apply_offline_mode() -> None:
+    """Offline mode (settings or WORKBENCH_OFFLINE) guards every command: no connection leaves
+    this machine, whatever the command does."""
+    from workbench.net.offline import enable_guard, offline_requested
+    from workbench.store.settings import load_settings
+
+    try:
+        offline = load_settings().offline
+    except WorkbenchError:
+        offline = False
+    if offline_requested(offline):
+        enable_guard()
+
+
 def _run_gui(args: argparse.Namespace) -> int:
     from workbench.ui.app import run_app
 
@@ -78,6 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not [a for a in argv if a != "--debug"]:
             argv = [*argv, "gui"]
         args = parser.parse_args(argv)
+        _apply_offline_mode()
         if not getattr(args, "func", None):
             parser.print_help()
             return EXIT_BAD_INPUT

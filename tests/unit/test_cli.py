@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,13 @@ def test_json_is_one_document(capsys: pytest.CaptureFixture[str]) -> None:
 
     cli.emit(argparse.Namespace(json=True), {"a": 1, "b": [1, 2]}, lambda: None)
     assert json.loads(capsys.readouterr().out) == {"a": 1, "b": [1, 2]}
+
+
+def test_offline_mode_guards_every_command() -> None:
+    env = {**os.environ, "WORKBENCH_OFFLINE": "1"}
+    # 192.0.2.1 is TEST-NET-1: the guard refuses it before any packet is sent
+    result = subprocess.run([sys.executable, "-m", "workbench", "inspect",
+                             "http://192.0.2.1/model.gguf"], capture_output=True, text=True,
+                            timeout=120, env=env)
+    assert result.returncode == 1
+    assert "offline mode" in result.stderr and "192.0.2.1" in result.stderr
