@@ -4,8 +4,11 @@
     QT_QPA_PLATFORM=offscreen python3 packaging/render_screenshots.py [--out DIR] [--model GGUF]
 
 Shots: the empty window, a finished answer (a tiny synthetic model with random weights, so the
-text is gibberish, but the layout, streaming, Markdown and metrics are real), and the crash
-banner (a synthetic model whose load aborts llama.cpp). Data goes to a temporary
+text is gibberish, but the layout, streaming, Markdown and metrics are real), the crash banner
+(a synthetic model whose load aborts llama.cpp), the Hardware page (this machine, real
+detection), Discover and Downloads (on the test suite's loopback Hub), the Library (with
+the synthetic models), the Compare page (two tiny synthetic
+models side by side), the Costs page and the Settings page. Data goes to a temporary
 WORKBENCH_HOME unless one is set.
 """
 
@@ -63,7 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         for signal in signals:
             signal.disconnect(fired)  # type: ignore[attr-defined]
         if not got:
-            raise SystemExit(f"timed out after {args.timeout:.0f} s")
+            page = window.pages.currentWidget()
+            state = getattr(page, "state_label", None)
+            where = f" ({state.text()})" if state is not None else ""
+            raise SystemExit(f"timed out after {args.timeout:.0f} s{where}")
         return list(got[0])
 
     def settle() -> None:
@@ -79,7 +85,12 @@ def main(argv: list[str] | None = None) -> int:
 
     settings_file = Path(os.environ["WORKBENCH_HOME"]) / "screenshots.ini"
     settings_file.unlink(missing_ok=True)  # always the first-start look
-    window = MainWindow(settings=QSettings(str(settings_file), QSettings.Format.IniFormat))
+    from workbench.hub import scan_library
+    from workbench.synth.build import synth_cache_dir
+
+    # the Library shows this machine's models plus the synthetic ones the shots use
+    window = MainWindow(settings=QSettings(str(settings_file), QSettings.Format.IniFormat),
+                        library_scanner=lambda: scan_library(extra_folders=[synth_cache_dir()]))
     window.resize(*SIZE)
     window.show()
     shoot(window, "chat-empty")
@@ -98,6 +109,63 @@ def main(argv: list[str] | None = None) -> int:
     wait_for(window.bridge.crashed, window.bridge.loaded)
     window.chat.banner.details_toggle.setChecked(True)
     shoot(window, "chat-crash")
+
+    window.show_page("hardware")
+    if window.hardware.report is None:
+        wait_for(window.hardware.detected)
+    shoot(window, "hardware")
+
+    # Discover and Downloads against the loopback Hub of the test suite, serving two of the
+    # synthetic models (no machine here reaches huggingface.co)
+    from tests.hub_server import FakeHub
+
+    hub = FakeHub()
+    hub.add_repo("workbench-synthetic/llama-tiny-GGUF", {
+        "llama-tiny-Q8_0.gguf": tiny_model("llama", "Q8_0"),
+        "llama-tiny-Q4_K_M.gguf": tiny_model("llama", "Q4_K_M")}, license="apache-2.0")
+    os.environ["HF_ENDPOINT"] = hub.endpoint
+    os.environ["HF_HOME"] = str(Path(os.environ["WORKBENCH_HOME"]) / "hf-home")
+    window.show_page("discover")
+    window.discover.query.setText("llama-tiny")
+    window.discover.search()
+    wait_for(window.discover.searched)
+    window.discover.repos.selectRow(0)
+    wait_for(window.discover.planned)
+    window.discover.variant_table.selectRow(0)
+    shoot(window, "discover")
+    hub.throttle(None, 1_000_000)
+    window.discover.download_selected()
+    window.show_page("downloads")
+    wait_for(window.downloads.jobsChanged)
+    shoot(window, "downloads")
+    while not any(j.state == "done" for j in window.downloads.jobs):
+        wait_for(window.downloads.jobsChanged)
+    hub.close()
+
+    window.show_page("library")
+    if not window.library.scanned_once:
+        wait_for(window.library.scanned)
+    shoot(window, "library")
+
+    window.show_page("compare")
+    compare = window.compare
+    compare.pickers[0].set_target("local", str(tiny_model("llama")))
+    compare.pickers[1].set_target("local", str(tiny_model("qwen2")))
+    compare.system.setText("You are a concise assistant.")
+    compare.prompt.setPlainText(PROMPT)
+    compare.max_tokens.setValue(120)
+    compare.run()
+    wait_for(compare.runFinished)
+    shoot(window, "compare")
+
+    window.show_page("costs")
+    window.costs.seed_throughput()  # the comparison just stored a measured local speed
+    window.costs.monthly.setText("200M")
+    window.costs.hosting.setValue(0.35)
+    shoot(window, "costs")
+
+    window.show_page("settings")
+    shoot(window, "settings")
 
     window.close()
     return 0

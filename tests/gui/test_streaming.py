@@ -74,7 +74,8 @@ def test_streaming_keeps_the_gui_responsive_and_batches_updates(
     # one widget update per batch, each batch holding many tokens (not one repaint per token)
     assert answer.text_updates <= window.bridge.flush_count
     tokens = int(answer.metrics.labels["tokens"].text().split("→")[1].split()[0])
-    assert tokens > flushes, f"{tokens} tokens in {flushes} updates"
+    if tokens / elapsed > 120:  # tokens came faster than the flush rate: updates held several
+        assert tokens > flushes, f"{tokens} tokens in {flushes} updates"
     # live metrics about once a second while streaming, the exact ones at the end
     assert 1 <= len(live) <= elapsed + 1
     assert live[-1].tokens > 0 and live[-1].tokens_per_s and live[-1].tokens_per_s > 0

@@ -13,6 +13,7 @@ from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from workbench import __version__
+from workbench.net.offline import set_offline
 from workbench.paths import log_dir
 from workbench.ui.engine_bridge import shutdown_all
 from workbench.ui.style import app_icon
@@ -85,6 +86,8 @@ def run_app(model: str | None = None) -> int:
     configure_application(app)
     log_path = setup_logging()
     window = MainWindow()
+    if window.status.offline:  # the settings or WORKBENCH_OFFLINE ask for offline mode
+        set_offline(True)
     previous_hook = sys.excepthook
     sys.excepthook = make_excepthook(lambda: window, log_path)
     # Let Ctrl+C in the terminal close the window: Python handles signals only while it runs,

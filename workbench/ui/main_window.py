@@ -1,7 +1,5 @@
-"""The main window: pages in a stack (Chat for now), menus, shortcuts, drag-and-drop, status.
-
-Pages are added to ``self.pages`` (a QStackedWidget); a navigation rail will switch between them
-when there is more than one real page.
+"""The main window: a navigation rail and the pages in a stack, menus, shortcuts (Ctrl+1..8
+go to the pages in rail order), drag-and-drop, the status bar; its layout is restored on start.
 """
 
 from __future__ import annotations
@@ -9,18 +7,37 @@ from __future__ import annotations
 import os
 
 from PySide6.QtCore import QSettings, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
-from PySide6.QtWidgets import QFileDialog, QMainWindow, QStackedWidget, QWidget
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QHBoxLayout,
+    QMainWindow,
+    QStackedWidget,
+    QStyle,
+    QWidget,
+)
 
 from workbench.engine.client import LocalEngine
+from workbench.net.offline import offline_requested, set_offline
+from workbench.store.settings import load_settings
 from workbench.ui import engine_bridge as states
 from workbench.ui.chat_page import ChatPage
+from workbench.ui.compare_page import ComparePage
+from workbench.ui.costs_page import CostsPage
+from workbench.ui.discover_page import DiscoverPage, Planner
+from workbench.ui.downloads import DownloadsController, DownloadsPage, running_summary
 from workbench.ui.engine_bridge import EngineBridge
+from workbench.ui.hardware_page import Detector, HardwarePage
+from workbench.ui.library_page import LibraryPage, Scanner
+from workbench.ui.nav_rail import NavRail
+from workbench.ui.settings_page import SettingsPage
 from workbench.ui.status_bar import StatusBar
 from workbench.ui.style import app_icon
 
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
 DEFAULT_SIZE = (1100, 720)
+DEFAULT_PAGE = "chat"
+MAX_PAGE_SHORTCUTS = 8
 
 
 def gguf_paths(urls: list[QUrl]) -> list[str]:
@@ -31,27 +48,110 @@ def gguf_paths(urls: list[QUrl]) -> list[str]:
 
 class MainWindow(QMainWindow):
     def __init__(self, engine: LocalEngine | None = None, settings: QSettings | None = None,
-                 parent: QWidget | None = None) -> None:
+                 parent: QWidget | None = None, *, hardware_detector: Detector | None = None,
+                 library_scanner: Scanner | None = None, planner: Planner | None = None,
+                 downloads: DownloadsController | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Workbench")
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else QSettings()
         self.bridge = EngineBridge(engine, self)
-
-        self.pages = QStackedWidget(self)
-        self.chat = ChatPage(self.bridge, self.pages)
-        self.pages.addWidget(self.chat)
-        self.setCentralWidget(self.pages)
         self.status = StatusBar(self.bridge, self)
         self.setStatusBar(self.status)
-        self.chat.statusMessage.connect(lambda text: self.status.showMessage(text, 5000))
+        self.status.set_offline(self._offline_setting())
+
+        central = QWidget(self)
+        self.rail = NavRail(central)
+        self.pages = QStackedWidget(central)
+        self.page_widgets: dict[str, QWidget] = {}
+        layout = QHBoxLayout(central)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(0)
+        layout.addWidget(self.rail)
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+
+        self.hardware = HardwarePage(hardware_detector, self.pages)
+        self.downloads = downloads or DownloadsController(parent=self)
+        self.discover = DiscoverPage(self.downloads, self.pages, planner=planner)
+        self.downloads_page = DownloadsPage(self.downloads, self.pages)
+        self.library = LibraryPage(library_scanner, self.pages)
+        self.chat = ChatPage(self.bridge, self.pages)
+        self.compare = ComparePage(self._loaded_model_path, self.pages)
+        self.costs = CostsPage(self.pages)
+        self.settings_page = SettingsPage(self.pages)
+        self.add_page("hardware", "Hardware", self.hardware,
+                      QStyle.StandardPixmap.SP_ComputerIcon,
+                      "GPUs, CPU, memory and what llama.cpp can use")
+        self.add_page("discover", "Discover", self.discover,
+                      QStyle.StandardPixmap.SP_DriveNetIcon,
+                      "Search Hugging Face for GGUF models that fit this machine")
+        self.add_page("downloads", "Downloads", self.downloads_page,
+                      QStyle.StandardPixmap.SP_ArrowDown, "Running and finished downloads")
+        self.add_page("library", "Library", self.library, QStyle.StandardPixmap.SP_DirIcon,
+                      "The GGUF models on this machine")
+        self.add_page("chat", "Chat", self.chat, QStyle.StandardPixmap.SP_MessageBoxQuestion,
+                      "Chat with the loaded model")
+        self.add_page("compare", "Compare", self.compare,
+                      QStyle.StandardPixmap.SP_FileDialogContentsView,
+                      "One prompt to 2-4 models side by side: answers, speed and cost")
+        self.add_page("costs", "Costs", self.costs, QStyle.StandardPixmap.SP_DriveHDIcon,
+                      "When does self-hosting beat a pay-per-token API?")
+        self.add_page("settings", "Settings", self.settings_page,
+                      QStyle.StandardPixmap.SP_FileDialogDetailedView,
+                      "API keys, endpoint profiles, prices, offline mode, electricity price")
+        self.settings_page.offlineChanged.connect(self.apply_offline)
+        self.rail.pageChosen.connect(self.show_page)
+        for page in (self.chat, self.hardware, self.discover, self.downloads_page, self.library,
+                     self.compare, self.costs, self.settings_page):
+            page.statusMessage.connect(lambda text: self.status.showMessage(text, 5000))
         self.chat.openRequested.connect(self.choose_model)
+        self.library.openRequested.connect(self._open_from_library)
+        self.downloads.jobsChanged.connect(self._downloads_changed)
 
         self._build_actions()
         self.bridge.stateChanged.connect(self._update_actions)
         self._update_actions()
         self._restore_state()
+
+    # -- pages -----------------------------------------------------------------------------
+    def add_page(self, key: str, title: str, page: QWidget,
+                 icon: QStyle.StandardPixmap | QIcon, tip: str) -> None:
+        """Add ``page`` to the stack and the rail (in rail order)."""
+        if not isinstance(icon, QIcon):
+            icon = self.style().standardIcon(icon)
+        page.setObjectName(f"page-{key}")
+        self.page_widgets[key] = page
+        self.pages.addWidget(page)
+        self.rail.add_page(key, title, icon, tip)
+
+    def show_page(self, key: str) -> bool:
+        page = self.page_widgets.get(key)
+        if page is None:
+            return False
+        self.pages.setCurrentWidget(page)
+        if self.rail.current_key() != key:
+            self.rail.select(key)
+        return True
+
+    def current_page(self) -> str | None:
+        return self.rail.current_key()
+
+    def _loaded_model_path(self) -> str | None:
+        settings = self.bridge.settings
+        return settings.model_path if settings is not None and self.bridge.info else None
+
+    def apply_offline(self, offline: bool) -> None:
+        """Turn this process's socket guard on or off and show the state."""
+        set_offline(offline)
+        self.status.set_offline(offline)
+
+    def _offline_setting(self) -> bool:
+        try:
+            return offline_requested(load_settings().offline)
+        except Exception:  # a broken settings file is reported where it is edited
+            return offline_requested(False)
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcuts: list[QKeySequence] | QKeySequence | None,
@@ -85,6 +185,13 @@ class MainWindow(QMainWindow):
                                              "Load the model without weight repacking, CPU only")
         self.quit_action = self._action("&Quit", QKeySequence(QKeySequence.StandardKey.Quit),
                                         self.close, "Quit Workbench")
+        self.page_actions: list[QAction] = []
+        for number, key in enumerate(self.rail.keys()[:MAX_PAGE_SHORTCUTS], start=1):
+            title = self.rail.item(number - 1).text()
+            action = self._action(f"&{number} {title}", QKeySequence(f"Ctrl+{number}"),
+                                  lambda _checked=False, k=key: self.show_page(k),
+                                  f"Go to the {title} page")
+            self.page_actions.append(action)
         file_menu = self.menuBar().addMenu("&File")
         file_menu.addAction(self.open_action)
         file_menu.addAction(self.reload_action)
@@ -95,6 +202,9 @@ class MainWindow(QMainWindow):
         chat_menu.addAction(self.new_chat_action)
         chat_menu.addAction(self.send_action)
         chat_menu.addAction(self.stop_action)
+        go_menu = self.menuBar().addMenu("&Go")
+        for action in self.page_actions:
+            go_menu.addAction(action)
 
     def _update_actions(self, *_args: object) -> None:
         state, busy = self.bridge.state, self.bridge.busy
@@ -118,6 +228,15 @@ class MainWindow(QMainWindow):
         self.settings.setValue("paths/last_model_dir", os.path.dirname(os.path.abspath(path)))
         return self.chat.open_model(path)
 
+    def _downloads_changed(self, jobs: list) -> None:
+        self.status.set_download(running_summary(jobs))
+        if any(job.state == "done" for job in jobs) and self.library.scanned_once:
+            self.library.scanned_once = False  # rescan when the Library is shown next
+
+    def _open_from_library(self, path: str) -> None:
+        self.show_page("chat")
+        self.open_model(path)
+
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and gguf_paths(event.mimeData().urls()):
             event.acceptProposedAction()
@@ -137,14 +256,24 @@ class MainWindow(QMainWindow):
         geometry = self.settings.value("window/geometry")
         if geometry is None or not self.restoreGeometry(geometry):
             self.resize(*DEFAULT_SIZE)
+        state = self.settings.value("window/state")
+        if state is not None:
+            self.restoreState(state)
+        page = str(self.settings.value("window/page", DEFAULT_PAGE))
+        if not self.show_page(page):
+            self.show_page(DEFAULT_PAGE)
         self.chat.restore_state(self.settings)
 
     def save_state(self) -> None:
         self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
+        self.settings.setValue("window/page", self.current_page() or DEFAULT_PAGE)
         self.chat.save_state(self.settings)
         self.settings.sync()
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
+        self.compare.shutdown()
+        self.downloads.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)

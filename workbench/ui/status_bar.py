@@ -1,9 +1,11 @@
-"""The status bar: loaded model and size, the model process's state and its memory."""
+"""The status bar: loaded model and size, the model process's state and memory, the machine's
+RAM use and the offline state."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import psutil
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
@@ -12,6 +14,8 @@ from workbench.ui.engine_bridge import EngineBridge
 from workbench.ui.metric_text import format_bytes
 
 RSS_INTERVAL_MS = 2000
+OFFLINE_TEXT = "Offline: nothing leaves this machine"
+ONLINE_TEXT = "Online"
 
 STATE_TEXT = {
     states.NO_MODEL: "no model",
@@ -45,12 +49,26 @@ class StatusBar(QStatusBar):
         self.rss_label.setAccessibleName("Model process memory")
         self.rss_label.setToolTip("Resident memory (RSS) of the model process: weights read "
                                   "from disk, KV cache and compute buffers.")
-        for label in (self.model_label, self.state_label, self.rss_label):
+        self.ram_label = QLabel(self)
+        self.ram_label.setAccessibleName("System memory in use")
+        self.ram_label.setToolTip("Memory in use on this machine / its total (all processes).")
+        self.offline_label = QLabel(self)
+        self.offline_label.setAccessibleName("Network state")
+        self.download_label = QLabel(self)
+        self.download_label.setAccessibleName("Running download")
+        self.download_label.hide()
+        for label in (self.model_label, self.state_label, self.rss_label, self.ram_label,
+                      self.offline_label, self.download_label):
             label.setContentsMargins(8, 0, 8, 0)
         self.addPermanentWidget(self.model_label)
         self.addPermanentWidget(self.busy)
         self.addPermanentWidget(self.state_label)
         self.addPermanentWidget(self.rss_label)
+        self.addPermanentWidget(self.download_label)
+        self.addPermanentWidget(self.ram_label)
+        self.addPermanentWidget(self.offline_label)
+        self.offline = False
+        self.set_offline(False)
 
         self._rss_timer = QTimer(self)
         self._rss_timer.setInterval(RSS_INTERVAL_MS)
@@ -79,3 +97,21 @@ class StatusBar(QStatusBar):
         rss = self.bridge.worker_rss_bytes()
         self.rss_label.setText(f"RSS {format_bytes(rss)}" if rss is not None else "")
         self.rss_label.setVisible(rss is not None)
+        memory = psutil.virtual_memory()
+        used = memory.total - memory.available
+        self.ram_label.setText(f"RAM {format_bytes(used)} / {format_bytes(memory.total)}")
+
+    def set_download(self, text: str | None) -> None:
+        """Show the running download (None hides it)."""
+        self.download_label.setText(text or "")
+        self.download_label.setVisible(bool(text))
+
+    def set_offline(self, offline: bool) -> None:
+        """Show the offline state (the Settings page and startup call this)."""
+        self.offline = offline
+        self.offline_label.setText(OFFLINE_TEXT if offline else ONLINE_TEXT)
+        self.offline_label.setToolTip(
+            "Offline mode: every connection that would leave this machine is refused; local "
+            "models still work." if offline else
+            "Online: cloud targets and downloads may connect when you start them. Turn on "
+            "offline mode in Settings to block every outside connection.")

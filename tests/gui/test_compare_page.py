@@ -1,0 +1,143 @@
+"""The Compare page on real targets: a tiny local model and the loopback Anthropic/OpenAI
+fakes; keys in an in-memory keyring (never the OS keyring)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from pathlib import Path
+
+import pytest
+
+from tests.fakes import anthropic_sse, openai_faults
+from tests.fakes.keyring_backend import installed
+from workbench.compare import store as compare_store
+from workbench.compare.metric_help import tooltip
+from workbench.store import db
+from workbench.store.secrets import set_api_key
+from workbench.ui.compare_page import ComparePage
+
+RUN_TIMEOUT_MS = 60_000
+KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY")
+
+
+@pytest.fixture
+def keys(monkeypatch):
+    for var in KEY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.delenv("WORKBENCH_OFFLINE", raising=False)
+    with installed() as backend:
+        set_api_key("anthropic", "sk-ant-test-55aa11")
+        set_api_key("openai", "sk-test-openai-77bb22")
+        yield backend
+
+
+@pytest.fixture
+def anthropic(monkeypatch):
+    with anthropic_sse.server(anthropic_sse.ok(["Hello", " from", " the", " fake."],
+                                               delay=0.02)) as srv:
+        monkeypatch.setenv("ANTHROPIC_BASE_URL", srv.url)
+        yield srv
+
+
+@pytest.fixture
+def page(qtbot):
+    widget = ComparePage()
+    qtbot.addWidget(widget)
+    widget.resize(1000, 700)
+    widget.show()
+    return widget
+
+
+def test_local_and_anthropic_stream_side_by_side(qtbot, page: ComparePage, keys, anthropic,
+                                                 llama_tiny: Path) -> None:
+    page.pickers[0].set_target("local", str(llama_tiny))
+    page.pickers[1].set_target("anthropic", "claude-test")
+    page.prompt.setPlainText("Say hello.")
+    page.max_tokens.setValue(8)
+    main = threading.current_thread()
+    seen_threads: list[bool] = []
+    page._relay.event.connect(lambda *_: seen_threads.append(threading.current_thread() is main))
+    with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
+        assert page.run()
+        assert not page.send_bar.isVisible()  # loopback and local: nothing leaves
+        assert page.running
+    assert seen_threads and all(seen_threads)  # events were handled on the GUI thread
+    local, cloud = page.panes[0].result, page.panes[1].result
+    assert local is not None and local.ok and local.provider == "local"
+    assert local.completion_tokens and local.gen_tokens_per_s
+    assert cloud is not None and cloud.ok, (cloud.error, cloud.notes)
+    assert cloud.text == "Hello from the fake."
+    assert page.panes[1].text.toPlainText() == "Hello from the fake."
+    assert page.panes[0].text.toPlainText() == local.text
+    assert page.panes[1].header.text() == "B: anthropic/claude-test"
+    ttft = page.panes[1].figures["ttft_ms"]
+    assert ttft.text().startswith("TTFT ") and ttft.toolTip() == tooltip("ttft_ms")
+    assert page.panes[0].figures["energy_j"].toolTip() == tooltip("energy_j")
+    assert any(len(series.points()) for series in page.chart.series)  # the chart got points
+    run_id = blocker.args[0]
+    assert run_id > 0 and page.history.count() >= 1
+    with contextlib.closing(db.connect()) as connection:
+        stored = compare_store.load_run(connection, run_id)
+    assert [a.target for a in stored.answers] == [f"local:{llama_tiny}",
+                                                  "anthropic:claude-test"]
+
+
+def test_blind_run_hides_names_until_the_vote(qtbot, page: ComparePage, keys,
+                                              anthropic) -> None:
+    page.pickers[0].set_target("anthropic", "claude-one")
+    page.pickers[1].set_target("anthropic", "claude-two")
+    page.blind_box.setChecked(True)
+    page.prompt.setPlainText("Which is better?")
+    with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
+        page.run()
+    assert [p.header.text() for p in page.panes[:2]] == ["Answer A", "Answer B"]
+    assert page.vote_bar.isVisible()
+    page.vote_buttons["A"].click()
+    winner = page.panes[0].header.text()
+    assert winner.startswith("A: anthropic/claude-") and winner.endswith("(winner)")
+    assert not page.vote_bar.isVisible()
+    with contextlib.closing(db.connect()) as connection:
+        assert compare_store.load_run(connection, blocker.args[0]).vote == "A"
+
+
+def test_each_pane_shows_its_own_error(qtbot, page: ComparePage, keys, anthropic,
+                                       monkeypatch) -> None:
+    with openai_faults.server(openai_faults.status(401, "bad key")) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url + "/v1")
+        page.pickers[0].set_target("openai", "gpt-test")
+        page.pickers[1].set_target("anthropic", "claude-test")
+        page.prompt.setPlainText("Hello?")
+        with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS):
+            page.run()
+    failed = page.panes[0].result
+    assert failed is not None and not failed.ok and failed.error_kind
+    assert page.panes[0].error.isVisible() and failed.error in page.panes[0].error.text()
+    assert not page.panes[1].error.isVisible() and page.panes[1].result.ok
+
+
+def test_a_target_without_a_model_fails_in_its_pane(qtbot, page: ComparePage, keys,
+                                                    anthropic) -> None:
+    page.pickers[0].set_target("loaded")  # nothing is loaded
+    page.pickers[1].set_target("anthropic", "claude-test")
+    page.prompt.setPlainText("Hello?")
+    with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS):
+        page.run()
+    assert page.panes[0].error.isVisible()
+    assert "no model is loaded" in page.panes[0].error.text()
+    assert page.panes[1].result is not None and page.panes[1].result.ok
+
+
+def test_privacy_bar_names_the_providers_before_sending(qtbot, page: ComparePage, keys,
+                                                        monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "https://api.example.com/v1")
+    page.pickers[0].set_target("openai", "gpt-test")
+    page.pickers[1].set_target("anthropic", "claude-test")
+    monkeypatch.delenv("ANTHROPIC_BASE_URL", raising=False)
+    page.prompt.setPlainText("Secret plans")
+    assert page.run()
+    assert page.send_bar.isVisible() and not page.running
+    text = page.send_text.text()
+    assert "openai/gpt-test → api.example.com" in text and "api.anthropic.com" in text
+    page.cancel_send.click()
+    assert not page.send_bar.isVisible() and not page.running

@@ -1,0 +1,188 @@
+"""The Compare page's parts: a target picker (kind + model/path) and an answer pane (streamed
+text, per-answer figures with their definitions as tooltips, the pane's own error)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QTextCursor
+from PySide6.QtWidgets import (
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.compare.metric_help import tooltip
+from workbench.errors import BadInput
+from workbench.providers.base import AnswerResult
+from workbench.providers.registry import TargetSpec, parse_target
+from workbench.ui.style import banner_stylesheet
+
+LOADED = "loaded"
+# (kind key, combo text, line edit placeholder)
+KINDS = (
+    (LOADED, "Loaded model (local)", "the model loaded on the Chat page"),
+    ("local", "GGUF file (local)", "path to a .gguf file"),
+    ("openai", "OpenAI", "model, e.g. gpt-4o-mini"),
+    ("anthropic", "Anthropic", "model, e.g. claude-3-5-haiku-latest"),
+    ("gemini", "Google Gemini", "model, e.g. gemini-2.0-flash"),
+    ("profile", "Endpoint profile", "NAME/MODEL, e.g. groq/llama-3.3-70b-versatile"),
+)
+FIGURES = (  # (AnswerResult field, how to print the value)
+    ("ttft_ms", lambda v: f"TTFT {v:.0f} ms"),
+    ("completion_tokens", lambda v: f"{v} tokens"),
+    ("gen_tokens_per_s", lambda v: f"{v:.1f} tok/s"),
+    ("cost_usd", lambda v: "$0" if v == 0 else f"${v:.2e}" if v < 0.0001 else f"${v:.4f}"),
+    ("energy_j", lambda v: f"{v:.1f} J"),
+)
+FIGURE_LABELS = {"ttft_ms": "TTFT", "completion_tokens": "tokens", "gen_tokens_per_s": "tok/s",
+                 "cost_usd": "cost", "energy_j": "energy"}
+
+
+class TargetPicker(QWidget):
+    """Which target answers: a kind combo plus a model name, path or NAME/MODEL."""
+
+    def __init__(self, number: int, loaded_path: Callable[[], str | None],
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._loaded_path = loaded_path
+        self.kind = QComboBox(self)
+        for key, text, _hint in KINDS:
+            self.kind.addItem(text, key)
+        self.kind.setAccessibleName(f"Target {number} kind")
+        self.model = QLineEdit(self)
+        self.model.setAccessibleName(f"Target {number} model")
+        self.model.setMinimumWidth(120)
+        self.browse = QPushButton("Browse…", self)
+        self.browse.setAccessibleName(f"Choose the GGUF file of target {number}")
+        self.browse.clicked.connect(self._browse)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.kind)
+        layout.addWidget(self.model, 1)
+        layout.addWidget(self.browse)
+        self.kind.currentIndexChanged.connect(self._kind_changed)
+        self._kind_changed()
+
+    def set_target(self, kind: str, model: str = "") -> None:
+        self.kind.setCurrentIndex(max(0, self.kind.findData(kind)))
+        self.model.setText(model)
+
+    def spec(self) -> TargetSpec:
+        """The target as a spec; BadInput when it is incomplete."""
+        kind = self.kind.currentData()
+        if kind == LOADED:
+            path = self._loaded_path()
+            if not path:
+                raise BadInput("no model is loaded: load one on the Chat page or pick a file")
+            return TargetSpec("local", path)
+        return parse_target(f"{kind}:{self.model.text().strip()}")
+
+    def _kind_changed(self, *_args: object) -> None:
+        kind = self.kind.currentData()
+        hint = next(h for k, _t, h in KINDS if k == kind)
+        self.model.setPlaceholderText(hint)
+        self.model.setEnabled(kind != LOADED)
+        self.browse.setVisible(kind == "local")
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a GGUF model", self.model.text(),
+                                              "GGUF models (*.gguf);;All files (*)")
+        if path:
+            self.model.setText(path)
+
+
+class AnswerPane(QFrame):
+    """One answer: header, streamed text, figures, the pane's error."""
+
+    def __init__(self, number: int, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setFrameShape(QFrame.Shape.StyledPanel)
+        self.number = number
+        self.result: AnswerResult | None = None
+        self.header = QLabel(f"Pane {number}", self)
+        font = self.header.font()
+        font.setBold(True)
+        self.header.setFont(font)
+        self.header.setAccessibleName(f"Pane {number} target")
+        self.status = QLabel("", self)
+        self.status.setAccessibleName(f"Pane {number} status")
+        self.text = QPlainTextEdit(self)
+        self.text.setReadOnly(True)
+        self.text.setAccessibleName(f"Pane {number} answer")
+        self.error = QLabel("", self)
+        self.error.setObjectName("noticeBanner")
+        self.error.setWordWrap(True)
+        self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error.setAccessibleName(f"Pane {number} error")
+        self.error.setStyleSheet(banner_stylesheet(self.palette()).replace("QFrame", "QLabel")
+                                 + "QLabel#noticeBanner { padding: 6px; }")
+        self.error.hide()
+        self.figures: dict[str, QLabel] = {}
+        grid = QGridLayout()
+        grid.setHorizontalSpacing(12)
+        for column, (key, _fmt) in enumerate(FIGURES):
+            label = QLabel(f"{FIGURE_LABELS[key]} —", self)
+            label.setToolTip(tooltip(key))
+            label.setAccessibleName(f"Pane {number} {FIGURE_LABELS[key]}")
+            self.figures[key] = label
+            grid.addWidget(label, column // 3, column % 3)
+        top = QHBoxLayout()
+        top.addWidget(self.header, 1)
+        top.addWidget(self.status)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(8, 8, 8, 8)
+        layout.addLayout(top)
+        layout.addWidget(self.text, 1)
+        layout.addWidget(self.error)
+        layout.addLayout(grid)
+
+    def clear(self, header: str) -> None:
+        self.result = None
+        self.header.setText(header)
+        self.status.setText("")
+        self.text.clear()
+        self.error.hide()
+        for key, label in self.figures.items():
+            label.setText(f"{FIGURE_LABELS[key]} —")
+
+    def append(self, text: str) -> None:
+        cursor = self.text.textCursor()
+        cursor.movePosition(QTextCursor.MoveOperation.End)
+        cursor.insertText(text)
+
+    def show_live(self, ttft_ms: float | None, tokens: int, rate: float | None) -> None:
+        if ttft_ms is not None:
+            self.figures["ttft_ms"].setText(f"TTFT {ttft_ms:.0f} ms")
+        if tokens:
+            self.figures["completion_tokens"].setText(f"{tokens} tokens")
+        if rate is not None:
+            self.figures["gen_tokens_per_s"].setText(f"≈ {rate:.1f} tok/s")
+
+    def show_result(self, result: AnswerResult, header: str | None = None) -> None:
+        self.result = result
+        if header is not None:
+            self.header.setText(header)
+        if self.text.toPlainText() != result.text:
+            self.text.setPlainText(result.text)
+        self.status.setText(result.finish_reason or "")
+        for key, fmt in FIGURES:
+            value = getattr(result, key)
+            self.figures[key].setText(fmt(value) if value is not None
+                                      else f"{FIGURE_LABELS[key]} —")
+        note = result.cost_note or result.energy_note
+        if note:
+            self.figures["cost_usd"].setToolTip(f"{tooltip('cost_usd')}\n\n{note}")
+        if result.error:
+            self.error.setText(f"{result.label}: {result.error}" if header is None
+                               or not header.startswith("Answer") else result.error)
+            self.error.show()

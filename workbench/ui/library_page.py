@@ -1,0 +1,212 @@
+"""The Library page: every GGUF model on this machine (the Hugging Face cache, added folders,
+LM Studio, Ollama, GPT4All, Jan), with Open in Chat, Show in folder and Delete.
+
+The scan reads GGUF headers, so it runs off the GUI thread (``BackgroundCall``); the page scans
+when it is first shown and on Rescan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QShowEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QPushButton,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from workbench.errors import WorkbenchError
+from workbench.hub import LocalModel, delete_model, reveal, scan_library
+from workbench.ui.background import BackgroundCall
+from workbench.ui.metric_text import format_bytes
+
+Scanner = Callable[[], list[LocalModel]]
+COLUMNS = ("Name", "Quant", "Size", "Architecture", "Parameters", "Context", "Source",
+           "Status", "Last used")
+
+
+def parameters_text(count: int | None) -> str:
+    if not count:
+        return ""
+    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if count >= limit:
+            return f"{count / limit:.1f}{suffix}"
+    return str(count)
+
+
+def row_values(model: LocalModel) -> list[str]:
+    status = model.status if not model.problem else f"{model.status}: {model.problem}"
+    return [model.name, model.quant or "", format_bytes(model.size), model.architecture or "",
+            parameters_text(model.parameters),
+            str(model.context_length) if model.context_length else "", model.source, status,
+            (model.last_used or "")[:16].replace("T", " ")]
+
+
+class LibraryPage(QWidget):
+    statusMessage = Signal(str)
+    openRequested = Signal(str)  # a model path, to open on the Chat page
+    scanned = Signal(object)  # list[LocalModel]
+
+    def __init__(self, scanner: Scanner | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._scanner = scanner or scan_library
+        self.models: list[LocalModel] = []
+        self.scanned_once = False
+        self._call: BackgroundCall | None = None
+
+        title = QLabel("Models on this machine", self)
+        font = title.font()
+        font.setPointSizeF(font.pointSizeF() * 1.3)
+        font.setBold(True)
+        title.setFont(font)
+        self.state_label = QLabel("", self)
+        self.state_label.setAccessibleName("Library state")
+        self.rescan_button = QPushButton("Rescan", self)
+        self.rescan_button.setAccessibleName("Scan for models again")
+        self.rescan_button.clicked.connect(lambda: self.refresh(force=True))
+        header = QHBoxLayout()
+        header.addWidget(title)
+        header.addStretch(1)
+        header.addWidget(self.state_label)
+        header.addWidget(self.rescan_button)
+
+        self.table = QTableWidget(0, len(COLUMNS), self)
+        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table.setAccessibleName("Local models")
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.horizontalHeader().setSectionResizeMode(
+            QHeaderView.ResizeMode.ResizeToContents)
+        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table.itemSelectionChanged.connect(self._update_buttons)
+        self.table.itemDoubleClicked.connect(lambda *_: self.open_selected())
+
+        self.open_button = QPushButton("Open in Chat", self)
+        self.open_button.setAccessibleName("Open the selected model in Chat")
+        self.open_button.clicked.connect(self.open_selected)
+        self.reveal_button = QPushButton("Show in folder", self)
+        self.reveal_button.setAccessibleName("Show the selected model in its folder")
+        self.reveal_button.clicked.connect(self.reveal_selected)
+        self.delete_button = QPushButton("Delete…", self)
+        self.delete_button.setAccessibleName("Delete the selected model's files")
+        self.delete_button.clicked.connect(self.delete_selected)
+        self.path_label = QLabel("", self)
+        self.path_label.setWordWrap(True)
+        self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.path_label.setAccessibleName("Selected model's file")
+        buttons = QHBoxLayout()
+        buttons.addWidget(self.path_label, 1)
+        buttons.addWidget(self.open_button)
+        buttons.addWidget(self.reveal_button)
+        buttons.addWidget(self.delete_button)
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(16, 12, 16, 12)
+        layout.addLayout(header)
+        layout.addWidget(self.table, 1)
+        layout.addLayout(buttons)
+        self._update_buttons()
+
+    # -- scanning --------------------------------------------------------------------------
+    @property
+    def scanning(self) -> bool:
+        return self._call is not None
+
+    def refresh(self, force: bool = False) -> None:
+        if self._call is not None or (self.scanned_once and not force):
+            return
+        self.state_label.setText("Scanning…")
+        self.rescan_button.setEnabled(False)
+        self._call = BackgroundCall(self._scanner, self, name="workbench-library")
+        self._call.finished.connect(self._on_scanned)
+        self._call.failed.connect(self._on_failed)
+        self._call.start()
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        self.refresh()
+
+    def _on_scanned(self, models: list[LocalModel]) -> None:
+        self._call = None
+        self.scanned_once = True
+        self.rescan_button.setEnabled(True)
+        self.models = list(models)
+        total = sum(m.size for m in self.models)
+        self.state_label.setText(f"{len(self.models)} models, {format_bytes(total)}")
+        self.table.setRowCount(0)
+        for model in self.models:
+            row = self.table.rowCount()
+            self.table.insertRow(row)
+            for column, value in enumerate(row_values(model)):
+                item = QTableWidgetItem(value)
+                item.setToolTip(model.path if column == 0 else value)
+                self.table.setItem(row, column, item)
+        self._update_buttons()
+        self.scanned.emit(self.models)
+
+    def _on_failed(self, err: BaseException) -> None:
+        self._call = None
+        self.scanned_once = True
+        self.rescan_button.setEnabled(True)
+        self.state_label.setText(f"Scan failed: {err}")
+        self.statusMessage.emit(f"The library scan failed: {err}")
+
+    # -- actions ---------------------------------------------------------------------------
+    def selected(self) -> LocalModel | None:
+        row = self.table.currentRow()
+        return self.models[row] if 0 <= row < len(self.models) else None
+
+    def _update_buttons(self) -> None:
+        model = self.selected()
+        usable = model is not None and model.status == "ok"
+        self.open_button.setEnabled(usable)
+        self.reveal_button.setEnabled(model is not None)
+        self.delete_button.setEnabled(model is not None and model.deletable)
+        self.delete_button.setToolTip(model.delete_note or "" if model else "")
+        self.path_label.setText(model.path if model else "")
+
+    def open_selected(self) -> None:
+        model = self.selected()
+        if model is not None and model.status == "ok":
+            self.openRequested.emit(model.path)
+
+    def reveal_selected(self) -> None:
+        model = self.selected()
+        if model is None:
+            return
+        try:
+            reveal(model.path)
+        except WorkbenchError as err:
+            self.statusMessage.emit(str(err))
+
+    def confirm_delete(self, model: LocalModel) -> bool:
+        answer = QMessageBox.question(
+            self, "Delete the model?",
+            f"Delete {model.name} ({format_bytes(model.size)})? Its files are removed from "
+            f"disk:\n" + "\n".join(model.files),
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.No)
+        return answer == QMessageBox.StandardButton.Yes
+
+    def delete_selected(self) -> None:
+        model = self.selected()
+        if model is None or not model.deletable or not self.confirm_delete(model):
+            return
+        try:
+            deleted = delete_model(model)
+        except WorkbenchError as err:
+            self.statusMessage.emit(str(err))
+            return
+        self.statusMessage.emit(f"Deleted {len(deleted)} file(s) of {model.name}.")
+        self.refresh(force=True)
