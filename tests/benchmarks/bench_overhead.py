@@ -65,6 +65,7 @@ PLAIN = textwrap.dedent("""
     rates = []
     for rep in range(int(sys.argv[2])):
         llm.reset()
+        llama_cpp.llama_perf_context_reset(llm.ctx)
         times = []
         for chunk in llm.create_completion(sys.argv[5], max_tokens=128, stream=True,
                                            temperature=0.8, seed=rep):
@@ -109,8 +110,12 @@ def gui_chat(model: Path, reps: int, threads: int, repack: bool) -> float | None
     if not script.exists():
         return None
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
-    out = sh(sys.executable, str(script), str(model), str(reps), str(threads),
-             "on" if repack else "off", PROMPT, env=env)
+    try:
+        out = sh(sys.executable, str(script), str(model), str(reps), str(threads),
+                 "on" if repack else "off", PROMPT, env=env)
+    except subprocess.CalledProcessError as err:
+        print(f"GUI path failed: {err}\n{err.stderr[-2000:]}", file=sys.stderr)
+        return None
     return float(json.loads(out.strip().splitlines()[-1])["tokens_per_s"])
 
 
@@ -145,6 +150,7 @@ def main() -> None:
         b = plain_llama_cpp(model, reps, threads, repack)
         c1 = workbench_bench(model, reps, threads, repack)
         c2 = workbench_run(model, reps, threads, repack)
+        print(f"{preset}: a={a:.2f} b={b:.2f} c1={c1:.2f} c2={c2:.2f}", file=sys.stderr)
         d = gui_chat(model, reps, threads, repack)
 
         def cell(value: float | None, base: float = a) -> str:

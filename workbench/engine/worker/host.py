@@ -20,6 +20,7 @@ from workbench.engine.metrics import AnswerMetrics, rate
 from workbench.engine.settings import LoadSettings, Sampling, physical_cores
 from workbench.engine.worker.native import (
     KV_GGML_TYPES,
+    NO_ABORT_CALLBACK,
     llama_params,
     make_abort_callback,
     token_piece,
@@ -83,7 +84,7 @@ class ModelHost:
         started = time.perf_counter()
         try:
             with llama_params(
-                repack=repack, flash_attn=settings.flash_attn, abort_callback=self._abort
+                repack=repack, flash_attn=settings.flash_attn, abort_callback=None
             ):
                 llm = llama_cpp.Llama(
                     model_path=settings.model_path,
@@ -189,8 +190,16 @@ class ModelHost:
             temp=sampling.temperature,
             repeat_penalty=sampling.repeat_penalty,
         )
+        # llama.cpp calls the abort callback between every graph node: a Python call each time.
+        # It is worth that while the prompt is evaluated (a long prompt can then be cancelled);
+        # during generation the flag is checked between tokens instead, at no cost.
+        llama_cpp.llama_set_abort_callback(llm.ctx, self._abort, None)
+        armed = True
         try:
             for token in generator:
+                if armed:
+                    llama_cpp.llama_set_abort_callback(llm.ctx, NO_ABORT_CALLBACK, None)
+                    armed = False
                 if self.cancel.is_set():
                     finish = "cancelled"
                     break
@@ -223,6 +232,8 @@ class ModelHost:
             llm._ctx.kv_cache_clear()
         finally:
             generator.close()
+            if armed:
+                llama_cpp.llama_set_abort_callback(llm.ctx, NO_ABORT_CALLBACK, None)
         if finish != "stop" and held:
             if t_first is None:
                 t_first = time.perf_counter()

@@ -28,6 +28,9 @@ KV_GGML_TYPES = {
 }
 
 
+NO_ABORT_CALLBACK = ctypes.cast(None, llama_cpp.ggml_abort_callback)
+
+
 def make_abort_callback(should_abort: Callable[[], bool]) -> object:
     """A ggml abort callback; keep the returned object alive as long as the context lives."""
 
