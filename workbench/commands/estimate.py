@@ -12,7 +12,6 @@ from workbench.errors import BadInput
 GiB = 1 << 30
 MiB = 1 << 20
 FLASH_CHOICES = ("on", "off", "auto")
-SPEED_NOTE = ("speed prediction is not available yet: measure it with `workbench bench MODEL`")
 FIT_TEXT = {
     "full_gpu": "fits entirely on the GPU",
     "partial": "partial offload",
@@ -60,6 +59,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--full-swa", action="store_true",
                         help="sliding-window layers hold the full context (llama.cpp's C "
                              "default), not only their window (Workbench's default)")
+    parser.add_argument("--calibrate", action="store_true",
+                        help="measure this machine for the speed preview if no calibration "
+                             "fits yet (seconds to a minute; cached)")
     parser.add_argument("--hf-token", action="store_true",
                         help="send $HF_TOKEN as a Bearer token (gated or private models)")
     add_json_flag(parser)
@@ -163,15 +165,34 @@ def handler(args: argparse.Namespace) -> int:
         "file_type": summary.file_type,
         "parameter_count": summary.parameter_count,
         "file_size": summary.file_size,
-        "predicted_prompt_tokens_per_s": None,
-        "predicted_gen_tokens_per_s": None,
-        "speed_note": SPEED_NOTE,
+        **_speed(args, headers, plan),
         "notes": [*plan.notes, *notes],
     })
     if offload is not None:
         document["offload"] = {k: v for k, v in offload.to_dict().items() if k != "plan"}
     emit(args, document, lambda: print_human(document, offload))
     return 0
+
+
+def _speed(args: argparse.Namespace, headers: Any, plan: Any) -> dict[str, Any]:
+    """The speed preview for the planned GPU layers (workbench.planner.speed)."""
+    from workbench.planner.speed import predict_speed
+
+    gpu = None
+    if plan.gpu_layers:
+        from workbench.hardware import detect
+
+        usable = [g for g in detect().gpus if g.llama_usable is not False]
+        gpu = usable[0] if usable else None
+    local = not str(args.model).startswith(("http://", "https://"))
+    prediction = predict_speed(headers, gpu=gpu, n_gpu_layers=plan.gpu_layers,
+                               model_path=os.path.abspath(args.model) if local else None,
+                               calibrate_missing=args.calibrate)
+    return {
+        "predicted_prompt_tokens_per_s": prediction.pp_tokens_per_s,
+        "predicted_gen_tokens_per_s": prediction.tg_tokens_per_s,
+        "speed_note": f"{prediction.method}: {prediction.basis}",
+    }
 
 
 def verdict(document: dict[str, Any], offload: Any = None) -> str:

@@ -1,0 +1,364 @@
+"""Speed preview: prompt and generation tok/s of a model on this machine, before downloading it.
+
+Works from a GGUF header (a local file, a remote one read with range requests, or a catalog
+entry's synthetic header). Methods, best first, each named in ``SpeedPrediction.method``:
+
+- ``measured``: ``workbench bench`` stored a run of this very model on this machine;
+- ``calibrated``: the CPU was calibrated on synthetic models of the same architecture, widths
+  and quant type (``calibration.py``): time per token = fixed cost + seconds-per-byte x the
+  bytes the model's layers read per token;
+- ``scaled``: a calibration of the same quant type at other widths (or a related architecture),
+  scaled by the bytes (generation) and parameters (prompt) a token needs;
+- ``bandwidth``: no calibration: bytes read per token / measured memory bandwidth. On a GPU
+  this is the method (a fraction of the GPU's bandwidth, see ``GPU_BANDWIDTH_EFFICIENCY``).
+
+A calibrated CPU prediction is never faster than reading the bytes at the measured copy
+bandwidth (``bound`` says which limit applies). The calibration itself runs at realistic
+footprints (the layers plus the real output matrix, far beyond the CPU caches), so it already
+contains the memory system's behaviour. Speeds are for an empty context (llama-bench's tg/pp
+tests), with Workbench's default load settings.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from workbench.gguf import GGUFArray, GGUFHeader, summarize
+from workbench.hardware.model import GpuInfo
+from workbench.planner import calibration as cal
+
+# llama.cpp's generation on GPUs reaches about half to three quarters of the memory's
+# theoretical bandwidth (llama-bench tg128 against spec bandwidth in llama.cpp's community
+# benchmark threads for Apple Silicon and CUDA). An assumption, not a measurement of this GPU.
+GPU_BANDWIDTH_EFFICIENCY = 0.6
+# Without a calibration the CPU is assumed to stream weights at the measured copy bandwidth
+# (this 2-core VM: 11 GB/s of weights against 13 GB/s copy while compute-bound).
+CPU_BANDWIDTH_EFFICIENCY = 0.85
+_BLOCK = re.compile(r"^blk\.(\d+)\.")
+METHODS = ("measured", "calibrated", "scaled", "bandwidth")
+
+
+@dataclass(frozen=True)
+class WeightProfile:
+    """What one token of a model reads: bytes and parameters per layer, the output matrix."""
+
+    name: str
+    arch: str
+    quant: str
+    n_layer: int
+    n_embd: int
+    n_ff: int
+    n_head: int
+    n_head_kv: int
+    head_dim: int
+    n_vocab: int
+    n_expert: int
+    n_expert_used: int
+    layer_bytes: tuple[int, ...]  # experts scaled to the ones a token uses
+    layer_params: tuple[int, ...]
+    output_bytes: int
+    output_params: int
+    n_params: int
+    weights_bytes: int
+
+    @property
+    def bytes_per_token(self) -> int:
+        return sum(self.layer_bytes) + self.output_bytes
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["layer_bytes"] = sum(self.layer_bytes)
+        out["layer_params"] = sum(self.layer_params)
+        return out
+
+
+def weight_profile(headers: GGUFHeader | Sequence[GGUFHeader]) -> WeightProfile:
+    """The per-token reads of a model from its header(s)."""
+    shards = (headers,) if isinstance(headers, GGUFHeader) else tuple(headers)
+    first = shards[0]
+    summary = summarize(shards)
+    arch = summary.architecture or "unknown"
+
+    def num(value: Any, default: int = 0) -> int:
+        if isinstance(value, GGUFArray):
+            values = [int(v) for v in value]
+            return max(values) if values else default
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, tuple):
+            return max(value) if value else default
+        return default
+
+    n_layer = summary.n_layer or 0
+    n_expert = summary.n_expert or 0
+    used = summary.n_expert_used or 0
+    share = used / n_expert if n_expert and used else 1.0
+    layer_bytes = [0] * n_layer
+    layer_params = [0] * n_layer
+    output = embd = None
+    for shard in shards:
+        for t in shard.tensors:
+            match = _BLOCK.match(t.name)
+            if match:
+                il = int(match.group(1))
+                if il < n_layer:
+                    k = share if "_exps" in t.name else 1.0
+                    layer_bytes[il] += int(t.n_bytes * k)
+                    layer_params[il] += int(t.n_elements * k)
+            elif t.name == "output.weight":
+                output = t
+            elif t.name == "token_embd.weight":
+                embd = t
+    out = output or embd
+    n_head = num(summary.n_head)
+    n_embd = summary.n_embd or 0
+    head_dim = summary.key_length or (n_embd // n_head if n_head else 0)
+    n_ff = num(summary.n_ff) or num(first.get("{arch}.expert_feed_forward_length"))
+    return WeightProfile(
+        name=summary.name or first.source, arch=arch,
+        quant=(summary.file_type or summary.dominant_type or "unknown").upper(),
+        n_layer=n_layer, n_embd=n_embd, n_ff=n_ff, n_head=n_head,
+        n_head_kv=num(summary.n_head_kv), head_dim=head_dim,
+        n_vocab=summary.vocab_size or 0, n_expert=n_expert, n_expert_used=used,
+        layer_bytes=tuple(layer_bytes), layer_params=tuple(layer_params),
+        output_bytes=out.n_bytes if out else 0, output_params=out.n_elements if out else 0,
+        n_params=summary.parameter_count, weights_bytes=summary.tensor_data_size,
+    )
+
+
+@dataclass(frozen=True)
+class SpeedPrediction:
+    """Predicted tok/s (None: not predicted) and how the figure was obtained."""
+
+    tg_tokens_per_s: float | None
+    pp_tokens_per_s: float | None
+    method: str
+    device: str  # cpu | gpu | partial
+    bound: str | None  # compute | bandwidth (generation), None when measured
+    basis: str
+    gpu_layers: int = 0
+    calibration_key: str | None = None
+    measured_run_id: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Predictor:
+    """Predicts many models on one machine, reusing calibrations and the bandwidth figure."""
+
+    def __init__(self, *, calibrate_missing: bool = False, reference_only: bool = False,
+                 bandwidth_gbps: float | None = None,
+                 connection: sqlite3.Connection | None = None, use_stored_runs: bool = True,
+                 progress: cal.Progress | None = None) -> None:
+        """``calibrate_missing``: measure a calibration when none fits (seconds to a minute);
+        ``reference_only``: then only one per quant type (the reference model's), not one per
+        model width (what ``recommend`` uses over a whole catalog)."""
+        self.calibrate_missing = calibrate_missing
+        self.reference_only = reference_only
+        self._bandwidth = bandwidth_gbps
+        self.connection = connection
+        self.use_stored_runs = use_stored_runs
+        self.progress = progress
+        self._machine: dict[str, Any] | None = None
+        self._calibrations: dict[str, cal.Calibration] | None = None
+        self._runs: list[dict[str, Any]] | None = None
+
+    # -- inputs -----------------------------------------------------------------------------
+    @property
+    def machine(self) -> dict[str, Any]:
+        if self._machine is None:
+            self._machine = cal.machine_identity()
+        return self._machine
+
+    def bandwidth_gbps(self) -> float:
+        if self._bandwidth is None:
+            self._bandwidth = cal.machine_bandwidth()
+        return self._bandwidth
+
+    def calibrations(self) -> dict[str, cal.Calibration]:
+        if self._calibrations is None:
+            version = cal.llama_version()
+            self._calibrations = {k: c for k, c in cal.cached_calibrations().items()
+                                  if c.machine == self.machine and c.llama_version == version}
+        return self._calibrations
+
+    def find_calibration(self, profile: WeightProfile) -> tuple[cal.Calibration | None, bool]:
+        """(calibration, exact): same arch and widths first, then same quant elsewhere."""
+        widths = cal.widths_of(profile)
+        same_quant = [c for c in self.calibrations().values() if c.quant == profile.quant]
+        for c in same_quant:
+            if c.arch == profile.arch and c.widths == widths:
+                return c, True
+        for c in same_quant:  # same widths, other vocabulary: exact up to the output matrix
+            if c.arch == profile.arch and {k: v for k, v in c.widths.items() if k != "n_vocab"} \
+                    == {k: v for k, v in widths.items() if k != "n_vocab"}:
+                return c, True
+        family = cal.SYNTH_FAMILY.get(profile.arch, profile.arch)
+        for archs in ((profile.arch,), (family,), None):
+            pool = [c for c in same_quant if archs is None or c.arch in archs]
+            if pool:  # the widest one: closest to the sizes people run
+                return max(pool, key=lambda c: c.widths.get("n_embd", 0)), False
+        if not self.calibrate_missing:
+            return None, False
+        plan = cal.reference_plan(profile.quant) if self.reference_only else \
+            cal.plan_for(profile)
+        result = cal.calibrate(plan, progress=self.progress)
+        self.calibrations()[result.key] = result
+        exact = result.arch == profile.arch and result.widths == cal.widths_of(profile)
+        return result, exact
+
+    def stored_runs(self) -> list[dict[str, Any]]:
+        if self._runs is None:
+            self._runs = []
+            if self.use_stored_runs:
+                from workbench.store import bench_runs, db
+
+                try:
+                    conn = self.connection or db.connect()
+                    self._runs = bench_runs.recent(conn, limit=500)
+                except sqlite3.Error:
+                    self._runs = []
+        return self._runs
+
+    def measured_run(self, profile: WeightProfile, model_path: str | None,
+                     gpu_layers: int) -> dict[str, Any] | None:
+        """The newest stored bench run of this model on this machine with these GPU layers."""
+        for run in self.stored_runs():
+            machine = run.get("machine") or {}
+            if machine.get("cpu") != self.machine.get("cpu") or machine.get(
+                    "logical_cores") != self.machine.get("logical_cores"):
+                continue
+            if int((run.get("settings") or {}).get("gpu_layers") or 0) != gpu_layers:
+                continue
+            if run.get("tg_tokens_per_s") is None:
+                continue
+            same_file = model_path is not None and bool(run.get("model_path")) and \
+                os.path.realpath(str(run["model_path"])) == os.path.realpath(model_path)
+            n_params = run.get("n_params") or 0
+            same_model = (
+                run.get("architecture") == profile.arch
+                and str(run.get("quant") or "").upper() == profile.quant
+                and n_params and abs(n_params - profile.n_params) <= max(1e-4 * n_params, 1024)
+            )
+            if same_file or same_model:
+                return run
+        return None
+
+    # -- prediction -------------------------------------------------------------------------
+    def predict(self, profile: WeightProfile, *, gpu: GpuInfo | None = None,
+                n_gpu_layers: int = 0, model_path: str | None = None) -> SpeedPrediction:
+        """Predicted speeds of ``profile`` with ``n_gpu_layers`` on ``gpu`` (0: CPU only).
+
+        ``n_gpu_layers`` counts like llama.cpp: the output layer is offloaded first, then the
+        last repeating layers; ``n_layer + 1`` (or -1) is everything.
+        """
+        n_all = profile.n_layer + 1
+        ngl = n_all if n_gpu_layers < 0 else min(n_gpu_layers, n_all)
+        if gpu is None:
+            ngl = 0
+        device = "cpu" if ngl == 0 else ("gpu" if ngl == n_all else "partial")
+        run = self.measured_run(profile, model_path, ngl) if self.use_stored_runs else None
+        if run is not None:
+            return SpeedPrediction(
+                tg_tokens_per_s=run["tg_tokens_per_s"], pp_tokens_per_s=run["pp_tokens_per_s"],
+                method="measured", device=device, bound=None, gpu_layers=ngl,
+                basis=f"measured by workbench bench on {run['created_at']} "
+                      f"(tg{run['tg_tokens']}, pp{run['pp_tokens']}, {run['repetitions']} reps)",
+                measured_run_id=run["id"])
+        gpu_repeating = max(0, ngl - 1)
+        cpu_layers = profile.n_layer - gpu_repeating
+        cpu_bytes = sum(profile.layer_bytes[:cpu_layers])
+        gpu_bytes = sum(profile.layer_bytes[cpu_layers:])
+        out_on_gpu = ngl >= 1
+        details: dict[str, Any] = {"bytes_per_token": profile.bytes_per_token,
+                                   "cpu_layers": cpu_layers, "gpu_layers": ngl}
+        t_gpu = 0.0
+        if ngl:
+            bw = gpu.memory_bandwidth_gbps if gpu else None
+            if not bw:
+                return SpeedPrediction(None, None, "bandwidth", device, None,
+                                       "the GPU's memory bandwidth is unknown", gpu_layers=ngl)
+            gpu_read = gpu_bytes + (profile.output_bytes if out_on_gpu else 0)
+            t_gpu = gpu_read / (bw * 1e9 * GPU_BANDWIDTH_EFFICIENCY)
+            details["gpu_bandwidth_gbps"] = bw
+        cpu_out = 0 if out_on_gpu else profile.output_bytes
+        cpu_read = cpu_bytes + cpu_out
+        t_copy = cpu_read / (self.bandwidth_gbps() * 1e9)  # the physical floor
+        details["cpu_bandwidth_gbps"] = round(self.bandwidth_gbps(), 2)
+        calib, exact = self.find_calibration(profile) if device != "gpu" else (None, False)
+        pp = None
+        if calib is not None:
+            method = "calibrated" if exact else "scaled"
+            # fixed cost without the output matrix + seconds per byte x what the CPU reads
+            t_cal = calib.tg_overhead_s + calib.tg_s_per_byte * cpu_read
+            if exact:  # same widths and vocabulary: the measured fixed cost as is
+                t_cal = max(calib.tg_seconds(cpu_bytes, cpu_out), calib.tg_s_per_byte * cpu_read)
+            bound = "bandwidth" if t_copy > t_cal else "compute"
+            t_cpu = max(t_cal, t_copy)
+            if device == "cpu":
+                t_pp = max(calib.pp_fixed_s, 0.0) + calib.pp_s_per_param * sum(
+                    profile.layer_params)
+                pp = 1.0 / t_pp if t_pp > 0 else None
+            where = f"{calib.preset} {calib.quant}" + ("" if exact else ", scaled by bytes")
+            basis = (f"CPU calibrated on synthetic {where} ({len(calib.points)} layer counts)"
+                     if method == "calibrated" else f"scaled from the calibration of {where}")
+            details["calibration"] = {"preset": calib.preset, "arch": calib.arch,
+                                      "tg_s_per_byte": calib.tg_s_per_byte,
+                                      "tg_fixed_s": calib.tg_fixed_s}
+        else:
+            method, bound = "bandwidth", "bandwidth"
+            t_cpu = t_copy / CPU_BANDWIDTH_EFFICIENCY
+            basis = (f"no calibration for {profile.quant}: bytes per token / "
+                     f"{self.bandwidth_gbps():.1f} GB/s memory bandwidth")
+        if ngl:
+            label = f"GPU bandwidth-bound: {GPU_BANDWIDTH_EFFICIENCY:.0%} of " \
+                    f"{details['gpu_bandwidth_gbps']:.0f} GB/s"
+            basis = label if device == "gpu" else f"{label}; CPU layers: {basis}"
+            if device == "gpu":
+                method, bound = "bandwidth", "bandwidth"
+        t = t_cpu + t_gpu
+        return SpeedPrediction(
+            tg_tokens_per_s=1.0 / t if t > 0 else None, pp_tokens_per_s=pp, method=method,
+            device=device, bound=bound, basis=basis, gpu_layers=ngl,
+            calibration_key=calib.key if calib else None, details=details)
+
+
+def predict_speed(header: GGUFHeader | Sequence[GGUFHeader], *, gpu: GpuInfo | None = None,
+                  n_gpu_layers: int = 0, model_path: str | None = None,
+                  calibrate_missing: bool = False) -> SpeedPrediction:
+    """One-shot prediction for a header (see ``Predictor`` for many models)."""
+    return Predictor(calibrate_missing=calibrate_missing).predict(
+        weight_profile(header), gpu=gpu, n_gpu_layers=n_gpu_layers, model_path=model_path)
+
+
+def speed_preview(source: str, *, quant: str | None = None, gpu: GpuInfo | None = None,
+                  n_gpu_layers: int = 0, calibrate_missing: bool = False,
+                  token: str | None = None) -> tuple[WeightProfile, SpeedPrediction]:
+    """Predict a local GGUF file, a GGUF URL (header read with range requests) or a catalog
+    entry id (``quant`` picks its file; Q4_K_M or the first one by default)."""
+    from workbench.errors import BadInput
+    from workbench.gguf import read_split_headers
+    from workbench.planner.catalog import load_catalog, synthetic_header
+
+    model_path = None
+    if source.startswith(("http://", "https://")) or os.path.exists(source):
+        headers: Any = read_split_headers(source, token=token)
+        model_path = None if source.startswith("http") else os.path.abspath(source)
+    else:
+        entry = load_catalog().get(source)
+        chosen = entry.file(quant or "Q4_K_M") or (None if quant else entry.files[0])
+        if chosen is None:
+            raise BadInput(f"{source} has no {quant} file; it has "
+                           f"{', '.join(f.quant for f in entry.files)}")
+        headers = synthetic_header(entry, chosen)
+    profile = weight_profile(headers)
+    prediction = Predictor(calibrate_missing=calibrate_missing).predict(
+        profile, gpu=gpu, n_gpu_layers=n_gpu_layers, model_path=model_path)
+    return profile, prediction
