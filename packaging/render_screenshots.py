@@ -5,11 +5,13 @@
 
 Shots: the empty window, a finished answer (a tiny synthetic model with random weights, so the
 text is gibberish, but the layout, streaming, Markdown and metrics are real), the crash banner
-(a synthetic model whose load aborts llama.cpp), the Hardware page (this machine, real
-detection), Discover and Downloads (on the test suite's loopback Hub), the Library (with
-the synthetic models), the Compare page (two tiny synthetic
-models side by side), the Costs page and the Settings page. Data goes to a temporary
-WORKBENCH_HOME unless one is set.
+(a synthetic model whose load aborts llama.cpp), the Start page of a first start (an empty
+library: this machine, the real recommendation, the Hub reachable; then the same with no
+network), the Hardware page (this machine, real detection), Discover and Downloads (on the test
+suite's loopback Hub), the Library (with the synthetic models), the Compare page (two tiny
+synthetic models side by side), the Costs page and the Settings page. The chat shots, the Start
+page and the other pages each come from a fresh window, so no state (a crashed model process)
+leaks from one shot into the next. Data goes to a temporary WORKBENCH_HOME unless one is set.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
-SIZE = (1100, 720)
+SIZE = (1280, 800)
 PROMPT = "In two short paragraphs, what is a KV cache and why does it use memory?"
 
 
@@ -76,7 +78,9 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(5):
             app.processEvents()
 
-    def shoot(window: MainWindow, name: str) -> None:
+    def shoot(window: MainWindow, name: str, *, keep_message: bool = False) -> None:
+        if not keep_message:  # a transient status message of an earlier step is not this shot's
+            window.status.clearMessage()
         settle()
         path = args.out / f"{name}.png"
         if not window.grab().save(str(path)):
@@ -88,11 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     from workbench.hub import scan_library
     from workbench.synth.build import synth_cache_dir
 
-    # the Library shows this machine's models plus the synthetic ones the shots use
-    window = MainWindow(settings=QSettings(str(settings_file), QSettings.Format.IniFormat),
-                        library_scanner=lambda: scan_library(extra_folders=[synth_cache_dir()]))
-    window.resize(*SIZE)
-    window.show()
+    def new_window(**kwargs: object) -> MainWindow:
+        """A fresh window (the shots before leave nothing behind: no crashed model process)."""
+        fresh = MainWindow(settings=QSettings(str(settings_file), QSettings.Format.IniFormat),
+                           **kwargs)  # type: ignore[arg-type]
+        fresh.resize(*SIZE)
+        fresh.show()
+        settle()
+        return fresh
+
+    def library_scanner() -> list:
+        # the Library shows this machine's models plus the synthetic ones the shots use
+        return scan_library(extra_folders=[synth_cache_dir()])
+
+    window = new_window(library_scanner=library_scanner)
     shoot(window, "chat-empty")
 
     model = args.model or str(tiny_model("llama"))
@@ -101,22 +114,29 @@ def main(argv: list[str] | None = None) -> int:
     window.chat.settings_panel.seed.setValue(7)
     window.open_model(model)
     wait_for(window.bridge.loaded, window.bridge.loadFailed, window.bridge.crashed)
+    window.chat.send_prompt("Name three uses of a small local model.")
+    wait_for(window.bridge.answerFinished, window.bridge.answerFailed, window.bridge.crashed)
+    window.chat.new_chat()  # a second conversation: the list on the left shows both
     window.chat.send_prompt(PROMPT)
     wait_for(window.bridge.answerFinished, window.bridge.answerFailed, window.bridge.crashed)
+    window.chat.set_sidebar_visible(True)
+    preview = window.chat.settings_panel.preview
+    if preview.result is None or preview.busy:
+        wait_for(preview.updated)  # the memory plan of the loaded model's settings
+    window.chat.settings_panel.context.setValue(8192)  # what a change would cost, before reload
+    wait_for(preview.updated)
     shoot(window, "chat-answer")
+    window.chat.settings_panel.context.setValue(4096)
+    window.chat.set_sidebar_visible(False)
 
     window.open_model(str(tiny_model("llama", fault="duplicate-vocab")))
     wait_for(window.bridge.crashed, window.bridge.loaded)
     window.chat.banner.details_toggle.setChecked(True)
-    shoot(window, "chat-crash")
+    shoot(window, "chat-crash", keep_message=True)
+    window.close()
 
-    window.show_page("hardware")
-    if window.hardware.report is None:
-        wait_for(window.hardware.detected)
-    shoot(window, "hardware")
-
-    # Discover and Downloads against the loopback Hub of the test suite, serving two of the
-    # synthetic models (no machine here reaches huggingface.co)
+    # Discover, Downloads and the Start page's Hub check against the loopback Hub of the test
+    # suite, serving two of the synthetic models (no machine here reaches huggingface.co)
     from tests.hub_server import FakeHub
 
     hub = FakeHub()
@@ -125,6 +145,26 @@ def main(argv: list[str] | None = None) -> int:
         "llama-tiny-Q4_K_M.gguf": tiny_model("llama", "Q4_K_M")}, license="apache-2.0")
     os.environ["HF_ENDPOINT"] = hub.endpoint
     os.environ["HF_HOME"] = str(Path(os.environ["WORKBENCH_HOME"]) / "hf-home")
+
+    # a first start: no models here, so the window opens on the Start page
+    window = new_window(library_scanner=lambda: [], welcome_if_empty=True)
+    welcome = window.welcome
+    if welcome.recommendation is None and welcome.recommend_error is None:
+        wait_for(welcome.recommended)
+    if not welcome.network_known:
+        wait_for(welcome.networkChecked)
+    shoot(window, "welcome")
+    window.apply_offline(True)  # offline mode on: said plainly, local files offered
+    shoot(window, "welcome-offline")
+    window.apply_offline(False)
+    window.close()
+
+    window = new_window(library_scanner=library_scanner)
+    window.show_page("hardware")
+    if window.hardware.report is None:
+        wait_for(window.hardware.detected)
+    shoot(window, "hardware")
+
     window.show_page("discover")
     window.discover.query.setText("llama-tiny")
     window.discover.search()
@@ -137,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
     window.discover.download_selected()
     window.show_page("downloads")
     wait_for(window.downloads.jobsChanged)
+    for _ in range(20):  # a running download that has made progress
+        if any(j.state != "queued" and j.bytes_done for j in window.downloads.jobs):
+            break
+        wait_for(window.downloads.jobsChanged)
     shoot(window, "downloads")
     while not any(j.state == "done" for j in window.downloads.jobs):
         wait_for(window.downloads.jobsChanged)
@@ -146,6 +190,17 @@ def main(argv: list[str] | None = None) -> int:
     if not window.library.scanned_once:
         wait_for(window.library.scanned)
     shoot(window, "library")
+
+    window.show_page("bench")
+    bench = window.bench
+    for quant in ("Q8_0", "Q4_K_M"):
+        bench.add_model_file(str(tiny_model("llama", quant)), label=f"llama-tiny {quant}")
+    bench.prompt_tokens.setValue(128)
+    bench.gen_tokens.setValue(64)
+    bench.repetitions.setValue(3)
+    bench.start_run()
+    wait_for(bench.runFinished)
+    shoot(window, "bench")
 
     window.show_page("compare")
     compare = window.compare

@@ -22,7 +22,7 @@ from workbench.errors import BadInput, WorkbenchError
 # Each module in workbench.commands defines ``register(subparsers)``; order is the help order.
 COMMAND_MODULES = ("run", "bench", "inspect", "synth", "hw", "doctor", "estimate", "recommend",
                    "search", "files", "pull", "ls", "rm", "compare", "breakeven", "keys",
-                   "profiles")
+                   "profiles", "chats")
 
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 

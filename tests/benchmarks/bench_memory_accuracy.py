@@ -82,20 +82,10 @@ def build_models(directory: Path) -> dict[str, Path]:
 
 
 def reported_buffers(engine, settings) -> dict[str, float]:
-    """Load and read llama.cpp's buffer lines (stderr can trail the load reply a little)."""
-    from workbench.engine.client import parse_buffer_sizes
-
-    start = len(engine.log)
-    engine.load(settings)
-    deadline = time.monotonic() + 10
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        lines = list(engine.log)[start:]
-        if any("compute buffer size" in line for line in lines):
-            break
-        time.sleep(0.02)
+    """Load; the engine's load info carries llama.cpp's buffer sizes (MiB per part)."""
+    info = engine.load(settings)
     engine.unload()
-    sizes = parse_buffer_sizes(lines)
+    sizes = info["buffers"]
     return {part: sizes.get(part, 0.0) for part in PARTS}
 
 
@@ -110,7 +100,7 @@ def measure(paths: dict[str, Path]) -> list[Row]:
     for arch, preset, _layers in MODELS:
         path = paths[preset]
         header = read_header(path)
-        with LocalEngine(log_lines=100_000) as engine:
+        with LocalEngine() as engine:
             for ctx in CONTEXTS:
                 for fa in FLASH:
                     for kv in KV_TYPES:

@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from gui_helpers import ask, load_model
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractButton,
@@ -86,7 +86,7 @@ def test_drop_a_gguf_file_opens_it(qtbot, window: MainWindow, llama_tiny: Path,
     def drag(path: Path) -> tuple[QDragEnterEvent, QMimeData]:
         mime = QMimeData()
         mime.setUrls([QUrl.fromLocalFile(str(path))])
-        event = QDragEnterEvent(QPointF(50, 50), Qt.DropAction.CopyAction, mime,
+        event = QDragEnterEvent(QPoint(50, 50), Qt.DropAction.CopyAction, mime,
                                 Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
         QApplication.sendEvent(window, event)
         return event, mime

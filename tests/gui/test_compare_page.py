@@ -13,6 +13,7 @@ from tests.fakes import anthropic_sse, openai_faults
 from tests.fakes.keyring_backend import installed
 from workbench.compare import store as compare_store
 from workbench.compare.metric_help import tooltip
+from workbench.engine.settings import LoadSettings
 from workbench.store import db
 from workbench.store.secrets import set_api_key
 from workbench.ui.compare_page import ComparePage
@@ -141,3 +142,55 @@ def test_privacy_bar_names_the_providers_before_sending(qtbot, page: ComparePage
     assert "openai/gpt-test → api.example.com" in text and "api.anthropic.com" in text
     page.cancel_send.click()
     assert not page.send_bar.isVisible() and not page.running
+
+
+def test_the_loaded_model_target_loads_with_the_chats_settings(qtbot, keys, anthropic,
+                                                               llama_tiny: Path) -> None:
+    chat = LoadSettings(str(llama_tiny), n_ctx=512, n_batch=128, n_ubatch=128, repack=False)
+    page = ComparePage(lambda: chat)
+    qtbot.addWidget(page)
+    page.count.setValue(2)
+    page.pickers[0].set_target("loaded")
+    page.pickers[1].set_target("anthropic", "claude-test")
+    page.prompt.setPlainText("Hi")
+    page.max_tokens.setValue(4)
+    with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS):
+        assert page.run()
+        loaded = page.targets[0]
+    assert loaded.load_settings.n_ctx == 512 and loaded.load_settings.n_ubatch == 128
+    assert loaded.load_info is not None and loaded.load_info["n_ctx"] == 512  # llama.cpp's own
+    assert LoadSettings(str(llama_tiny)).n_ctx != 512  # not the defaults
+    assert page.panes[0].result is not None and page.panes[0].result.ok
+
+
+def test_the_loaded_model_target_still_takes_a_path(qtbot, llama_tiny: Path) -> None:
+    page = ComparePage(lambda: str(llama_tiny))
+    qtbot.addWidget(page)
+    page.pickers[0].set_target("loaded")
+    assert page.pickers[0].spec().model == str(llama_tiny)
+    assert page.pickers[0].load_settings() is None  # the defaults apply
+    page.pickers[1].set_target("local", str(llama_tiny))
+    assert page.pickers[1].load_settings() is None
+
+
+def test_blind_errors_name_no_target_until_the_vote(qtbot, page: ComparePage, keys, anthropic,
+                                                    monkeypatch) -> None:
+    with openai_faults.server(openai_faults.status(401, "bad key for gpt-secret")) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.url + "/v1")
+        page.pickers[0].set_target("openai", "gpt-secret")
+        page.pickers[1].set_target("anthropic", "claude-test")
+        page.blind_box.setChecked(True)
+        page.prompt.setPlainText("Hello?")
+        with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS):
+            page.run()
+    failed = next(p for p in page.panes[:2] if p.result is not None and not p.result.ok)
+    assert failed.result.error and "gpt-secret" in failed.result.error
+    shown = failed.error.text()
+    assert failed.error.isVisible() and shown.startswith("this target failed: auth")
+    assert "gpt-secret" not in shown and "openai" not in shown.lower()
+    assert "127.0.0.1" not in shown and failed.header.text().startswith("Answer ")
+    failed.show_status("openai/gpt-secret rate limit reached (429); retrying", hidden=True)
+    assert "gpt-secret" not in failed.status.text()
+    page.vote_buttons["A"].click()  # the vote reveals the names and the full error
+    assert failed.error.isVisible() and failed.result.error in failed.error.text()
+    assert "gpt-secret" in failed.error.text()

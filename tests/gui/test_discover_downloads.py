@@ -84,7 +84,9 @@ def test_downloads_page_pauses_and_resumes(qtbot, hub_env, tmp_path: Path) -> No
     try:
         hub_env.hub.throttle(f"{REPO}/slow-Q8_0.gguf", 100_000, times=1)
         controller.add(REPO, variant)
-        qtbot.waitUntil(lambda: page.jobs and page.jobs[0].state == "running", timeout=10_000)
+        # pause once bytes are flowing (a pause before the first byte proves nothing)
+        qtbot.waitUntil(lambda: page.jobs and page.jobs[0].state == "running"
+                        and page.jobs[0].bytes_done > 0, timeout=10_000)
         page.table.selectRow(0)
         assert page.pause_button.isEnabled() and not page.resume_button.isEnabled()
         page.pause_button.click()

@@ -20,6 +20,7 @@ def memory_keyring():
 
 
 def _window(qtbot, settings: QSettings, **kwargs) -> MainWindow:
+    kwargs.setdefault("network_check", lambda: "no network in this test")
     win = MainWindow(settings=settings, hardware_detector=kwargs.pop("detector", _no_detect),
                      library_scanner=lambda: [], **kwargs)
     qtbot.addWidget(win)
@@ -35,8 +36,8 @@ def _no_detect():
 def test_rail_lists_the_pages_and_switches_the_stack(qtbot, settings: QSettings) -> None:
     win = _window(qtbot, settings)
     keys = win.rail.keys()
-    assert keys == ["hardware", "discover", "downloads", "library", "chat", "compare", "costs",
-                    "settings"]
+    assert keys == ["start", "hardware", "discover", "downloads", "library", "chat", "compare",
+                    "bench", "costs", "settings"]
     assert win.pages.count() == len(keys)  # every rail row is a real page, nothing else
     assert win.current_page() == "chat" and win.pages.currentWidget() is win.chat
     # keyboard: the rail has focus, arrow keys and Home go to other pages
@@ -45,6 +46,8 @@ def test_rail_lists_the_pages_and_switches_the_stack(qtbot, settings: QSettings)
     qtbot.keyClick(win.rail, Qt.Key.Key_Down)
     assert win.current_page() == "compare" and win.pages.currentWidget() is win.compare
     qtbot.keyClick(win.rail, Qt.Key.Key_Home)
+    assert win.current_page() == "start" and win.pages.currentWidget() is win.welcome
+    qtbot.keyClick(win.rail, Qt.Key.Key_Down)
     assert win.current_page() == "hardware" and win.pages.currentWidget() is win.hardware
     qtbot.waitUntil(lambda: not win.hardware.detecting, timeout=5000)
     assert "no probe here" in win.hardware.state_label.text()
@@ -55,12 +58,14 @@ def test_ctrl_number_shortcuts_go_to_pages(qtbot, settings: QSettings) -> None:
     win = _window(qtbot, settings)
     win.hardware._detector = lambda: (_ for _ in ()).throw(RuntimeError("skip"))
     assert [a.shortcut().toString() for a in win.page_actions] == [
-        f"Ctrl+{n}" for n in range(1, len(win.rail.keys()) + 1)]
-    win.page_actions[0].trigger()
+        f"Ctrl+{n % 10}" for n in range(1, len(win.rail.keys()) + 1)]
+    win.page_actions[1].trigger()
     assert win.current_page() == "hardware"
-    win.page_actions[4].trigger()
+    win.page_actions[5].trigger()
     assert win.current_page() == "chat"
     win.page_actions[7].trigger()
+    assert win.current_page() == "bench"
+    win.page_actions[9].trigger()
     assert win.current_page() == "settings"
     qtbot.waitUntil(lambda: not win.hardware.detecting, timeout=5000)
     win.close()

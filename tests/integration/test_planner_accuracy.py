@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from workbench.engine.client import LocalEngine, parse_buffer_sizes
+from workbench.engine.client import LocalEngine
 from workbench.engine.settings import LoadSettings
 from workbench.gguf import read_header
 from workbench.planner import estimate_memory
@@ -23,23 +22,15 @@ SETTINGS = [
 
 @pytest.fixture(scope="module")
 def engine() -> Iterator[LocalEngine]:
-    with LocalEngine(log_lines=20000) as eng:
+    with LocalEngine() as eng:
         yield eng
 
 
 def reported_buffers(engine: LocalEngine, settings: LoadSettings) -> dict[str, float]:
-    """Load, then read the buffer lines from the log (stderr may trail the reply a little)."""
-    start = len(engine.log)
-    engine.load(settings)
-    deadline = time.monotonic() + 10
-    lines: list[str] = []
-    while time.monotonic() < deadline:
-        lines = list(engine.log)[start:]
-        if any("compute buffer size" in line for line in lines):
-            break
-        time.sleep(0.02)
+    """Load; the engine's load info carries llama.cpp's buffer sizes (MiB per part)."""
+    info = engine.load(settings)
     engine.unload()
-    return parse_buffer_sizes(lines)
+    return info["buffers"]
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2moe"])

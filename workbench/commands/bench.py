@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 from typing import Any
 
@@ -12,7 +11,7 @@ from rich.table import Table
 
 from workbench.cli import add_json_flag, emit
 from workbench.commands.run import add_model_options, load_settings_from
-from workbench.engine.bench import BenchResult, mean_sd
+from workbench.engine.bench import BenchResult, bench_context, measure
 from workbench.engine.client import LocalEngine
 from workbench.errors import BadInput
 
@@ -49,76 +48,34 @@ def run(args: argparse.Namespace) -> int:
 
 
 def bench_one(args: argparse.Namespace, path: str) -> BenchResult:
-    need = args.prompt_tokens + args.gen_tokens + 1
     args.model = path
     if not args.ctx:
-        args.ctx = max(need, 512)
+        args.ctx = bench_context(args.prompt_tokens, args.gen_tokens)
     settings = load_settings_from(args)
     console = Console(stderr=True)
     with LocalEngine() as engine, console.status(f"loading {path}") as status:
-        info = engine.load(settings)
-        settings = engine.settings or settings
-        for note in info["notes"]:
-            print(f"workbench: {note}", file=sys.stderr)
+
+        def loaded(info: dict[str, Any]) -> None:
+            for note in info["notes"]:
+                print(f"workbench: {note}", file=sys.stderr)
 
         def progress(stage: str, rep: int) -> None:
-            label = {"warmup": "warm-up", "pp": f"pp{args.prompt_tokens}",
+            label = {"load": "loading", "warmup": "warm-up", "pp": f"pp{args.prompt_tokens}",
                      "tg": f"tg{args.gen_tokens}"}[stage]
             status.update(f"{path}: {label} {rep}/{args.repetitions}" if rep else
                           f"{path}: {label}")
 
-        raw = engine.bench(args.prompt_tokens, args.gen_tokens, args.repetitions,
-                           on_progress=progress)
-    pp, pp_sd = mean_sd(raw.get("pp_samples", []))
-    tg, tg_sd = mean_sd(raw.get("tg_samples", []))
-    return BenchResult(
-        model_path=path,
-        pp_tokens=args.prompt_tokens,
-        tg_tokens=args.gen_tokens,
-        repetitions=args.repetitions,
-        pp_tokens_per_s=pp,
-        pp_sd=pp_sd,
-        tg_tokens_per_s=tg,
-        tg_sd=tg_sd,
-        settings={
-            "threads": info["threads"],
-            "flash_attn": settings.flash_attn,
-            "repack": info["repack"],
-            "gpu_layers": settings.n_gpu_layers,
-            "ctx": info["n_ctx"],
-            "batch": settings.n_batch,
-            "ubatch": settings.n_ubatch,
-            "kv_type": settings.kv_type,
-            "llama_cpp_version": info.get("llama_cpp_version"),
-            "system_info": raw.get("system_info"),
-        },
-        model={
-            "name": info.get("name"),
-            "architecture": info.get("architecture"),
-            "quant": _quant_name(path),
-            "n_params": info.get("n_params"),
-            "model_size_bytes": info.get("model_size_bytes"),
-        },
-    )
-
-
-def _quant_name(path: str) -> str | None:
-    from workbench.gguf import read_header, summarize
-
-    summary = summarize(read_header(path))
-    return summary.file_type or summary.dominant_type
+        result = measure(engine, settings, args.prompt_tokens, args.gen_tokens,
+                         args.repetitions, on_progress=progress, on_loaded=loaded)
+    assert result is not None  # only a cancel token makes it None
+    return result
 
 
 def _store(results: list[BenchResult]) -> None:
-    from workbench.hardware.cpu import detect_cpu
     from workbench.store import bench_runs, db
 
-    cpu = detect_cpu()
-    machine = {"cpu": cpu.model, "logical_cores": cpu.logical_cores,
-               "physical_cores": cpu.physical_cores, "os": platform.platform()}
     with db.connect() as connection:
-        for result in results:
-            bench_runs.save(connection, result, machine)
+        bench_runs.save_all(connection, results)
 
 
 def _fmt(mean: float | None, sd: float | None) -> str:

@@ -4,26 +4,19 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.cli import add_json_flag, emit
-from workbench.costs.breakeven import (
-    BreakEvenInputs,
-    BreakEvenResult,
-    break_even,
-    measured_local_throughput,
-    parse_amount,
-)
-from workbench.costs.pricing import load_pricing
 from workbench.errors import BadInput
-from workbench.providers.registry import parse_target
-from workbench.store import db
-from workbench.store.settings import load_settings
+
+if TYPE_CHECKING:
+    from workbench.costs.breakeven import BreakEvenResult
 
 PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "gemini": "google"}
 
 
 def register(subparsers: Any) -> None:
+    from workbench.cli import add_json_flag
+
     parser = subparsers.add_parser(
         "breakeven", help="monthly cost of an API vs a self-hosted server, and the break-even "
         "volume", description="api = tokens/1e6 x price; hosting = cost per hour x 720 per "
@@ -53,6 +46,11 @@ def register(subparsers: Any) -> None:
 
 
 def _api_price(args: argparse.Namespace) -> tuple[float, str]:
+    from workbench.costs.breakeven import parse_amount
+    from workbench.costs.pricing import load_pricing
+    from workbench.providers.registry import parse_target
+    from workbench.store.settings import load_settings
+
     if args.api_price is not None:
         return parse_amount(args.api_price), "given"
     if not 0 <= args.input_share <= 1:
@@ -80,6 +78,16 @@ def _api_price(args: argparse.Namespace) -> tuple[float, str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.cli import emit
+    from workbench.costs.breakeven import (
+        BreakEvenInputs,
+        break_even,
+        measured_local_throughput,
+        parse_amount,
+    )
+    from workbench.store import db
+    from workbench.store.settings import load_settings
+
     api_price, price_source = _api_price(args)
     throughput_source = "given"
     if args.tokens_per_s is not None:

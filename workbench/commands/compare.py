@@ -8,26 +8,22 @@ import json
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from workbench.cli import add_json_flag, emit
-from workbench.commands.run import add_model_options, load_settings_from
-from workbench.compare import store as compare_store
-from workbench.compare.metric_help import METRICS
-from workbench.compare.runner import MAX_TARGETS, CompareEvent, CompareSession, build_messages
-from workbench.costs.pricing import load_pricing
 from workbench.errors import BadInput, WorkbenchError
-from workbench.net.offline import enable_guard, offline_requested
-from workbench.providers.base import AnswerResult, Params, Target, failed_result
-from workbench.providers.registry import build_target, parse_target
-from workbench.store import db
-from workbench.store.secrets import install_log_redaction, redact
-from workbench.store.settings import load_settings
+
+if TYPE_CHECKING:  # imported by the handler: the providers and the store are not needed to start
+    from workbench.compare import store as compare_store
+    from workbench.compare.runner import CompareEvent
+    from workbench.providers.base import AnswerResult, Target
 
 IDENTITY = ("target", "label", "provider", "model", "destination")
 
 
 def register(subparsers: Any) -> None:
+    from workbench.cli import add_json_flag
+    from workbench.commands.run import add_model_options
+
     parser = subparsers.add_parser(
         "compare",
         help="send one prompt to 1-4 targets at once and compare answers, speed and cost",
@@ -67,6 +63,10 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from workbench.compare import store as compare_store
+    from workbench.store import db
+    from workbench.store.secrets import install_log_redaction
+
     install_log_redaction()
     if args.scores:
         return _scores(args)
@@ -83,6 +83,16 @@ def run(args: argparse.Namespace) -> int:
 
 # -- running a comparison ---------------------------------------------------------------------
 def _compare(args: argparse.Namespace) -> int:
+    from workbench.commands.run import load_settings_from
+    from workbench.compare import store as compare_store
+    from workbench.compare.runner import MAX_TARGETS, CompareSession, build_messages
+    from workbench.costs.pricing import load_pricing
+    from workbench.net.offline import enable_guard, offline_requested
+    from workbench.providers.base import Params, Target, failed_result
+    from workbench.providers.registry import build_target, parse_target
+    from workbench.store import db
+    from workbench.store.settings import load_settings
+
     if not args.prompt:
         raise BadInput("give a prompt (or --vote / --show / --scores)")
     if not args.target:
@@ -169,6 +179,8 @@ def _announce(targets: list[Target], blind: bool) -> None:
 
 
 def _progress_printer(targets: list[Target], blind: bool):
+    from workbench.store.secrets import redact
+
     lock = threading.Lock()
     chars = [0] * len(targets)
 
@@ -189,6 +201,8 @@ def _progress_printer(targets: list[Target], blind: bool):
 
 # -- output -----------------------------------------------------------------------------------
 def _document(run: compare_store.StoredRun) -> list[dict[str, Any]]:
+    from workbench.store.secrets import redact
+
     rows = []
     for letter, result in run.displayed():
         doc = {k: (redact(v) if isinstance(v, str) else v) for k, v in result.to_dict().items()}
@@ -206,6 +220,8 @@ def _document(run: compare_store.StoredRun) -> list[dict[str, Any]]:
 
 
 def _show(args: argparse.Namespace, run: compare_store.StoredRun) -> int:
+    from workbench.cli import emit
+
     emit(args, _document(run), lambda: _print_run(run))
     return 0 if any(a.ok for a in run.answers) else 1
 
@@ -228,6 +244,9 @@ def _print_run(run: compare_store.StoredRun) -> None:
     from rich.console import Console
     from rich.panel import Panel
     from rich.table import Table
+
+    from workbench.compare.metric_help import METRICS
+    from workbench.store.secrets import redact
 
     console = Console()
     for letter, result in run.displayed():
@@ -276,6 +295,9 @@ def _ask_vote(run: compare_store.StoredRun) -> str | None:
 
 
 def _export(path: Path, run: compare_store.StoredRun) -> None:
+    from workbench.compare.metric_help import METRICS
+    from workbench.store.secrets import redact
+
     document = _document(run)
     if path.suffix.lower() == ".md":
         lines = [f"# Comparison{f' {run.id}' if run.id else ''}", "", "## Prompt", "",
@@ -300,6 +322,9 @@ def _export(path: Path, run: compare_store.StoredRun) -> None:
 
 # -- votes and scores -------------------------------------------------------------------------
 def _vote(args: argparse.Namespace) -> int:
+    from workbench.compare import store as compare_store
+    from workbench.store import db
+
     run_text, choice = args.vote
     try:
         run_id = int(run_text)
@@ -311,6 +336,10 @@ def _vote(args: argparse.Namespace) -> int:
 
 
 def _scores(args: argparse.Namespace) -> int:
+    from workbench.cli import emit
+    from workbench.compare import store as compare_store
+    from workbench.store import db
+
     with db.connect() as connection:
         rows = compare_store.scoreboard(connection)
 

@@ -6,18 +6,13 @@ import argparse
 import math
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from workbench.commands.lazy import LazyHelpFormatter, LazyText
 from workbench.errors import BadInput
-from workbench.gguf import (
-    DEFAULT_MAX_HEADER_BYTES,
-    GGUFArray,
-    GGUFHeader,
-    ModelSummary,
-    read_split_headers,
-    summarize,
-)
-from workbench.gguf.ggml_types import value_type_name
+
+if TYPE_CHECKING:  # workbench.gguf imports numpy, gguf and httpx: only when a file is read
+    from workbench.gguf import GGUFHeader, ModelSummary
 
 ARRAY_ITEMS_SHOWN = 64  # longer arrays are shown as their type and length only
 TEXT_CHARS_SHOWN = 160  # in the human table; JSON keeps whole strings
@@ -32,6 +27,7 @@ def register(subparsers: Any) -> None:
         description="Read a GGUF file's header (a path or an http(s) URL; only the header is "
                     "transferred) and show the model's architecture, size, quantization and "
                     "shape. All shards of a split model (name-00001-of-00003.gguf) are read.",
+        formatter_class=LazyHelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL", help="a .gguf file or an http(s) URL")
     parser.add_argument("--tensors", action="store_true", help="also list every tensor")
@@ -39,24 +35,32 @@ def register(subparsers: Any) -> None:
                         help="also show the raw metadata (long arrays as their length)")
     parser.add_argument("--hf-token", action="store_true",
                         help="send $HF_TOKEN as a Bearer token (gated or private models)")
-    parser.add_argument("--max-header-mib", type=int, default=DEFAULT_MAX_HEADER_BYTES >> 20,
-                        metavar="MIB", help="read at most this much header (default: %(default)s)")
+    parser.add_argument("--max-header-mib", type=int, metavar="MIB",
+                        help=LazyText(lambda: "read at most this much header (default: "
+                                      f"{_default_max_header_mib()})"))
     add_json_flag(parser)
     parser.set_defaults(func=handler)
 
 
+def _default_max_header_mib() -> int:
+    from workbench.gguf import DEFAULT_MAX_HEADER_BYTES
+
+    return DEFAULT_MAX_HEADER_BYTES >> 20
+
+
 def handler(args: argparse.Namespace) -> int:
     from workbench.cli import emit
+    from workbench.gguf import read_split_headers, summarize
 
     token = None
     if args.hf_token:
         token = os.environ.get("HF_TOKEN")
         if not token:
             raise BadInput("--hf-token was given but the HF_TOKEN environment variable is empty")
-    if args.max_header_mib < 1:
+    max_mib = _default_max_header_mib() if args.max_header_mib is None else args.max_header_mib
+    if max_mib < 1:
         raise BadInput("--max-header-mib must be at least 1")
-    headers = read_split_headers(args.model, max_header_bytes=args.max_header_mib << 20,
-                                 token=token)
+    headers = read_split_headers(args.model, max_header_bytes=max_mib << 20, token=token)
     summary = summarize(headers)
     document = summary.to_dict()
     if args.tensors:
@@ -83,6 +87,8 @@ def metadata_document(header: GGUFHeader) -> dict[str, Any]:
 
 
 def _json_value(value: Any) -> Any:
+    from workbench.gguf import GGUFArray
+
     if isinstance(value, GGUFArray):
         if len(value) > ARRAY_ITEMS_SHOWN:
             return {"type": value.type_name, "length": len(value)}
@@ -154,6 +160,8 @@ def summary_rows(s: ModelSummary) -> list[tuple[str, str]]:
 
 
 def _shown(value: Any) -> str:
+    from workbench.gguf import GGUFArray
+
     if isinstance(value, GGUFArray):
         if len(value) > ARRAY_ITEMS_SHOWN:
             return f"[{len(value):,} items]"
@@ -169,6 +177,9 @@ def print_human(summary: ModelSummary, headers: tuple[GGUFHeader, ...],
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
+
+    from workbench.gguf import GGUFArray
+    from workbench.gguf.ggml_types import value_type_name
 
     def row(table: Table, *cells: str) -> None:  # Text: no markup or emoji codes in file data
         table.add_row(*(Text(cell) for cell in cells))

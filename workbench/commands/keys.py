@@ -8,14 +8,12 @@ import getpass
 import sys
 from typing import Any
 
-from workbench.cli import add_json_flag, emit
 from workbench.errors import BadInput
-from workbench.providers.profiles import all_profiles
-from workbench.store import secrets
-from workbench.store.settings import load_settings
 
 
 def register(subparsers: Any) -> None:
+    from workbench.cli import add_json_flag
+
     parser = subparsers.add_parser(
         "keys", help="manage API keys (stored in the OS keyring, never in files)",
         description="Keys are looked up in the environment first (OPENAI_API_KEY, "
@@ -37,6 +35,9 @@ def register(subparsers: Any) -> None:
 
 
 def _names() -> list[str]:
+    from workbench.providers.profiles import all_profiles
+    from workbench.store.settings import load_settings
+
     names = ["openai", "anthropic", "gemini"]
     try:
         profiles = all_profiles(load_settings())
@@ -49,6 +50,9 @@ def _names() -> list[str]:
 
 
 def _list(args: argparse.Namespace) -> int:
+    from workbench.cli import emit
+    from workbench.store import secrets
+
     rows = [{"name": name, "source": secrets.key_status(name),
              "env_vars": list(secrets.env_vars_for(name))} for name in _names()]
 
@@ -62,6 +66,8 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _set(args: argparse.Namespace) -> int:
+    from workbench.store import secrets
+
     if args.stdin or not sys.stdin.isatty():
         value = sys.stdin.readline()
     else:
@@ -72,6 +78,8 @@ def _set(args: argparse.Namespace) -> int:
 
 
 def _delete(args: argparse.Namespace) -> int:
+    from workbench.store import secrets
+
     if secrets.delete_api_key(args.name):
         print(f"workbench: removed the key for {args.name}", file=sys.stderr)
         return 0

@@ -6,10 +6,11 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from workbench.commands.lazy import LazyChoices
+
 
 def register(subparsers: Any) -> None:
     from workbench.cli import add_json_flag
-    from workbench.hub.library import SOURCES
 
     parser = subparsers.add_parser(
         "ls",
@@ -19,14 +20,20 @@ def register(subparsers: Any) -> None:
                     "Ollama, GPT4All and Jan (read in place, never copied). Unfinished "
                     "downloads are marked partial, unreadable files broken.",
     )
-    parser.add_argument("--source", action="append", choices=SOURCES, metavar="SOURCE",
-                        help=f"only this source (repeatable): {', '.join(SOURCES)}")
+    parser.add_argument("--source", action="append", choices=LazyChoices(_sources),
+                        metavar="SOURCE", help="only this source (repeatable): %(choices)s")
     parser.add_argument("--add-folder", metavar="DIR", action="append", default=[],
                         help="add a folder to the library (remembered)")
     parser.add_argument("--remove-folder", metavar="DIR", action="append", default=[],
                         help="stop listing a folder you added")
     add_json_flag(parser)
     parser.set_defaults(func=handler)
+
+
+def _sources() -> tuple[str, ...]:
+    from workbench.hub.library import SOURCES  # the hub package imports httpx
+
+    return SOURCES
 
 
 def handler(args: argparse.Namespace) -> int:

@@ -20,8 +20,7 @@ FIT_TEXT = {"full_gpu": ("full GPU", "green"), "partial": ("partial", "yellow"),
 
 def register(subparsers: Any) -> None:
     from workbench.cli import add_json_flag
-    from workbench.planner.catalog import TASKS
-    from workbench.planner.recommend import DEFAULT_MIN_TOKENS_PER_S
+    from workbench.planner.defaults import DEFAULT_MIN_TOKENS_PER_S, TASKS
 
     parser = subparsers.add_parser(
         "recommend",

@@ -5,12 +5,12 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from workbench.commands.lazy import LazyChoices
 from workbench.errors import BadInput
 
 
 def register(subparsers: Any) -> None:
     from workbench.cli import add_json_flag
-    from workbench.hub.remote import SORTS
 
     parser = subparsers.add_parser(
         "search",
@@ -22,10 +22,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument("query", metavar="QUERY", help="text in the repository name")
     parser.add_argument("--limit", type=int, default=20, metavar="N",
                         help="at most N results (default: 20)")
-    parser.add_argument("--sort", choices=tuple(SORTS), default="downloads",
-                        help="order (default: downloads)")
+    parser.add_argument("--sort", choices=LazyChoices(_sorts), default="downloads",
+                        metavar="ORDER", help="order: %(choices)s (default: downloads)")
     add_json_flag(parser)
     parser.set_defaults(func=handler)
+
+
+def _sorts() -> tuple[str, ...]:
+    from workbench.hub.remote import SORTS  # the hub client imports httpx
+
+    return tuple(SORTS)
 
 
 def handler(args: argparse.Namespace) -> int:

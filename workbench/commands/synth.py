@@ -5,11 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from workbench.commands.lazy import LazyChoices, LazyHelpFormatter, LazyText
 from workbench.errors import BadInput
-from workbench.synth import ARCHITECTURES, FAULTS, PRESETS, QUANT_TYPES, SynthResult, synthesize
-from workbench.synth.writer import tensor_nbytes
+
+if TYPE_CHECKING:  # workbench.synth imports numpy and gguf: only when a model is written
+    from workbench.synth import SynthResult
 
 SHOW_PROGRESS_BYTES = 256 << 20  # progress bars only for models that take a while
 
@@ -17,7 +19,6 @@ SHOW_PROGRESS_BYTES = 256 << 20  # progress bars only for models that take a whi
 def register(subparsers: Any) -> None:
     from workbench.cli import add_json_flag
 
-    presets = ", ".join(name for name in PRESETS if not name.endswith("-tiny"))
     parser = subparsers.add_parser(
         "synth",
         help="write a synthetic (random-weight) GGUF model in a real architecture's shape",
@@ -26,11 +27,8 @@ def register(subparsers: Any) -> None:
                     "family's chat template; llama.cpp loads and runs it like the real model, "
                     "so speed and memory measured on it are real. Without --preset the "
                     "architecture's tiny test shape is written.",
-        epilog=f"Architectures: {', '.join(ARCHITECTURES)}. Presets: {presets} (and "
-               "<arch>-tiny). Quantisations: F32 and F16 are written directly; "
-               f"{', '.join(q for q in QUANT_TYPES if q not in ('F32', 'F16'))} are made by "
-               "llama.cpp's quantiser and need no importance matrix. K-quants fall back to a "
-               "32-block type for rows that are not a multiple of 256.",
+        epilog=LazyText(_epilog),
+        formatter_class=LazyHelpFormatter,
     )
     parser.add_argument("out", nargs="?", type=Path, metavar="OUT.gguf",
                         help="the file to write")
@@ -39,21 +37,41 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--layers", type=int, metavar="N",
                         help="keep the shape but use N layers")
     parser.add_argument("--quant", default="F16", metavar="TYPE",
-                        help=f"quantisation: {', '.join(QUANT_TYPES)} (default: F16)")
+                        help=LazyText(lambda: "quantisation: " + ", ".join(_synth().QUANT_TYPES)
+                                      + " (default: F16)"))
     parser.add_argument("--seed", type=int, default=0, metavar="N",
                         help="random seed; the same seed gives the same file (default: 0)")
     parser.add_argument("--vocab", type=int, metavar="N", help="vocabulary size override")
     parser.add_argument("--ctx", type=int, metavar="N", help="training context length override")
     parser.add_argument("--threads", type=int, metavar="N",
                         help="quantiser threads (default: all cores)")
-    parser.add_argument("--fault", choices=list(FAULTS),
-                        help="for testing crash handling: write a deliberately broken model ("
-                             + "; ".join(f"{name}: {text}" for name, text in FAULTS.items())
-                             + ")")
+    parser.add_argument("--fault", choices=LazyChoices(lambda: _synth().FAULTS), metavar="KIND",
+                        help=LazyText(_fault_help))
     parser.add_argument("--list", action="store_true",
                         help="list the architectures and presets, then exit")
     add_json_flag(parser)
     parser.set_defaults(func=handler)
+
+
+def _synth() -> Any:
+    import workbench.synth
+
+    return workbench.synth
+
+
+def _epilog() -> str:
+    synth = _synth()
+    presets = ", ".join(name for name in synth.PRESETS if not name.endswith("-tiny"))
+    quants = ", ".join(q for q in synth.QUANT_TYPES if q not in ("F32", "F16"))
+    return (f"Architectures: {', '.join(synth.ARCHITECTURES)}. Presets: {presets} (and "
+            "<arch>-tiny). Quantisations: F32 and F16 are written directly; "
+            f"{quants} are made by llama.cpp's quantiser and need no importance matrix. "
+            "K-quants fall back to a 32-block type for rows that are not a multiple of 256.")
+
+
+def _fault_help() -> str:
+    faults = "; ".join(f"{name}: {text}" for name, text in _synth().FAULTS.items())
+    return f"for testing crash handling: write a deliberately broken model ({faults})"
 
 
 def handler(args: argparse.Namespace) -> int:
@@ -66,8 +84,10 @@ def handler(args: argparse.Namespace) -> int:
         raise BadInput("synth: give the output file, e.g. workbench synth model.gguf --arch llama")
     if args.threads is not None and args.threads < 1:
         raise BadInput(f"--threads must be 1 or more, not {args.threads}")
+    from workbench.synth import synthesize
     from workbench.synth.layout import tensors_for
     from workbench.synth.presets import resolve_shape
+    from workbench.synth.writer import tensor_nbytes
 
     shape = resolve_shape(args.arch, args.preset, layers=args.layers, vocab_size=args.vocab,
                           ctx=args.ctx)
@@ -85,6 +105,8 @@ def handler(args: argparse.Namespace) -> int:
 def _with_progress(out: Path, arch: str, kwargs: dict[str, Any]) -> SynthResult:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from workbench.synth import synthesize
 
     columns = (TextColumn("{task.description}"), BarColumn(),
                TextColumn("{task.percentage:>3.0f}%"), TimeRemainingColumn())
@@ -121,6 +143,7 @@ def _print_result(r: SynthResult) -> None:
 
 
 def _listing() -> dict[str, Any]:
+    from workbench.synth import ARCHITECTURES, FAULTS, PRESETS, QUANT_TYPES
     from workbench.synth.layout import count_parameters, tensors_for
 
     return {

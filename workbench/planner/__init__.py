@@ -10,16 +10,32 @@ ggml-alloc (``graph.py``, ``ggml.py``); docs/memory-accuracy.md compares every f
 llama.cpp reports when it loads the model.
 """
 
-from workbench.planner.hparams import LayerParams, ModelParams, model_params
-from workbench.planner.memory import (
-    BACKENDS,
-    FIT_LABELS,
-    GPU_OVERHEAD_BYTES,
-    MemoryPlan,
-    estimate_memory,
-)
-from workbench.planner.offload import OffloadPlan, plan_offload
-from workbench.planner.weights import LayerWeights
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from workbench.planner.hparams import LayerParams, ModelParams, model_params
+    from workbench.planner.memory import (
+        BACKENDS,
+        FIT_LABELS,
+        GPU_OVERHEAD_BYTES,
+        MemoryPlan,
+        estimate_memory,
+    )
+    from workbench.planner.offload import OffloadPlan, plan_offload
+    from workbench.planner.weights import LayerWeights
+
+# Loaded on first use (PEP 562): the planner imports the GGUF reader (numpy, gguf), and the
+# command line imports light planner modules (workbench.planner.defaults) at every start.
+_EXPORTS = {
+    "LayerParams": "hparams", "ModelParams": "hparams", "model_params": "hparams",
+    "BACKENDS": "memory", "FIT_LABELS": "memory", "GPU_OVERHEAD_BYTES": "memory",
+    "MemoryPlan": "memory", "estimate_memory": "memory",
+    "OffloadPlan": "offload", "plan_offload": "offload",
+    "LayerWeights": "weights",
+}
 
 __all__ = [
     "BACKENDS",
@@ -34,3 +50,16 @@ __all__ = [
     "model_params",
     "plan_offload",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_EXPORTS])

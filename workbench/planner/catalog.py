@@ -26,10 +26,11 @@ from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
 
 from workbench.errors import BadInput
 from workbench.gguf import GGUFHeader, TensorInfo
+from workbench.planner.defaults import TASKS
+from workbench.resources import models_dir
 
 CATALOG_ENV = "WORKBENCH_CATALOG_DIR"
 QUANT_LOSS_FILE = "quant_loss.json"
-TASKS = ("chat", "code", "reasoning", "multilingual", "math", "long-context")
 ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3", "olmo2")
 SIZE_SOURCES = ("hf-listing", "computed")
 COMPARABLE_METRIC = "MMLU-Pro"
@@ -187,11 +188,12 @@ class Catalog:
 
 # -- loading and validation ------------------------------------------------------------------
 def catalog_dir() -> Path:
-    """``$WORKBENCH_CATALOG_DIR``, else the ``models/`` folder beside the package."""
+    """``$WORKBENCH_CATALOG_DIR``, else the shipped ``models/`` folder: the checkout's, or the
+    one a wheel installs under ``<prefix>/share/workbench`` (``workbench.resources``)."""
     env = os.environ.get(CATALOG_ENV)
     if env:
         return Path(env).expanduser()
-    return Path(__file__).resolve().parents[2] / "models"
+    return models_dir()
 
 
 def load_catalog(directory: Path | str | None = None) -> Catalog:
@@ -435,7 +437,12 @@ def tensor_types(a: Architecture, quant: str) -> list[tuple[TensorPlan, str]]:
     Follows ``llama_tensor_get_type_impl`` for the file types in ``FTYPE_BASE`` (no importance
     matrix, no overrides), including the row-length fallbacks of ``tensor_type_fallback``.
     """
-    quant = quant.upper()
+    return list(_tensor_types(a, quant.upper()))
+
+
+@functools.lru_cache(maxsize=512)
+def _tensor_types(a: Architecture, quant: str) -> tuple[tuple[TensorPlan, str], ...]:
+    """``tensor_types``, memoised: validation, sizes and headers ask for the same ones."""
     base = FTYPE_BASE[quant]
     gqa = a.n_head // a.n_head_kv
     n_layer = a.n_layer
@@ -500,7 +507,7 @@ def tensor_types(a: Architecture, quant: str) -> list[tuple[TensorPlan, str]]:
             elif quant == "Q5_K_M":
                 new = "Q6_K"
         out.append((t, _fallback(new, t.shape[0])))
-    return out
+    return tuple(out)
 
 
 def _fallback(type_name: str, ncols: int) -> str:

@@ -14,7 +14,8 @@ source but could not be measured here: they are estimates, and say so in ``notes
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -261,20 +262,35 @@ def fit_label(gpu_layers: int, n_layers: int, n_cpu_moe: int = 0) -> str:
     return "cpu_only"
 
 
-_CACHE: dict[tuple[int, GraphShape, int, str], tuple[ModelParams, int]] = {}
+_CACHE_SIZE = 512
+_CACHE: OrderedDict[tuple[Hashable, GraphShape, int, str], int] = OrderedDict()
+
+
+def graph_key(p: ModelParams) -> tuple[Hashable, ...]:
+    """What a model's compute graph depends on: every number ``graph.py`` reads, and each
+    tensor's name and shape. Weight types do not change the graph's buffers (weights are
+    external leafs; the ops on them give f32 results) except an i32 table for get_rows, so
+    they enter only as "i32 or not": the quants of one model share one graph."""
+    tensors = tuple((t.name, tuple(t.shape), t.ggml_type == ggml.I32) for t in p.tensors)
+    softcap = p.metadata.get(f"{p.arch}.final_logit_softcapping")
+    return (p.arch, p.n_layer, p.n_layer_nextn, p.n_embd, p.n_vocab, p.layers, p.n_swa,
+            p.is_mla, p.n_expert, p.n_expert_used, p.n_ff_exp, p.n_ff_shexp, p.n_embd_r,
+            p.n_embd_s, bool(softcap), tensors)
 
 
 def _cached(p: ModelParams, shape: GraphShape, alignment: int, fn: Any) -> int:
-    """Graph results depend on the model and the batch shape only (not on the offload): the
-    offload planner asks for the same ones many times."""
-    key = (id(p), shape, alignment, fn.__name__)
+    """Graph results depend on the model's shape and the batch shape only (not on the offload
+    or the weights' types): the offload planner and the recommender ask for the same ones many
+    times, for many ModelParams of one shape. A bounded LRU keyed on ``graph_key``."""
+    key = (graph_key(p), shape, alignment, fn.__name__)
     hit = _CACHE.get(key)
-    if hit is not None and hit[0] is p:
-        return hit[1]
-    if len(_CACHE) > 256:
-        _CACHE.clear()
+    if hit is not None:
+        _CACHE.move_to_end(key)
+        return hit
     value = fn(p, shape, alignment=alignment) if alignment else fn(p, shape)
-    _CACHE[key] = (p, value)
+    _CACHE[key] = value
+    if len(_CACHE) > _CACHE_SIZE:
+        _CACHE.popitem(last=False)
     return value
 
 

@@ -40,10 +40,10 @@ from workbench.planner.catalog import (
     load_catalog,
     synthetic_header,
 )
+from workbench.planner.defaults import DEFAULT_MIN_TOKENS_PER_S
 from workbench.planner.offload import OffloadPlan, plan_offload
 from workbench.planner.speed import Predictor, SpeedPrediction, weight_profile
 
-DEFAULT_MIN_TOKENS_PER_S = 5.0
 FIT_ORDER = {"full_gpu": 0, "partial": 1, "cpu_only": 2, "too_large": 3}
 BACKEND_BY_VENDOR = {"nvidia": "cuda", "amd": "rocm", "apple": "metal"}
 ONLINE_REFRESH = 10  # best entries whose real headers are read with --online

@@ -12,29 +12,14 @@ normalised to the whole prompt (input + cache read + cache write), like OpenAI's
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from typing import Any
 
-from workbench.engine.client import CancelToken
-from workbench.net.offline import is_loopback_host
 from workbench.providers import errors
-from workbench.providers.base import (
-    AnswerResult,
-    DeltaCallback,
-    Message,
-    Params,
-    StatusCallback,
-    StreamClock,
-    Target,
-)
+from workbench.providers.base import AnswerResult, Message, Params, StreamClock
 from workbench.providers.errors import ProviderError
-from workbench.providers.openai_compat import describe_destination, host_of
-from workbench.providers.retry import (
-    Cancelled,
-    RetryPolicy,
-    classify,
-    close_on_cancel,
-    with_retries,
-)
+from workbench.providers.retry import RetryPolicy
+from workbench.providers.sdk_target import SDKTarget, State
 from workbench.store.secrets import Secret
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
@@ -50,8 +35,10 @@ def split_system(messages: list[Message]) -> tuple[str | None, list[Message]]:
     return ("\n\n".join(system) if system else None), turns
 
 
-class AnthropicTarget(Target):
+class AnthropicTarget(SDKTarget):
     """A Claude model through the Messages API."""
+
+    FINISH_REASONS = STOP_REASONS
 
     def __init__(
         self,
@@ -78,14 +65,6 @@ class AnthropicTarget(Target):
         self._api_key = api_key
         self._client: Any = None
 
-    @property
-    def destination(self) -> str:
-        return describe_destination(self.base_url)
-
-    @property
-    def leaves_machine(self) -> bool:
-        return not is_loopback_host(host_of(self.base_url))
-
     def client(self) -> Any:
         if self._client is None:
             import anthropic
@@ -101,11 +80,6 @@ class AnthropicTarget(Target):
             _warm_anthropic(self._client)
         return self._client
 
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
-
     def request_body(self, messages: list[Message], params: Params) -> dict[str, Any]:
         system, turns = split_system(messages)
         body: dict[str, Any] = {"model": self.model, "messages": turns,
@@ -120,94 +94,37 @@ class AnthropicTarget(Target):
             body["extra_body"] = sampling
         return body
 
-    def _stream(self, messages: list[Message], params: Params, delta: DeltaCallback,
-                cancel: CancelToken, result: AnswerResult, status: StatusCallback) -> None:
-        body = self.request_body(messages, params)
-        client = self.client()
-        clock = StreamClock()
-        state: dict[str, Any] = {}
-        parts: list[str] = []
-
-        def attempt(_number: int) -> None:
-            clock.restart()
-            state.clear()
-            try:
-                stream = client.messages.create(**body)
-            except Exception as exc:
-                raise self._classify(exc, "") from None
-            self._read(stream, clock, state, parts, delta, cancel)
-
-        def on_retry(delay: float, _err: ProviderError) -> None:
-            result.retries += 1
-            result.retry_wait_ms += delay * 1000
-
+    def _open(self, client: Any, body: dict[str, Any], result: AnswerResult) -> Any:
         try:
-            with_retries(attempt, policy=self.retry, cancel=cancel, status=status,
-                         started=lambda: bool(parts), on_retry=on_retry)
-        except Cancelled:
-            state["finish"] = "cancelled"
-        except ProviderError:
-            self._fill(result, clock, state, parts)
-            raise
-        self._fill(result, clock, state, parts)
-
-    def _read(self, stream: Any, clock: StreamClock, state: dict[str, Any], parts: list[str],
-              delta: DeltaCallback, cancel: CancelToken) -> None:
-        try:
-            with close_on_cancel(cancel, stream.close):
-                for event in stream:
-                    kind = getattr(event, "type", None)
-                    if kind == "message_start":
-                        usage = getattr(event.message, "usage", None)
-                        if usage is not None:
-                            state["start_usage"] = usage
-                    elif kind == "content_block_delta":
-                        piece = getattr(event.delta, "text", None)
-                        if getattr(event.delta, "type", None) == "text_delta" and piece:
-                            clock.text(piece)
-                            parts.append(piece)
-                            delta(piece, None)
-                    elif kind == "message_delta":
-                        reason = getattr(event.delta, "stop_reason", None)
-                        if reason:
-                            state["finish"] = reason
-                        if getattr(event, "usage", None) is not None:
-                            state["delta_usage"] = event.usage
-                    elif kind == "message_stop":
-                        state["stopped"] = True
-                    if cancel.cancelled:
-                        state["finish"] = "cancelled"
-                        break
+            return client.messages.create(**body)
         except Exception as exc:
-            clock.end()
-            if cancel.cancelled:
-                state["finish"] = "cancelled"
-                return
-            raise self._classify(exc, "".join(parts)) from None
-        finally:
-            stream.close()
-        clock.end()
-        if cancel.cancelled:
-            state["finish"] = "cancelled"
-        elif not state.get("stopped"):
+            raise self._classify(exc, "") from None
+
+    def _on_event(self, event: Any, state: State, text: Callable[[str], None]) -> None:
+        kind = getattr(event, "type", None)
+        if kind == "message_start":
+            usage = getattr(event.message, "usage", None)
+            if usage is not None:
+                state["start_usage"] = usage
+        elif kind == "content_block_delta":
+            piece = getattr(event.delta, "text", None)
+            if getattr(event.delta, "type", None) == "text_delta" and piece:
+                text(piece)
+        elif kind == "message_delta":
+            reason = getattr(event.delta, "stop_reason", None)
+            if reason:
+                state["finish"] = reason
+            if getattr(event, "usage", None) is not None:
+                state["delta_usage"] = event.usage
+        elif kind == "message_stop":
+            state["stopped"] = True
+
+    def _check_complete(self, state: State, partial: str) -> None:
+        if not state.get("stopped"):
             raise ProviderError(errors.STREAM, f"{self.label}: the stream ended before "
-                                "message_stop (cut off?)", partial_text="".join(parts))
+                                "message_stop (cut off?)", partial_text=partial)
 
-    def _classify(self, exc: BaseException, partial: str) -> ProviderError:
-        if isinstance(exc, ProviderError):
-            return exc
-        return classify(exc, label=self.label, model=self.model, host=host_of(self.base_url),
-                        key_name=self.key_name, timeout_s=self.timeout_s, partial_text=partial)
-
-    def _fill(self, result: AnswerResult, clock: StreamClock, state: dict[str, Any],
-              parts: list[str]) -> None:
-        if clock.t_end is None:
-            clock.end()
-        result.text = "".join(parts)
-        finish = state.get("finish")
-        result.finish_reason = STOP_REASONS.get(finish, finish) if finish else None
-        result.ttft_ms = clock.ttft_ms
-        result.total_ms = clock.total_ms
+    def _fill_usage(self, result: AnswerResult, clock: StreamClock, state: State) -> None:
         start = state.get("start_usage")
         final = state.get("delta_usage")
         if start is not None:
@@ -230,12 +147,8 @@ class AnthropicTarget(Target):
             details = getattr(final, "output_tokens_details", None)
             result.reasoning_tokens = _int(getattr(details, "thinking_tokens", None))
             result.tokens_source = "usage"
-            visible = result.completion_tokens
-            if visible is not None and result.reasoning_tokens:
-                visible -= result.reasoning_tokens
-            result.gen_tokens_per_s = clock.gen_rate(visible)
-            result.e2e_tokens_per_s = clock.e2e_rate(result.completion_tokens)
-        elif finish == "cancelled":
+            self._set_rates(result, clock)
+        elif state.get("finish") == "cancelled":
             result.notes.append("cancelled: the output token count was not reported")
 
 

@@ -9,30 +9,18 @@ token counts unknown (None) - never 0, never the number of chunks.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
 
-from workbench.engine.client import CancelToken
-from workbench.net.offline import is_loopback_host
 from workbench.providers import errors
-from workbench.providers.base import (
-    AnswerResult,
-    DeltaCallback,
-    Message,
-    Params,
-    StatusCallback,
-    StreamClock,
-    Target,
-)
+from workbench.providers.base import AnswerResult, Message, Params, StreamClock
 from workbench.providers.errors import ProviderError
-from workbench.providers.retry import (
-    Cancelled,
-    RetryPolicy,
-    classify,
-    close_on_cancel,
-    with_retries,
-)
+from workbench.providers.retry import RetryPolicy
+from workbench.providers.sdk_target import SDKTarget, State, describe_destination, host_of
 from workbench.store.secrets import Secret
+
+__all__ = ["FINISH", "NO_KEY", "OPENAI_BASE_URL", "OpenAICompatTarget", "describe_destination",
+           "host_of"]
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 NO_KEY = "sk-no-key-required"  # self-hosted servers without auth still need a non-empty key
@@ -40,21 +28,10 @@ FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter"
           "tool_calls": "tool_calls", "function_call": "tool_calls"}
 
 
-def host_of(base_url: str) -> str:
-    parsed = urlparse(base_url)
-    return parsed.hostname or base_url
-
-
-def describe_destination(base_url: str) -> str:
-    parsed = urlparse(base_url)
-    host = parsed.hostname or base_url
-    if is_loopback_host(host):
-        return f"{host}:{parsed.port} (this machine)" if parsed.port else "this machine"
-    return f"{host}:{parsed.port}" if parsed.port else host
-
-
-class OpenAICompatTarget(Target):
+class OpenAICompatTarget(SDKTarget):
     """A model behind an OpenAI-style ``/chat/completions`` endpoint."""
+
+    FINISH_REASONS = FINISH
 
     def __init__(
         self,
@@ -88,14 +65,6 @@ class OpenAICompatTarget(Target):
         self._headers = dict(headers or {})
         self._client: Any = None
 
-    @property
-    def destination(self) -> str:
-        return describe_destination(self.base_url)
-
-    @property
-    def leaves_machine(self) -> bool:
-        return not is_loopback_host(host_of(self.base_url))
-
     def client(self) -> Any:
         if self._client is None:
             import openai
@@ -109,11 +78,6 @@ class OpenAICompatTarget(Target):
             )
             _warm_openai(self._client)
         return self._client
-
-    def close(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            client.close()
 
     def request_body(self, messages: list[Message], params: Params) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model, "messages": messages, "stream": True,
@@ -130,101 +94,43 @@ class OpenAICompatTarget(Target):
             body["stream_options"] = {"include_usage": True}
         return body
 
-    def _stream(self, messages: list[Message], params: Params, delta: DeltaCallback,
-                cancel: CancelToken, result: AnswerResult, status: StatusCallback) -> None:
-        body = self.request_body(messages, params)
-        client = self.client()
-        clock = StreamClock()
-        state: dict[str, Any] = {}
-        parts: list[str] = []
-
-        def attempt(_number: int) -> None:
-            clock.restart()
-            state.clear()
-            try:
-                stream = client.chat.completions.create(**body)
-            except Exception as exc:
-                err = self._classify(exc, "")
-                if (err.kind == errors.BAD_REQUEST and "stream_options" in body
-                        and "stream_options" in str(err)):
-                    # some endpoints reject the option: ask once more without it
-                    body.pop("stream_options")
-                    result.notes.append("the endpoint rejected stream_options; asked again "
-                                        "without it (no token usage)")
-                    try:
-                        stream = client.chat.completions.create(**body)
-                    except Exception as again:
-                        raise self._classify(again, "") from None
-                else:
-                    raise err from None
-            self._read(stream, clock, state, parts, delta, cancel)
-
-        def on_retry(delay: float, _err: ProviderError) -> None:
-            result.retries += 1
-            result.retry_wait_ms += delay * 1000
-
+    def _open(self, client: Any, body: dict[str, Any], result: AnswerResult) -> Any:
         try:
-            with_retries(attempt, policy=self.retry, cancel=cancel, status=status,
-                         started=lambda: bool(parts), on_retry=on_retry)
-        except Cancelled:
-            state["finish"] = "cancelled"
-        except ProviderError:
-            self._fill(result, clock, state, parts)
-            raise
-        self._fill(result, clock, state, parts)
-
-    def _read(self, stream: Any, clock: StreamClock, state: dict[str, Any], parts: list[str],
-              delta: DeltaCallback, cancel: CancelToken) -> None:
-        try:
-            with close_on_cancel(cancel, stream.close):
-                for chunk in stream:
-                    usage = getattr(chunk, "usage", None)
-                    if usage is not None:
-                        state["usage"] = usage
-                    for choice in chunk.choices or ():
-                        if getattr(choice, "index", 0) != 0:
-                            continue
-                        content = getattr(choice.delta, "content", None) if choice.delta else None
-                        if content:
-                            clock.text(content)
-                            parts.append(content)
-                            delta(content, None)
-                        if choice.finish_reason:
-                            state["finish"] = choice.finish_reason
-                    if cancel.cancelled:
-                        state["finish"] = "cancelled"
-                        break
+            return client.chat.completions.create(**body)
         except Exception as exc:
-            clock.end()
-            if cancel.cancelled:
-                state["finish"] = "cancelled"
-                return
-            raise self._classify(exc, "".join(parts)) from None
-        finally:
-            stream.close()
-        clock.end()
-        if cancel.cancelled:
-            state["finish"] = "cancelled"
+            err = self._classify(exc, "")
+            if not (err.kind == errors.BAD_REQUEST and "stream_options" in body
+                    and "stream_options" in str(err)):
+                raise err from None
+        # some endpoints reject the option: ask once more without it
+        body.pop("stream_options")
+        result.notes.append("the endpoint rejected stream_options; asked again without it "
+                            "(no token usage)")
+        try:
+            return client.chat.completions.create(**body)
+        except Exception as again:
+            raise self._classify(again, "") from None
+
+    def _on_event(self, event: Any, state: State, text: Callable[[str], None]) -> None:
+        usage = getattr(event, "usage", None)
+        if usage is not None:
+            state["usage"] = usage
+        for choice in event.choices or ():
+            if getattr(choice, "index", 0) != 0:
+                continue
+            content = getattr(choice.delta, "content", None) if choice.delta else None
+            if content:
+                text(content)
+            if choice.finish_reason:
+                state["finish"] = choice.finish_reason
+
+    def _check_complete(self, state: State, partial: str) -> None:
         if "finish" not in state:
             raise ProviderError(errors.STREAM, f"{self.label}: the stream ended before the "
-                                "answer was finished (no finish reason)",
-                                partial_text="".join(parts))
+                                "answer was finished (no finish reason)", partial_text=partial)
 
-    def _classify(self, exc: BaseException, partial: str) -> ProviderError:
-        if isinstance(exc, ProviderError):
-            return exc
-        return classify(exc, label=self.label, model=self.model, host=host_of(self.base_url),
-                        key_name=self.key_name, timeout_s=self.timeout_s, partial_text=partial)
-
-    def _fill(self, result: AnswerResult, clock: StreamClock, state: dict[str, Any],
-              parts: list[str]) -> None:
-        if clock.t_end is None:
-            clock.end()
-        result.text = "".join(parts)
+    def _fill_usage(self, result: AnswerResult, clock: StreamClock, state: State) -> None:
         finish = state.get("finish")
-        result.finish_reason = FINISH.get(finish, finish) if finish else None
-        result.ttft_ms = clock.ttft_ms
-        result.total_ms = clock.total_ms
         usage = state.get("usage")
         if usage is None:
             if finish and finish != "cancelled":
@@ -245,11 +151,7 @@ class OpenAICompatTarget(Target):
         cost = extra.get("cost")
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             result.provider_cost_usd = float(cost)  # OpenRouter reports the charge itself
-        visible = result.completion_tokens
-        if visible is not None and result.reasoning_tokens:
-            visible -= result.reasoning_tokens
-        result.gen_tokens_per_s = clock.gen_rate(visible)
-        result.e2e_tokens_per_s = clock.e2e_rate(result.completion_tokens)
+        self._set_rates(result, clock)
 
 
 def _warm_openai(client: Any) -> None:

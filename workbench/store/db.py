@@ -74,6 +74,32 @@ MIGRATIONS: tuple[str, ...] = (
         winner_position INTEGER
     );
     """,
+    # chat conversations (workbench.store.conversations)
+    """
+    CREATE TABLE conversations (
+        id INTEGER PRIMARY KEY,
+        title TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        model_path TEXT,
+        model_name TEXT,
+        system_prompt TEXT,
+        settings TEXT NOT NULL DEFAULT '{}',
+        activity INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX conversations_activity ON conversations (activity);
+    CREATE TABLE messages (
+        id INTEGER PRIMARY KEY,
+        conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        role TEXT NOT NULL,
+        content TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        metrics TEXT,
+        finish_reason TEXT,
+        UNIQUE (conversation_id, position)
+    );
+    """,
 )
 
 _lock = threading.Lock()

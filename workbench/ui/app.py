@@ -85,7 +85,7 @@ def run_app(model: str | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     configure_application(app)
     log_path = setup_logging()
-    window = MainWindow()
+    window = MainWindow(welcome_if_empty=model is None)  # no models yet: the Start page
     if window.status.offline:  # the settings or WORKBENCH_OFFLINE ask for offline mode
         set_offline(True)
     previous_hook = sys.excepthook

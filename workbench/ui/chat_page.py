@@ -1,28 +1,46 @@
-"""The Chat page: one conversation with the loaded model, streamed, with per-answer metrics."""
+"""The Chat page: conversations with the loaded model, streamed, with per-answer metrics.
+
+Every message is stored as it happens (``workbench.store.conversations``): the user's message
+when it is sent, the answer when it ends (finished, stopped, or cut short by a crash, then
+marked ``interrupted``). A conversation is created with its first message; the sidebar lists
+them. Regenerate drops the last answer and asks again; editing a message puts it back in the
+input, and sending it replaces that message and everything after it.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
+    QFrame,
     QHBoxLayout,
     QLabel,
     QPushButton,
     QScrollArea,
     QSizePolicy,
     QSplitter,
+    QStyle,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.engine.client import ChatResult
 from workbench.engine.errors import WorkerCrashed
+from workbench.engine.metrics import AnswerMetrics
+from workbench.engine.settings import Sampling
 from workbench.errors import WorkbenchError
+from workbench.store import conversations as store
+from workbench.store import db
 from workbench.ui import engine_bridge as states
 from workbench.ui.chat_view import ChatView
+from workbench.ui.conversation_list import ConversationList
 from workbench.ui.engine_bridge import EngineBridge
 from workbench.ui.message_widget import ASSISTANT, USER, MessageWidget
 from workbench.ui.metric_text import format_bytes, format_ms
@@ -32,6 +50,10 @@ from workbench.ui.settings_panel import SettingsPanel
 from workbench.ui.stream_buffer import LiveFigures
 
 GGUF_MAGIC = b"GGUF"
+CRASH_NOTE = "Interrupted: the model process crashed."
+SPLITTER_KEY = "chat/splitter_v2"  # v1 had no conversation sidebar
+SIDEBAR_KEY = "chat/conversations_visible"
+WIDE_SCREEN_PX = 1024  # narrower screens start with the conversation list hidden
 
 
 def gguf_problem(path: str) -> str | None:
@@ -72,10 +94,12 @@ class ChatPage(QWidget):
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
-        self.history: list[dict[str, str]] = []
         self.pending: MessageWidget | None = None  # the answer being streamed
         self._pending_user: MessageWidget | None = None
-        self._crash_partial = False
+        self._pending_target: int | None = None  # the conversation the streamed answer goes to
+        self._pending_user_position: int | None = None
+        self.conversation_id: int | None = None  # None: a new chat, stored with its 1st message
+        self.editing: MessageWidget | None = None  # the user message being edited
 
         # header: the model and the conversation actions
         self.model_label = QLabel("No model loaded", self)
@@ -94,13 +118,24 @@ class ChatPage(QWidget):
         self.new_chat_button.setAccessibleName("New chat")
         self.new_chat_button.setToolTip("Start a new conversation (Ctrl+N)")
         self.new_chat_button.clicked.connect(self.new_chat)
+        self.sidebar_button = QToolButton(self)
+        self.sidebar_button.setText("Conversations")
+        self.sidebar_button.setIcon(
+            self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogListView))
+        self.sidebar_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.sidebar_button.setCheckable(True)
+        self.sidebar_button.setAccessibleName("Show the conversations")
+        self.sidebar_button.setToolTip("Show or hide the stored conversations (Ctrl+Shift+L)")
+        self.sidebar_button.toggled.connect(self.set_sidebar_visible)
         header = QHBoxLayout()
+        header.addWidget(self.sidebar_button)
         header.addWidget(self.model_label, 1)
         header.addWidget(self.open_button)
         header.addWidget(self.new_chat_button)
 
         self.banner = NoticeBanner(self)
         self.banner.retryRequested.connect(self.retry_safe_mode)
+        self.db = self._open_database()
         self.view = ChatView(self)
 
         # input row
@@ -122,6 +157,23 @@ class ChatPage(QWidget):
         input_row = QHBoxLayout()
         input_row.addWidget(self.input, 1)
         input_row.addLayout(buttons)
+        self.input.installEventFilter(self)
+
+        # shown while a message is being edited
+        self.edit_bar = QFrame(self)
+        self.edit_bar.setObjectName("editBar")
+        self.edit_label = QLabel("Editing a message: sending it replaces that message and "
+                                 "every message after it.", self.edit_bar)
+        self.edit_label.setWordWrap(True)
+        self.cancel_edit_button = QPushButton("Cancel edit", self.edit_bar)
+        self.cancel_edit_button.setAccessibleName("Cancel the edit")
+        self.cancel_edit_button.setToolTip("Keep the conversation as it is")
+        self.cancel_edit_button.clicked.connect(self.cancel_edit)
+        edit_row = QHBoxLayout(self.edit_bar)
+        edit_row.setContentsMargins(0, 0, 0, 0)
+        edit_row.addWidget(self.edit_label, 1)
+        edit_row.addWidget(self.cancel_edit_button)
+        self.edit_bar.hide()
 
         conversation = QWidget(self)
         column = QVBoxLayout(conversation)
@@ -130,7 +182,15 @@ class ChatPage(QWidget):
         column.addLayout(header)
         column.addWidget(self.banner)
         column.addWidget(self.view, 1)
+        column.addWidget(self.edit_bar)
         column.addLayout(input_row)
+
+        self.sidebar = ConversationList(self.db, self)
+        self.sidebar.setObjectName("conversationList")
+        self.sidebar.chosen.connect(self.open_conversation)
+        self.sidebar.newRequested.connect(self.new_chat)
+        self.sidebar.deleted.connect(self._on_conversation_deleted)
+        self.sidebar.statusMessage.connect(self.statusMessage)
 
         self.settings_panel = SettingsPanel(self)
         self.settings_panel.reloadRequested.connect(self.reload_model)
@@ -144,15 +204,21 @@ class ChatPage(QWidget):
 
         self.splitter = QSplitter(Qt.Orientation.Horizontal, self)
         self.splitter.setObjectName("chatSplitter")
+        self.splitter.addWidget(self.sidebar)
         self.splitter.addWidget(conversation)
         self.splitter.addWidget(side)
-        self.splitter.setStretchFactor(0, 1)
-        self.splitter.setStretchFactor(1, 0)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setStretchFactor(2, 0)
         self.splitter.setChildrenCollapsible(False)
-        self.splitter.setSizes([780, 300])
+        self.splitter.setCollapsible(0, True)  # the sidebar folds away; drag it back out
+        self.splitter.setSizes([220, 640, 300])
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 6)
         layout.addWidget(self.splitter)
+        screen = self.screen()
+        self.set_sidebar_visible(screen is None
+                                 or screen.availableGeometry().width() >= WIDE_SCREEN_PX)
 
         bridge.stateChanged.connect(self._update_controls)
         bridge.loadStarted.connect(self._on_load_started)
@@ -164,6 +230,7 @@ class ChatPage(QWidget):
         bridge.answerFailed.connect(self._on_answer_failed)
         bridge.crashed.connect(self._on_crashed)
         bridge.modelLost.connect(self._on_model_lost)
+        self._build_actions()
         self._update_controls()
 
     # -- actions ---------------------------------------------------------------------------
@@ -196,58 +263,348 @@ class ChatPage(QWidget):
         return self.bridge.load(self.bridge.settings.safe())
 
     def send_prompt(self, text: str | None = None) -> bool:
-        """Send ``text`` (or the input box's text) as the next user message."""
+        """Send ``text`` (or the input box's text) as the next user message; while a message
+        is being edited, it replaces that message and everything after it."""
         if not isinstance(text, str):
             text = self.input.toPlainText()
         text = text.strip()
         if not text:
             return False
+        sampling = self._ready_sampling()
+        if sampling is None:
+            return False
+        if self.editing is not None:
+            index = self.view.messages.index(self.editing) if \
+                self.editing in self.view.messages else len(self.view.messages)
+            self._drop_from(index)
+            self._set_editing(None)
+        self._save_context(sampling, first_message=text)
+        stored = self._store_message(self.conversation_id, USER, text)
+        self._pending_user_position = stored.position if stored is not None else None
+        self._pending_user = self._add_message(MessageWidget(USER, text))
+        self.input.clear()
+        self._ask(sampling)
+        return True
+
+    def regenerate(self, answer: MessageWidget | None = None) -> bool:
+        """Drop ``answer`` (default: the last one) and everything after it, then ask again
+        with the same history (Ctrl+Shift+R)."""
+        messages = self.view.messages
+        if answer is None:
+            answer = messages[-1] if messages and messages[-1].role == ASSISTANT else None
+            index = len(messages) if answer is None else len(messages) - 1
+        elif answer in messages and answer.role == ASSISTANT:
+            index = messages.index(answer)
+        else:
+            return False
+        if index == 0 or messages[index - 1].role != USER:
+            self.statusMessage.emit("There is no answer to regenerate.")
+            return False
+        sampling = self._ready_sampling()
+        if sampling is None:
+            return False
+        self._set_editing(None)
+        self._drop_from(index)
+        self._save_context(sampling)
+        self._pending_user = None
+        self._pending_user_position = None
+        self._ask(sampling)
+        return True
+
+    def edit_message(self, message: MessageWidget | None = None) -> bool:
+        """Put a user message (default: the last one) back in the input for editing."""
+        if message is None:
+            users = [m for m in self.view.messages if m.role == USER]
+            message = users[-1] if users else None
+        if message is None or message not in self.view.messages or message.role != USER:
+            self.statusMessage.emit("There is no message of yours to edit.")
+            return False
+        if self.bridge.state in (states.ANSWERING, states.STOPPING):
+            self.statusMessage.emit("Wait for the current answer to finish (Esc stops it).")
+            return False
+        self._set_editing(message)
+        self.input.setPlainText(message.text)
+        self.input.moveCursor(self.input.textCursor().MoveOperation.End)
+        self.input.setFocus()
+        return True
+
+    def edit_last_message(self) -> bool:
+        return self.edit_message(None)
+
+    def cancel_edit(self) -> None:
+        if self.editing is not None:
+            self._set_editing(None)
+            self.input.clear()
+
+    def stop(self) -> None:
+        self.bridge.stop()
+
+    def new_chat(self) -> None:
+        """Start a new conversation (stored with its first message). An answer still
+        streaming is stopped; what it wrote is saved to its own conversation."""
+        self._leave_conversation()
+        self.conversation_id = None
+        self.sidebar.set_current(None)
+        self._update_message_actions()
+        self.input.setFocus()
+
+    def open_conversation(self, conversation_id: int) -> bool:
+        """Show a stored conversation and restore its system prompt."""
+        if self.db is None:
+            return False
+        try:
+            conversation = store.get(self.db, conversation_id)
+        except (WorkbenchError, sqlite3.Error) as err:
+            self.statusMessage.emit(f"The conversation cannot be opened: {err}")
+            self.sidebar.refresh()
+            return False
+        self._leave_conversation()
+        self.conversation_id = conversation.id
+        title = f"Assistant · {conversation.model_name}" if conversation.model_name else None
+        for stored in conversation.messages:
+            self._add_message(self._stored_widget(stored, title))
+        self.settings_panel.system_prompt.setPlainText(conversation.system_prompt or "")
+        self.sidebar.set_current(conversation.id)
+        self._update_message_actions()
+        return True
+
+    @property
+    def history(self) -> list[dict[str, str]]:
+        """The conversation as the model gets it (the answer being streamed and empty
+        interrupted answers left out)."""
+        return [{"role": m.role, "content": m.text} for m in self.view.messages
+                if m is not self.pending and (m.role == USER or m.text)]
+
+    def set_sidebar_visible(self, visible: bool) -> None:
+        """Show or hide the conversation list (Ctrl+Shift+L)."""
+        self.sidebar.setVisible(visible)
+        sizes = self.splitter.sizes()
+        if visible and sizes[0] == 0:  # it was folded away by dragging: unfold it
+            width = self.sidebar.sizeHint().width()
+            self.splitter.setSizes([width, max(sizes[1] - width, 0), sizes[2]])
+        if self.sidebar_button.isChecked() != visible:
+            self.sidebar_button.setChecked(visible)
+        if visible:
+            self.sidebar.refresh()
+
+    def save_state(self, settings: QSettings) -> None:
+        self.settings_panel.save(settings)
+        settings.setValue(SPLITTER_KEY, self.splitter.saveState())
+        settings.setValue(SIDEBAR_KEY, not self.sidebar.isHidden())
+
+    def restore_state(self, settings: QSettings) -> None:
+        self.settings_panel.restore(settings)
+        state = settings.value(SPLITTER_KEY)
+        if state is not None:
+            self.splitter.restoreState(state)
+        visible = settings.value(SIDEBAR_KEY)
+        if visible is not None:
+            self.set_sidebar_visible(str(visible).lower() in ("true", "1"))
+
+    # -- conversation plumbing -------------------------------------------------------------
+    def _open_database(self) -> sqlite3.Connection | None:
+        try:
+            connection = db.connect()
+        except (sqlite3.Error, OSError) as err:
+            self.banner.show_error("Conversations cannot be saved",
+                                   f"The conversation database cannot be opened: {err}")
+            return None
+        self.destroyed.connect(connection.close)
+        return connection
+
+    def _build_actions(self) -> None:
+        def action(text: str, key: str, slot: Any, tip: str) -> QAction:
+            made = QAction(text, self)
+            made.setShortcut(QKeySequence(key))
+            made.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+            made.setToolTip(tip)
+            made.setStatusTip(tip)
+            made.triggered.connect(slot)
+            self.addAction(made)
+            return made
+
+        self.regenerate_action = action("&Regenerate the last answer", "Ctrl+Shift+R",
+                                        lambda: self.regenerate(), "Ask again for the last "
+                                        "answer (the same conversation up to it)")
+        self.edit_action = action("&Edit the last message", "Ctrl+Shift+E",
+                                  self.edit_last_message, "Put your last message back in the "
+                                  "input; sending it replaces it and what follows (Ctrl+Up)")
+        self.search_action = action("Search conversations", "Ctrl+F", self.search_conversations,
+                                    "Search the stored conversations")
+        self.sidebar_action = action("Show the conversations", "Ctrl+Shift+L",
+                                     lambda: self.set_sidebar_visible(self.sidebar.isHidden()),
+                                     "Show or hide the list of stored conversations")
+
+    def search_conversations(self) -> None:
+        self.set_sidebar_visible(True)
+        self.sidebar.focus_search()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        # Ctrl+Up in an empty input edits the last message (as in many chat apps)
+        if watched is self.input and event.type() == QEvent.Type.KeyPress \
+                and isinstance(event, QKeyEvent) and event.key() == Qt.Key.Key_Up \
+                and event.modifiers() == Qt.KeyboardModifier.ControlModifier \
+                and not self.input.toPlainText().strip():
+            self.edit_last_message()
+            return True
+        return super().eventFilter(watched, event)
+
+    def _ready_sampling(self) -> Sampling | None:
         if not self.bridge.can_answer:
             self.statusMessage.emit({
                 states.LOADING: "Wait for the model to finish loading.",
                 states.ANSWERING: "Wait for the current answer to finish (Esc stops it).",
                 states.STOPPING: "Stopping the current answer…",
             }.get(self.bridge.state, "Open a model first (Ctrl+O)."))
-            return False
+            return None
         try:
-            sampling = self.settings_panel.sampling()
+            return self.settings_panel.sampling()
         except WorkbenchError as err:
             self.banner.show_error("The sampling settings are not valid", str(err))
-            return False
-        self.history.append({"role": USER, "content": text})
-        messages = list(self.history)
+            return None
+
+    def _ask(self, sampling: Sampling) -> None:
+        """Ask the model to answer the conversation as it stands."""
+        messages = self.history
         system = self.settings_panel.system_text()
         if system:
             messages.insert(0, {"role": "system", "content": system})
-        self._pending_user = self.view.add(MessageWidget(USER, text))
-        self.pending = self.view.add(MessageWidget(ASSISTANT, title=self._assistant_title()))
-        self.input.clear()
+        self.pending = self._add_message(MessageWidget(ASSISTANT, title=self._assistant_title()))
+        self._pending_target = self.conversation_id
         if self.banner.kind == "error":
             self.banner.dismiss()
         self.bridge.send(messages, sampling)
-        return True
+        self._update_message_actions()
 
-    def stop(self) -> None:
-        self.bridge.stop()
+    def _add_message(self, message: MessageWidget) -> MessageWidget:
+        message.editRequested.connect(self.edit_message)
+        message.regenerateRequested.connect(self.regenerate)
+        self.view.add(message)
+        return message
 
-    def new_chat(self) -> None:
-        """Forget the conversation (an answer still streaming is stopped and dropped)."""
+    def _stored_widget(self, stored: store.Message, title: str | None) -> MessageWidget:
+        if stored.role != ASSISTANT:
+            return MessageWidget(stored.role, stored.content)
+        message = MessageWidget(ASSISTANT, title=title)
+        if stored.finish_reason == store.INTERRUPTED:
+            message.interrupt(CRASH_NOTE, stored.content)
+        elif stored.metrics and stored.finish_reason:
+            message.finish(stored.content, stored.finish_reason,
+                           AnswerMetrics.from_dict(stored.metrics))
+        else:
+            message.set_text(stored.content, markdown=True)
+        return message
+
+    def _update_message_actions(self) -> None:
+        """Edit on user messages while no answer streams; Regenerate on the last answer while
+        the model is ready."""
+        can_edit = self.bridge.state not in (states.ANSWERING, states.STOPPING)
+        can_answer = self.bridge.can_answer
+        messages = self.view.messages
+        for message in messages:
+            message.set_actions(
+                can_edit=can_edit and message.role == USER,
+                can_regenerate=can_answer and message.role == ASSISTANT
+                and message is messages[-1] and message is not self.pending)
+        self.regenerate_action.setEnabled(can_answer and bool(messages))
+        self.edit_action.setEnabled(can_edit and any(m.role == USER for m in messages))
+
+    def _set_editing(self, message: MessageWidget | None) -> None:
+        self.editing = message
+        self.edit_bar.setVisible(message is not None)
+
+    def _leave_conversation(self) -> None:
+        """Clear the view; a streaming answer is stopped (and saved where it belongs)."""
         self.bridge.stop()
         self.pending = None
         self._pending_user = None
-        self.history.clear()
+        self._set_editing(None)
         self.view.clear()
-        self.input.setFocus()
 
-    def save_state(self, settings: QSettings) -> None:
-        self.settings_panel.save(settings)
-        settings.setValue("chat/splitter", self.splitter.saveState())
+    def _drop_from(self, index: int) -> None:
+        """Remove the messages from ``index`` on, in the view and in the store."""
+        for message in self.view.messages[index:]:
+            self.view.remove(message)
+        if self.db is not None and self.conversation_id is not None:
+            try:
+                store.truncate_after(self.db, self.conversation_id, index - 1)
+            except (WorkbenchError, sqlite3.Error) as err:
+                self.statusMessage.emit(f"The conversation could not be saved: {err}")
 
-    def restore_state(self, settings: QSettings) -> None:
-        self.settings_panel.restore(settings)
-        state = settings.value("chat/splitter")
-        if state is not None:
-            self.splitter.restoreState(state)
+    def _save_context(self, sampling: Sampling, first_message: str | None = None) -> None:
+        """Create the conversation (with its first message) or note the model, system prompt
+        and settings it goes on with."""
+        if self.db is None:
+            return
+        info = self.bridge.info or {}
+        model_path = info.get("model_path") or (
+            self.bridge.settings.model_path if self.bridge.settings is not None else None)
+        model_name = info.get("name") or (Path(str(model_path)).stem if model_path else None)
+        settings: dict[str, Any] = {"sampling": sampling.to_dict()}
+        if self.bridge.settings is not None:
+            settings["load"] = self.bridge.settings.to_dict()
+        context = {"model_path": model_path, "model_name": model_name,
+                   "system_prompt": self.settings_panel.system_text(), "settings": settings}
+        try:
+            if self.conversation_id is not None:
+                store.update(self.db, self.conversation_id, **context)
+                return
+            if first_message is not None:
+                self.conversation_id = store.create(self.db, title=first_message, **context)
+                self.sidebar.set_current(self.conversation_id)
+        except store.ConversationNotFound:
+            self.conversation_id = None  # deleted elsewhere (another window, the CLI)
+            if first_message is not None:
+                self._save_context(sampling, first_message)
+        except sqlite3.Error as err:
+            self.statusMessage.emit(f"The conversation could not be saved: {err}")
+
+    def _store_message(self, conversation_id: int | None, role: str, content: str, *,
+                       metrics: AnswerMetrics | None = None,
+                       finish_reason: str | None = None) -> store.Message | None:
+        """Append a message to a conversation; returns it (None: not stored)."""
+        if self.db is None or conversation_id is None:
+            return None
+        try:
+            stored = store.append_message(
+                self.db, conversation_id, role, content,
+                metrics=metrics.to_dict() if metrics is not None else None,
+                finish_reason=finish_reason)
+        except store.ConversationNotFound:
+            return None  # deleted while its answer was streaming
+        except sqlite3.Error as err:
+            self.statusMessage.emit(f"The conversation could not be saved: {err}")
+            return None
+        self.sidebar.refresh()
+        return stored
+
+    def _show_late_answer(self, stored: store.Message | None) -> None:
+        """An answer stopped by a switch of conversation was saved after its conversation
+        was opened again: show it there too (the view and the store stay in step)."""
+        if stored is not None and stored.conversation_id == self.conversation_id \
+                and stored.position == len(self.view.messages):
+            title = self._assistant_title()
+            self._add_message(self._stored_widget(stored, title))
+
+    def _take_back(self, conversation_id: int, position: int) -> None:
+        """Unstore the message at ``position`` and what follows; a conversation left empty
+        goes too (empty conversations are not kept)."""
+        if self.db is None:
+            return
+        # (if the conversation went meanwhile, there is nothing to take back)
+        with contextlib.suppress(WorkbenchError, sqlite3.Error):
+            store.truncate_after(self.db, conversation_id, position - 1)
+            if position == 0:
+                store.delete(self.db, conversation_id)
+                if conversation_id == self.conversation_id:
+                    self.conversation_id = None
+        self.sidebar.set_current(self.conversation_id)
+
+    def _on_conversation_deleted(self, conversation_id: int) -> None:
+        if conversation_id == self._pending_target:
+            self._pending_target = None
+        if conversation_id == self.conversation_id:
+            self.new_chat()
 
     # -- engine events ---------------------------------------------------------------------
     def _assistant_title(self) -> str:
@@ -264,6 +621,7 @@ class ChatPage(QWidget):
         self.settings_panel.reload_button.setEnabled(
             not busy and self.bridge.settings is not None and state != states.CLOSED)
         self.banner.retry_button.setEnabled(not busy)
+        self._update_message_actions()
 
     def _on_load_started(self, settings: Any) -> None:
         name = Path(settings.model_path).name
@@ -273,6 +631,9 @@ class ChatPage(QWidget):
 
     def _on_loaded(self, info: dict[str, Any]) -> None:
         self.model_label.setText(model_summary(info))
+        settings = self.bridge.settings
+        if settings is not None:
+            self.settings_panel.set_model(settings.model_path, settings)
         notes = "".join(f"\n{note}" for note in info.get("notes") or [])
         self.model_label.setToolTip(
             f"{info.get('model_path')}\nloaded in {format_ms(info.get('load_ms'))}, "
@@ -285,6 +646,7 @@ class ChatPage(QWidget):
 
     def _on_load_failed(self, err: WorkbenchError) -> None:
         self.model_label.setText("No model loaded")
+        self.settings_panel.set_model(None)
         self.banner.show_error("The model could not be loaded", f"{str(err)[:1].upper()}"
                                f"{str(err)[1:]}", details=self._log_tail())
 
@@ -296,35 +658,55 @@ class ChatPage(QWidget):
         if self.pending is not None:
             self.pending.show_live(figures)
 
+    def _take_pending(self) -> tuple[MessageWidget | None, int | None]:
+        pending, target = self.pending, self._pending_target
+        self.pending, self._pending_target = None, None
+        return pending, target
+
     def _on_finished(self, result: ChatResult) -> None:
-        pending, self.pending, self._pending_user = self.pending, None, None
-        if pending is None:  # the conversation was cleared meanwhile
-            return
-        pending.finish(result.text, result.finish_reason, result.metrics)
-        self.history.append({"role": ASSISTANT, "content": result.text})
+        pending, target = self._take_pending()
+        self._pending_user = None
+        # saved even when the view shows another conversation by now (it was stopped)
+        stored = self._store_message(target, ASSISTANT, result.text, metrics=result.metrics,
+                                     finish_reason=result.finish_reason)
+        if pending is not None:
+            pending.finish(result.text, result.finish_reason, result.metrics)
+        else:
+            self._show_late_answer(stored)
+        self._update_message_actions()
 
     def _on_answer_failed(self, err: WorkbenchError) -> None:
-        pending, user = self.pending, self._pending_user
-        self.pending, self._pending_user = None, None
+        pending, target = self._take_pending()
+        user, self._pending_user = self._pending_user, None
+        position, self._pending_user_position = self._pending_user_position, None
         if pending is None:
             return
         # Nothing was answered: take the message back so it can be edited and sent again.
         self.view.remove(pending)
         if user is not None:
             self.view.remove(user)
-            if self.history and self.history[-1]["role"] == USER:
-                self.input.setPlainText(self.history.pop()["content"])
+            self.input.setPlainText(user.text)
+            if self.db is not None and target is not None and position is not None:
+                self._take_back(target, position)
         self.banner.show_error("The model could not answer",
                                f"{str(err)[:1].upper()}{str(err)[1:]}")
+        self._update_message_actions()
 
     def _on_crashed(self, err: WorkerCrashed, operation: str) -> None:
-        pending, self.pending, self._pending_user = self.pending, None, None
+        pending, target = self._take_pending()
+        self._pending_user = None
         kept = False
-        if operation == "chat" and pending is not None:
-            pending.interrupt("Interrupted: the model process crashed.", err.partial_text)
-            kept = bool(pending.text)
-            if kept:
-                self.history.append({"role": ASSISTANT, "content": pending.text})
+        if operation == "chat":
+            partial = err.partial_text or ""
+            if pending is not None:
+                pending.interrupt(CRASH_NOTE, err.partial_text)
+                partial = pending.text
+                kept = bool(partial)
+            stored = self._store_message(target, ASSISTANT, partial,
+                                         finish_reason=store.INTERRUPTED)
+            if pending is None:
+                self._show_late_answer(stored)
+        self.settings_panel.set_model(None)
         if operation == "load":
             self.model_label.setText("No model loaded")
         else:
@@ -335,6 +717,7 @@ class ChatPage(QWidget):
 
     def _on_model_lost(self, why: str) -> None:
         self.model_label.setText("No model loaded")
+        self.settings_panel.set_model(None)
         self.banner.show_error("The model was unloaded", f"{why[:1].upper()}{why[1:]}.")
 
     def _log_tail(self, lines: int = 30) -> str | None:

@@ -43,7 +43,7 @@ from workbench.providers.registry import build_target
 from workbench.store import db
 from workbench.store.settings import load_settings
 from workbench.ui.background import BackgroundCall
-from workbench.ui.compare_pane import AnswerPane, TargetPicker
+from workbench.ui.compare_pane import AnswerPane, LoadedModel, TargetPicker
 from workbench.ui.stream_buffer import StreamBuffer
 from workbench.ui.style import banner_stylesheet
 
@@ -125,12 +125,15 @@ class ComparePage(QWidget):
     statusMessage = Signal(str)
     runFinished = Signal(int)  # the stored run's id (0 when not stored)
 
-    def __init__(self, loaded_path: Callable[[], str | None] | None = None,
+    def __init__(self, loaded_path: LoadedModel | None = None,
                  parent: QWidget | None = None, *,
                  connect: Callable[[], Any] = db.connect) -> None:
+        """``loaded_path`` tells what the Chat page has loaded: its LoadSettings (the "loaded
+        model" target then loads the file with the same context, GPU layers, ...), or just its
+        path (then llama.cpp's defaults apply), or None."""
         super().__init__(parent)
         self._connect = connect
-        self._loaded_path = loaded_path or (lambda: None)
+        self._loaded_path: LoadedModel = loaded_path or (lambda: None)
         self.session: CompareSession | None = None
         self.targets: list[Target] = []
         self.results: list[AnswerResult | None] = []
@@ -315,7 +318,8 @@ class ComparePage(QWidget):
             try:
                 spec = picker.spec()
                 text = spec.text
-                built.append(build_target(spec, settings=settings))
+                built.append(build_target(spec, settings=settings,
+                                          load=picker.load_settings()))
             except WorkbenchError as err:
                 built.append(failed_result(text, err, label=text))
         params = Params(max_tokens=self.max_tokens.value())
@@ -360,7 +364,7 @@ class ComparePage(QWidget):
             pane.clear(self._header(slot, position))
             result = self.results[position]
             if result is not None:
-                pane.show_result(result, self._header(slot, position))
+                pane.show_result(result, self._header(slot, position), hidden=self._hidden)
         self.chart.reset([self._header(slot, p) for slot, p in enumerate(self.order)])
         self._chart_started = [False] * len(built)
         if not self.targets:
@@ -410,6 +414,11 @@ class ComparePage(QWidget):
     _revealed = False
     _started = False
 
+    @property
+    def _hidden(self) -> bool:
+        """A blind run before the vote: nothing may name a target."""
+        return self.blind and not self._revealed
+
     def _from_thread(self, event: CompareEvent) -> None:
         """Called on a target's thread: text into its buffer, the rest queued to the GUI."""
         position = self.positions[event.index]
@@ -443,11 +452,11 @@ class ComparePage(QWidget):
             return
         pane = self.panes[self._slot_of(position)]
         if event.kind == "status":
-            pane.status.setText(event.text)
+            pane.show_status(event.text, hidden=self._hidden)
         elif event.kind == "done" and event.result is not None:
             self._flush()
             self.results[position] = event.result
-            pane.show_result(event.result)
+            pane.show_result(event.result, hidden=self._hidden)
             slot = self._slot_of(position)
             rate = event.result.gen_tokens_per_s
             if rate is not None and not self.chart.series[slot].count():
@@ -477,7 +486,8 @@ class ComparePage(QWidget):
             self.statusMessage.emit(f"the comparison could not be stored: {err}")
         self._revealed = not self.blind
         for slot, position in enumerate(self.order):
-            self.panes[slot].show_result(results[position], self._header(slot, position))
+            self.panes[slot].show_result(results[position], self._header(slot, position),
+                                         hidden=self._hidden)
         self.run_button.setEnabled(True)
         self.stop_button.setEnabled(False)
         self._show_vote(len(results))
@@ -571,5 +581,5 @@ class ComparePage(QWidget):
             if stored.vote is not None and stored.vote in (letter, "tie"):
                 header += " (tie)" if stored.vote == "tie" else " (winner)"
             self.panes[slot].clear(header)
-            self.panes[slot].show_result(answer, header)
+            self.panes[slot].show_result(answer, header, hidden=not stored.revealed)
         self._show_vote(count)

@@ -22,12 +22,16 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.compare.metric_help import tooltip
+from workbench.engine.settings import LoadSettings
 from workbench.errors import BadInput
 from workbench.providers.base import AnswerResult
 from workbench.providers.registry import TargetSpec, parse_target
 from workbench.ui.style import banner_stylesheet
 
 LOADED = "loaded"
+# What the Chat page has loaded: its LoadSettings (context, GPU layers, ...), or only its path
+# (the older form), or None when nothing is loaded.
+LoadedModel = Callable[[], LoadSettings | str | None]
 # (kind key, combo text, line edit placeholder)
 KINDS = (
     (LOADED, "Loaded model (local)", "the model loaded on the Chat page"),
@@ -51,10 +55,10 @@ FIGURE_LABELS = {"ttft_ms": "TTFT", "completion_tokens": "tokens", "gen_tokens_p
 class TargetPicker(QWidget):
     """Which target answers: a kind combo plus a model name, path or NAME/MODEL."""
 
-    def __init__(self, number: int, loaded_path: Callable[[], str | None],
+    def __init__(self, number: int, loaded: LoadedModel,
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._loaded_path = loaded_path
+        self._loaded = loaded
         self.kind = QComboBox(self)
         for key, text, _hint in KINDS:
             self.kind.addItem(text, key)
@@ -81,11 +85,24 @@ class TargetPicker(QWidget):
         """The target as a spec; BadInput when it is incomplete."""
         kind = self.kind.currentData()
         if kind == LOADED:
-            path = self._loaded_path()
+            path = self._loaded_model()[0]
             if not path:
                 raise BadInput("no model is loaded: load one on the Chat page or pick a file")
             return TargetSpec("local", path)
         return parse_target(f"{kind}:{self.model.text().strip()}")
+
+    def load_settings(self) -> LoadSettings | None:
+        """For the loaded-model target: the settings the Chat page loaded it with (None for
+        other targets, or when only the path is known: then the defaults apply)."""
+        if self.kind.currentData() != LOADED:
+            return None
+        return self._loaded_model()[1]
+
+    def _loaded_model(self) -> tuple[str | None, LoadSettings | None]:
+        value = self._loaded()
+        if isinstance(value, LoadSettings):
+            return value.model_path, value
+        return (value or None), None
 
     def _kind_changed(self, *_args: object) -> None:
         kind = self.kind.currentData()
@@ -168,7 +185,15 @@ class AnswerPane(QFrame):
         if rate is not None:
             self.figures["gen_tokens_per_s"].setText(f"≈ {rate:.1f} tok/s")
 
-    def show_result(self, result: AnswerResult, header: str | None = None) -> None:
+    def show_status(self, text: str, *, hidden: bool = False) -> None:
+        """A status line; ``hidden`` (a blind run before the vote): a neutral one, since
+        retry messages name the provider and the model."""
+        self.status.setText(NEUTRAL_STATUS if hidden and text else text)
+
+    def show_result(self, result: AnswerResult, header: str | None = None, *,
+                    hidden: bool = False) -> None:
+        """Text, finish and figures of ``result``. ``hidden`` (a blind run before the vote):
+        an error shows only its kind, since its text can name the host or the model."""
         self.result = result
         if header is not None:
             self.header.setText(header)
@@ -183,6 +208,22 @@ class AnswerPane(QFrame):
         if note:
             self.figures["cost_usd"].setToolTip(f"{tooltip('cost_usd')}\n\n{note}")
         if result.error:
-            self.error.setText(f"{result.label}: {result.error}" if header is None
-                               or not header.startswith("Answer") else result.error)
+            if hidden:
+                self.error.setText(neutral_error(result))
+            elif header is None:
+                self.error.setText(f"{result.label}: {result.error}")
+            else:
+                self.error.setText(result.error)
             self.error.show()
+        else:
+            self.error.hide()
+
+
+NEUTRAL_STATUS = "working… (details after the vote)"
+
+
+def neutral_error(result: AnswerResult) -> str:
+    """What a blind run shows of a failure before the vote: its kind, nothing that names the
+    target."""
+    kind = (result.error_kind or "error").replace("_", " ")
+    return f"this target failed: {kind} (the full error shows after the vote)"

@@ -1,5 +1,9 @@
-"""The main window: a navigation rail and the pages in a stack, menus, shortcuts (Ctrl+1..8
-go to the pages in rail order), drag-and-drop, the status bar; its layout is restored on start.
+"""The main window: a navigation rail and the pages in a stack, menus, shortcuts (Ctrl+1..9
+and Ctrl+0 go to the pages in rail order), drag-and-drop, the status bar; its layout is
+restored on start.
+
+With ``welcome_if_empty`` (what the app does) the library is scanned on start and, when it
+holds no model, the window opens on the Start page (the three steps of a first start).
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.engine.client import LocalEngine
+from workbench.engine.settings import LoadSettings
 from workbench.net.offline import offline_requested, set_offline
 from workbench.store.settings import load_settings
 from workbench.ui import engine_bridge as states
+from workbench.ui.bench_page import BenchPage
 from workbench.ui.chat_page import ChatPage
 from workbench.ui.compare_page import ComparePage
 from workbench.ui.costs_page import CostsPage
@@ -33,11 +39,12 @@ from workbench.ui.nav_rail import NavRail
 from workbench.ui.settings_page import SettingsPage
 from workbench.ui.status_bar import StatusBar
 from workbench.ui.style import app_icon
+from workbench.ui.welcome_page import NetworkCheck, Recommender, WelcomePage
 
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
 DEFAULT_SIZE = (1100, 720)
 DEFAULT_PAGE = "chat"
-MAX_PAGE_SHORTCUTS = 8
+MAX_PAGE_SHORTCUTS = 10  # Ctrl+1..9, then Ctrl+0
 
 
 def gguf_paths(urls: list[QUrl]) -> list[str]:
@@ -50,7 +57,10 @@ class MainWindow(QMainWindow):
     def __init__(self, engine: LocalEngine | None = None, settings: QSettings | None = None,
                  parent: QWidget | None = None, *, hardware_detector: Detector | None = None,
                  library_scanner: Scanner | None = None, planner: Planner | None = None,
-                 downloads: DownloadsController | None = None) -> None:
+                 downloads: DownloadsController | None = None,
+                 recommender: Recommender | None = None,
+                 network_check: NetworkCheck | None = None,
+                 welcome_if_empty: bool = False) -> None:
         super().__init__(parent)
         self.setWindowTitle("Workbench")
         self.setWindowIcon(app_icon())
@@ -78,9 +88,15 @@ class MainWindow(QMainWindow):
         self.downloads_page = DownloadsPage(self.downloads, self.pages)
         self.library = LibraryPage(library_scanner, self.pages)
         self.chat = ChatPage(self.bridge, self.pages)
-        self.compare = ComparePage(self._loaded_model_path, self.pages)
+        self.compare = ComparePage(self._loaded_model_settings, self.pages)
         self.costs = CostsPage(self.pages)
+        self.bench = BenchPage(self.pages, library_scanner=library_scanner)
         self.settings_page = SettingsPage(self.pages)
+        self.welcome = WelcomePage(self.downloads, self.pages, detector=hardware_detector,
+                                   scanner=library_scanner, recommender=recommender,
+                                   network_check=network_check, offline=self.status.offline)
+        self.add_page("start", "Start", self.welcome, QStyle.StandardPixmap.SP_DialogHelpButton,
+                      "Getting started: this machine, the best model for it, its download")
         self.add_page("hardware", "Hardware", self.hardware,
                       QStyle.StandardPixmap.SP_ComputerIcon,
                       "GPUs, CPU, memory and what llama.cpp can use")
@@ -96,6 +112,9 @@ class MainWindow(QMainWindow):
         self.add_page("compare", "Compare", self.compare,
                       QStyle.StandardPixmap.SP_FileDialogContentsView,
                       "One prompt to 2-4 models side by side: answers, speed and cost")
+        self.add_page("bench", "Benchmarks", self.bench,
+                      QStyle.StandardPixmap.SP_MediaSeekForward,
+                      "Measure prompt and generation speed of models on this machine")
         self.add_page("costs", "Costs", self.costs, QStyle.StandardPixmap.SP_DriveHDIcon,
                       "When does self-hosting beat a pay-per-token API?")
         self.add_page("settings", "Settings", self.settings_page,
@@ -103,17 +122,24 @@ class MainWindow(QMainWindow):
                       "API keys, endpoint profiles, prices, offline mode, electricity price")
         self.settings_page.offlineChanged.connect(self.apply_offline)
         self.rail.pageChosen.connect(self.show_page)
-        for page in (self.chat, self.hardware, self.discover, self.downloads_page, self.library,
-                     self.compare, self.costs, self.settings_page):
+        for page in (self.welcome, self.chat, self.hardware, self.discover, self.downloads_page,
+                     self.library, self.compare, self.bench, self.costs, self.settings_page):
             page.statusMessage.connect(lambda text: self.status.showMessage(text, 5000))
         self.chat.openRequested.connect(self.choose_model)
         self.library.openRequested.connect(self._open_from_library)
+        self.welcome.openRequested.connect(self._open_from_library)
+        self.welcome.openFileRequested.connect(self.choose_model)
+        self.welcome.pageRequested.connect(self.show_page)
+        self.hardware.detected.connect(self.welcome.set_hardware)
         self.downloads.jobsChanged.connect(self._downloads_changed)
 
         self._build_actions()
         self.bridge.stateChanged.connect(self._update_actions)
         self._update_actions()
         self._restore_state()
+        if welcome_if_empty:
+            self.welcome.libraryScanned.connect(self._first_scan)
+            self.welcome.scan()
 
     # -- pages -----------------------------------------------------------------------------
     def add_page(self, key: str, title: str, page: QWidget,
@@ -138,14 +164,15 @@ class MainWindow(QMainWindow):
     def current_page(self) -> str | None:
         return self.rail.current_key()
 
-    def _loaded_model_path(self) -> str | None:
-        settings = self.bridge.settings
-        return settings.model_path if settings is not None and self.bridge.info else None
+    def _loaded_model_settings(self) -> LoadSettings | None:
+        """The chat's loaded model and the settings it was loaded with (Compare reuses them)."""
+        return self.bridge.settings if self.bridge.info else None
 
     def apply_offline(self, offline: bool) -> None:
         """Turn this process's socket guard on or off and show the state."""
         set_offline(offline)
         self.status.set_offline(offline)
+        self.welcome.set_offline(offline)
 
     def _offline_setting(self) -> bool:
         try:
@@ -188,7 +215,8 @@ class MainWindow(QMainWindow):
         self.page_actions: list[QAction] = []
         for number, key in enumerate(self.rail.keys()[:MAX_PAGE_SHORTCUTS], start=1):
             title = self.rail.item(number - 1).text()
-            action = self._action(f"&{number} {title}", QKeySequence(f"Ctrl+{number}"),
+            digit = number % 10
+            action = self._action(f"&{digit} {title}", QKeySequence(f"Ctrl+{digit}"),
                                   lambda _checked=False, k=key: self.show_page(k),
                                   f"Go to the {title} page")
             self.page_actions.append(action)
@@ -202,9 +230,18 @@ class MainWindow(QMainWindow):
         chat_menu.addAction(self.new_chat_action)
         chat_menu.addAction(self.send_action)
         chat_menu.addAction(self.stop_action)
+        chat_menu.addSeparator()
+        for action in (self.chat.regenerate_action, self.chat.edit_action,
+                       self.chat.search_action, self.chat.sidebar_action):
+            chat_menu.addAction(action)
         go_menu = self.menuBar().addMenu("&Go")
         for action in self.page_actions:
             go_menu.addAction(action)
+        self.getting_started_action = self._action(
+            "&Getting started", None, lambda: self.show_page("start"),
+            "The three steps to a first model: this machine, a pick, its download")
+        help_menu = self.menuBar().addMenu("&Help")
+        help_menu.addAction(self.getting_started_action)
 
     def _update_actions(self, *_args: object) -> None:
         state, busy = self.bridge.state, self.bridge.busy
@@ -232,6 +269,14 @@ class MainWindow(QMainWindow):
         self.status.set_download(running_summary(jobs))
         if any(job.state == "done" for job in jobs) and self.library.scanned_once:
             self.library.scanned_once = False  # rescan when the Library is shown next
+
+    def _first_scan(self, models: list) -> None:
+        """On start: open on the Start page when the library is empty and nothing else has
+        happened yet (no page chosen, no model opened)."""
+        self.welcome.libraryScanned.disconnect(self._first_scan)
+        untouched = self.current_page() == self._restored_page and self.bridge.settings is None
+        if not models and untouched:
+            self.show_page("start")
 
     def _open_from_library(self, path: str) -> None:
         self.show_page("chat")
@@ -262,6 +307,7 @@ class MainWindow(QMainWindow):
         page = str(self.settings.value("window/page", DEFAULT_PAGE))
         if not self.show_page(page):
             self.show_page(DEFAULT_PAGE)
+        self._restored_page = self.current_page()
         self.chat.restore_state(self.settings)
 
     def save_state(self) -> None:
@@ -274,6 +320,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
         self.compare.shutdown()
+        self.bench.shutdown()
         self.downloads.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)

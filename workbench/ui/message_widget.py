@@ -1,14 +1,23 @@
-"""One chat message: a role header, the text, and (for answers) its metrics."""
+"""One chat message: a role header with actions, the text, and (for answers) its metrics.
+
+Answers stream in as plain text and are then rendered as Markdown (raw HTML shown as text,
+links never followed, nothing loaded); fenced code blocks get Pygments colours from a style
+that suits the palette, a monospace font, and a Copy button each.
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
-from PySide6.QtCore import QSize, Qt, QUrl
+from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
+    QColor,
     QFont,
+    QFontDatabase,
     QPalette,
+    QTextBlock,
+    QTextCharFormat,
     QTextCursor,
     QTextDocument,
     QTextFormat,
@@ -21,22 +30,38 @@ from PySide6.QtWidgets import (
     QLabel,
     QSizePolicy,
     QTextBrowser,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from workbench.engine.metrics import AnswerMetrics
+from workbench.ui.code_highlight import FencedCode, fenced_blocks, highlight, style_name
 from workbench.ui.metric_text import MetricItem, final_items, live_items
 from workbench.ui.stream_buffer import LiveFigures
-from workbench.ui.style import blend, secondary_text
+from workbench.ui.style import code_background, is_dark, secondary_text
 
 USER, ASSISTANT = "user", "assistant"
 MARKDOWN_FEATURES = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub
                      | QTextDocument.MarkdownFeature.MarkdownNoHTML)
+COPIED_FEEDBACK_MS = 1500
+
+
+class CodeBlock(NamedTuple):
+    """A fenced code block as rendered: ``code`` is what its Copy button puts on the clipboard
+    (the source text, tabs and trailing spaces included); blocks are document block numbers."""
+
+    index: int
+    language: str
+    code: str
+    first_block: int
+    last_block: int
 
 
 class MessageBody(QTextBrowser):
     """Read-only text that is as tall as its content (the chat view scrolls, not the message)."""
+
+    codeCopied = Signal(str)  # the code a Copy button put on the clipboard
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -48,13 +73,18 @@ class MessageBody(QTextBrowser):
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.viewport().setAutoFillBackground(False)
         self.setStyleSheet("QTextBrowser { background: transparent; }")
+        self.document().setUndoRedoEnabled(False)
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
+        self.code_blocks: list[CodeBlock] = []
+        self.copy_buttons: list[QToolButton] = []
+        self.code_style = ""  # the Pygments style of the last rendering ("" before any)
 
     def _fit(self) -> None:
         height = math.ceil(self.document().size().height()) + 2 * self.frameWidth()
         if height != self.height():
             self.setFixedHeight(max(height, self.fontMetrics().height()))
+        self._place_buttons()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -65,21 +95,32 @@ class MessageBody(QTextBrowser):
         return QSize(super().sizeHint().width(), self.height())
 
     def set_markdown(self, text: str) -> None:
-        """Render Markdown; code blocks get a faint background from the palette.
+        """Render Markdown; code blocks get a faint background, monospace, Pygments colours
+        (a light or dark style after the palette) and a Copy button.
 
         Model output is untrusted: raw HTML is shown as text, never interpreted."""
-        self.document().setMarkdown(text, MARKDOWN_FEATURES)
+        document = self.document()
+        document.setMarkdown(text, MARKDOWN_FEATURES)
         palette = QApplication.palette()  # our own Base is transparent (see the style sheet)
-        shade = blend(palette.color(QPalette.ColorRole.Base),
-                      palette.color(QPalette.ColorRole.Text), 0.06)
-        block = self.document().begin()
+        self.code_style = style_name(is_dark(palette))
+        shade = code_background(palette)
+        cursor = QTextCursor(document)
+        cursor.beginEditBlock()  # one relayout for all the changes below
+        block = document.begin()
         while block.isValid():
             block_format = block.blockFormat()
             if block_format.hasProperty(QTextFormat.Property.BlockCodeFence) or \
                     block_format.nonBreakableLines():
                 block_format.setBackground(shade)
-                QTextCursor(block).setBlockFormat(block_format)
+                cursor.setPosition(block.position())
+                cursor.setBlockFormat(block_format)
             block = block.next()
+        self._set_code_blocks(_match_sources(_fence_groups(document), text), cursor)
+        cursor.endEditBlock()
+
+    def set_plain(self, text: str) -> None:
+        self._set_code_blocks([], QTextCursor(self.document()))
+        self.setPlainText(text)
 
     def loadResource(self, kind: int, name: QUrl) -> Any:
         """Nothing is loaded for model output (no local or remote images)."""
@@ -89,6 +130,159 @@ class MessageBody(QTextBrowser):
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(text)
+
+    # -- code blocks -------------------------------------------------------------------------
+    def copy_code(self, index: int) -> str:
+        """Put code block ``index`` on the clipboard exactly as written; returns it."""
+        code = self.code_blocks[index].code
+        QApplication.clipboard().setText(code)
+        show_copied(self.copy_buttons[index])
+        self.codeCopied.emit(code)
+        return code
+
+    def _set_code_blocks(self, blocks: list[CodeBlock], cursor: QTextCursor) -> None:
+        for button in self.copy_buttons:
+            button.hide()
+            button.deleteLater()
+        self.code_blocks, self.copy_buttons = blocks, []
+        if not blocks:
+            return
+        document = self.document()
+        mono = QTextCharFormat()
+        fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
+        mono.setFontFamilies([fixed.family(), "monospace"])
+        mono.setFontFixedPitch(True)
+        looks: dict[tuple[str | None, bool, bool], QTextCharFormat] = {}
+        for code_block in blocks:
+            first = document.findBlockByNumber(code_block.first_block)
+            last = document.findBlockByNumber(code_block.last_block)
+            start, end = first.position(), last.position() + len(last.text())
+            cursor.setPosition(start)
+            cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
+            cursor.mergeCharFormat(mono)
+            text = cursor.selectedText().replace("\u2029", "\n")  # paragraph separators
+            for span in highlight(text, code_block.language, self.code_style):
+                look = (span.color, span.bold, span.italic)
+                if look not in looks:
+                    looks[look] = _span_format(*look)
+                cursor.setPosition(start + span.start)
+                cursor.setPosition(start + span.start + span.length,
+                                   QTextCursor.MoveMode.KeepAnchor)
+                cursor.mergeCharFormat(looks[look])
+            button = self._copy_button(code_block)
+            block_format = first.blockFormat()
+            block_format.setTopMargin(button.sizeHint().height() + 2)  # room for the button
+            cursor.setPosition(start)
+            cursor.setBlockFormat(block_format)
+            block_format = last.blockFormat()
+            block_format.setBottomMargin(max(block_format.bottomMargin(),
+                                             self.fontMetrics().height() / 3))
+            cursor.setPosition(end)
+            cursor.setBlockFormat(block_format)
+            self.copy_buttons.append(button)
+        self._place_buttons()
+
+    def _copy_button(self, code_block: CodeBlock) -> QToolButton:
+        language = code_block.language
+        button = QToolButton(self.viewport())
+        button.setAutoRaise(True)
+        button.setFont(_small_font(button.font()))
+        button.setText(f"Copy code · {language}" if language else "Copy code")
+        button.setProperty("idleText", button.text())
+        button.setCursor(Qt.CursorShape.PointingHandCursor)
+        button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        which = f"code block {code_block.index + 1}" + (f" ({language})" if language else "")
+        button.setAccessibleName(f"Copy {which}")
+        button.setToolTip(f"Copy {which} to the clipboard, exactly as written")
+        button.clicked.connect(lambda _checked=False, i=code_block.index: self.copy_code(i))
+        button.resize(button.sizeHint())
+        button.show()
+        return button
+
+    def _place_buttons(self) -> None:
+        """Each Copy button sits right-aligned in the top margin of its code block."""
+        if not self.copy_buttons or len(self.copy_buttons) != len(self.code_blocks):
+            return  # none, or still being made
+        document = self.document()
+        layout = document.documentLayout()
+        offset = -self.verticalScrollBar().value()
+        for code_block, button in zip(self.code_blocks, self.copy_buttons, strict=True):
+            block = document.findBlockByNumber(code_block.first_block)
+            top = layout.blockBoundingRect(block).top()  # the text's top, below the margin
+            x = max(0, self.viewport().width() - button.width() - 2)
+            button.move(x, max(0, round(top) - button.height() - 1) + offset)
+
+
+def show_copied(button: QToolButton) -> None:
+    """Say "Copied" on ``button`` for a moment."""
+    idle = button.property("idleText") or button.text()
+    button.setProperty("idleText", idle)
+    button.setText("Copied")
+    QTimer.singleShot(COPIED_FEEDBACK_MS, button, lambda: button.setText(idle))
+
+
+def _span_format(color: str | None, bold: bool, italic: bool) -> QTextCharFormat:
+    char_format = QTextCharFormat()
+    if color:
+        char_format.setForeground(QColor(color))
+    if bold:
+        char_format.setFontWeight(QFont.Weight.Bold)
+    if italic:
+        char_format.setFontItalic(True)
+    return char_format
+
+
+def _fence_groups(document: QTextDocument) -> list[tuple[int, int, str, str]]:
+    """Runs of fenced-code blocks: (first block, last block, language, text)."""
+    groups: list[tuple[int, int, str, str]] = []
+    block: QTextBlock = document.begin()
+    while block.isValid():
+        block_format = block.blockFormat()
+        if block_format.hasProperty(QTextFormat.Property.BlockCodeFence):
+            language = block_format.stringProperty(QTextFormat.Property.BlockCodeLanguage)
+            if groups and groups[-1][1] == block.blockNumber() - 1 and groups[-1][2] == language:
+                first, _, _, text = groups[-1]
+                groups[-1] = (first, block.blockNumber(), language, text + "\n" + block.text())
+            else:
+                groups.append((block.blockNumber(), block.blockNumber(), language, block.text()))
+        block = block.next()
+    return groups
+
+
+def _match_sources(groups: list[tuple[int, int, str, str]], markdown: str) -> list[CodeBlock]:
+    """Pair rendered code with its source text (Qt turns tabs into spaces, drops leading blank
+    lines, and joins back-to-back fences of one language); unmatched code copies as shown."""
+    sources = _joined_fences(fenced_blocks(markdown), markdown)
+    blocks: list[CodeBlock] = []
+    next_source = 0
+    for index, (first, last, language, text) in enumerate(groups):
+        code = text
+        for position in range(next_source, len(sources)):
+            source_language, source_code = sources[position]
+            if source_language == language and _squeezed(source_code) == _squeezed(text):
+                code, next_source = source_code, position + 1
+                break
+        blocks.append(CodeBlock(index, language, code, first, last))
+    return blocks
+
+
+def _joined_fences(fences: list[FencedCode], markdown: str) -> list[tuple[str, str]]:
+    lines = markdown.replace("\r\n", "\n").split("\n")
+    joined: list[tuple[str, str, int]] = []  # language, code, last line
+    for fence in fences:
+        if not fence.code.strip():
+            continue  # Qt renders no block for it
+        if joined and joined[-1][0] == fence.language and \
+                all(not line.strip() for line in lines[joined[-1][2] + 1:fence.first_line]):
+            language, code, _ = joined[-1]
+            joined[-1] = (language, code + "\n" + fence.code, fence.last_line)
+        else:
+            joined.append((fence.language, fence.code, fence.last_line))
+    return [(language, code) for language, code, _ in joined]
+
+
+def _squeezed(text: str) -> str:
+    return "".join(text.split())
 
 
 class MetricsRow(QWidget):
@@ -129,7 +323,14 @@ class MetricsRow(QWidget):
 
 
 class MessageWidget(QFrame):
-    """A user message or an assistant answer (streamed as plain text, then shown as Markdown)."""
+    """A user message or an assistant answer (streamed as plain text, then shown as Markdown).
+
+    Header actions: Copy (the raw Markdown) on every message; Edit on user messages and
+    Regenerate on answers, shown only once the chat page allows them (``set_actions``)."""
+
+    editRequested = Signal(object)  # this widget (a user message)
+    regenerateRequested = Signal(object)  # this widget (an answer)
+    copied = Signal(str)  # after a copy: "message" or "code"
 
     def __init__(self, role: str, text: str = "", *, title: str | None = None,
                  parent: QWidget | None = None) -> None:
@@ -139,6 +340,7 @@ class MessageWidget(QFrame):
         self.setProperty("role", role)
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self._text = ""
+        self._markdown = False
         self.text_updates = 0  # how often streamed text reached the widget (tests check it)
         self.finish_reason: str | None = None
 
@@ -149,9 +351,29 @@ class MessageWidget(QFrame):
         header_font = self.header.font()
         header_font.setBold(True)
         self.header.setFont(header_font)
-        layout.addWidget(self.header)
+        kind = "message" if role == USER else "answer"
+        self.edit_button = self._action_button(
+            "Edit", "Edit this message",
+            "Put this message back in the input to change it and send it again")
+        self.edit_button.clicked.connect(lambda: self.editRequested.emit(self))
+        self.regenerate_button = self._action_button(
+            "Regenerate", "Regenerate this answer", "Ask the model for a new answer in its place")
+        self.regenerate_button.clicked.connect(lambda: self.regenerateRequested.emit(self))
+        self.copy_button = self._action_button(
+            "Copy", f"Copy this {kind}", f"Copy this {kind} to the clipboard (as Markdown)")
+        self.copy_button.clicked.connect(self.copy_message)
+        self.copy_button.setEnabled(False)
+        self.set_actions(can_edit=False, can_regenerate=False)
+        header_row = QHBoxLayout()
+        header_row.setContentsMargins(0, 0, 0, 0)
+        header_row.setSpacing(2)
+        header_row.addWidget(self.header, 1)
+        for button in (self.edit_button, self.regenerate_button, self.copy_button):
+            header_row.addWidget(button)
+        layout.addLayout(header_row)
         self.body = MessageBody(self)
         self.body.setAccessibleName("Your message" if role == USER else "Answer")
+        self.body.codeCopied.connect(lambda _code: self.copied.emit("code"))
         layout.addWidget(self.body)
         self.note = QLabel(self)
         self.note.setWordWrap(True)
@@ -164,22 +386,62 @@ class MessageWidget(QFrame):
         if text:
             self.set_text(text, markdown=role == ASSISTANT)
 
+    def _action_button(self, text: str, name: str, tooltip: str) -> QToolButton:
+        button = QToolButton(self)
+        button.setText(text)
+        button.setAutoRaise(True)
+        button.setFont(_small_font(button.font()))
+        button.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        button.setAccessibleName(name)
+        button.setToolTip(tooltip)
+        return button
+
     @property
     def text(self) -> str:
         return self._text
 
     def set_text(self, text: str, *, markdown: bool = False) -> None:
         self._text = text
+        self._markdown = markdown
+        self.copy_button.setEnabled(bool(text))
         if markdown:
             self.body.set_markdown(text)
         else:
-            self.body.setPlainText(text)
+            self.body.set_plain(text)
 
     def append_text(self, text: str) -> None:
         """Streamed text (plain while streaming)."""
         self._text += text
         self.text_updates += 1
         self.body.append_plain(text)
+        if text and not self.copy_button.isEnabled():
+            self.copy_button.setEnabled(True)
+
+    def set_actions(self, *, can_edit: bool, can_regenerate: bool) -> None:
+        """Show (and enable) Edit on a user message / Regenerate on an answer, or hide them."""
+        edit = can_edit and self.role == USER
+        regenerate = can_regenerate and self.role == ASSISTANT
+        self.edit_button.setVisible(edit)
+        self.edit_button.setEnabled(edit)
+        self.regenerate_button.setVisible(regenerate)
+        self.regenerate_button.setEnabled(regenerate)
+
+    def copy_message(self) -> str:
+        """Put the whole message (its raw Markdown) on the clipboard; returns it."""
+        QApplication.clipboard().setText(self._text)
+        show_copied(self.copy_button)
+        self.copied.emit("message")
+        return self._text
+
+    def copy_code(self, index: int) -> str:
+        """Put code block ``index`` (0-based, see ``body.code_blocks``) on the clipboard."""
+        return self.body.copy_code(index)
+
+    def event(self, event: QEvent) -> bool:
+        # (ApplicationPaletteChange reaches event(), not changeEvent())
+        if event.type() == QEvent.Type.ApplicationPaletteChange and self._markdown:
+            self.body.set_markdown(self._text)  # code colours follow light/dark
+        return super().event(event)
 
     def show_live(self, figures: LiveFigures) -> None:
         self.metrics.set_items(live_items(figures))

@@ -1,25 +1,79 @@
-"""The chat's side panel: system prompt, sampling and load settings (kept in QSettings)."""
+"""The chat's side panel: system prompt (with presets), sampling and load settings, and the
+memory those load settings need before reloading (kept in QSettings)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from PySide6.QtCore import QSettings, Signal
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QValidator
 from PySide6.QtWidgets import (
+    QComboBox,
     QDoubleSpinBox,
     QFormLayout,
     QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
     QLabel,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from workbench.engine.settings import LoadSettings, Sampling, physical_cores
+from workbench.engine.settings import KV_TYPES, LoadSettings, Sampling, physical_cores
+from workbench.errors import WorkbenchError
+from workbench.store import prompt_presets
+from workbench.store.prompt_presets import PromptPreset
+from workbench.ui.memory_preview import Detect, MemoryPreview, PreviewResult
 
 MAX_CONTEXT = 131_072
+MAX_GPU_LAYERS = 1024  # the range before a model (and its layer count) is known
+CUSTOM = "(custom)"
+FLASH_CHOICES = (("Auto", "auto"), ("On", "on"), ("Off", "off"))
+KV_TIPS = {"f16": "16-bit floats: full precision (the default).",
+           "q8_0": "8-bit: about half of f16's memory, with little loss.",
+           "q4_0": "4-bit: about a quarter of f16's memory, with more loss."}
+RELOAD_TEXT = "Reload model"
+RELOAD_PENDING_TEXT = "Reload to apply"
+
+
+class GpuLayersSpinBox(QSpinBox):
+    """A layer count with two named values: -1 is "All", 0 is "CPU only"."""
+
+    NAMES: ClassVar[dict[int, str]] = {-1: "All", 0: "CPU only"}
+
+    def textFromValue(self, value: int) -> str:
+        return self.NAMES.get(value, str(value))
+
+    def valueFromText(self, text: str) -> int:
+        cleaned = text.strip().casefold()
+        for value, name in self.NAMES.items():
+            if cleaned == name.casefold():
+                return value
+        try:
+            return int(cleaned)
+        except ValueError:
+            return self.value()
+
+    def validate(self, text: str, pos: int) -> object:
+        cleaned = text.strip().casefold()
+        if not cleaned:
+            return QValidator.State.Intermediate
+        for name in self.NAMES.values():
+            if name.casefold() == cleaned:
+                return QValidator.State.Acceptable
+            if name.casefold().startswith(cleaned):
+                return QValidator.State.Intermediate
+        if cleaned.lstrip("-").isdigit():
+            value = int(cleaned)
+            if self.minimum() <= value <= self.maximum():
+                return QValidator.State.Acceptable
+            return QValidator.State.Intermediate if value >= 0 else QValidator.State.Invalid
+        return QValidator.State.Invalid
 
 
 class SettingsPanel(QWidget):
@@ -27,50 +81,131 @@ class SettingsPanel(QWidget):
 
     reloadRequested = Signal()
 
-    def __init__(self, parent: QWidget | None = None) -> None:
+    def __init__(self, parent: QWidget | None = None, *, detect: Detect | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Chat settings")
+        self._loaded: LoadSettings | None = None
+        self._presets: list[PromptPreset] = []
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(10)
+        layout.addWidget(self._build_prompt_box())
+        layout.addWidget(self._build_sampling_box())
+        layout.addWidget(self._build_load_box(detect))
+        layout.addStretch(1)
+        self.reload_presets()
+        for signal in (self.context.valueChanged, self.threads.valueChanged,
+                       self.gpu_layers.valueChanged, self.flash_attn.currentIndexChanged,
+                       self.kv_type.currentIndexChanged):
+            signal.connect(self._load_settings_changed)
 
-        prompt_box = QGroupBox("System prompt", self)
-        self.system_prompt = QPlainTextEdit(prompt_box)
+    # -- construction ----------------------------------------------------------------------
+    def _build_prompt_box(self) -> QGroupBox:
+        box = QGroupBox("System prompt", self)
+        column = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.preset_combo = QComboBox(box)
+        self.preset_combo.setAccessibleName("System prompt preset")
+        self.preset_combo.setSizeAdjustPolicy(
+            QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.preset_combo.setMinimumContentsLength(6)
+        self.preset_combo.setToolTip("Fill the system prompt with a preset. Built-in presets "
+                                     "come with Workbench; save your own with “Save as "
+                                     "preset…”. Editing the prompt shows “(custom)”.")
+        self.preset_combo.activated.connect(self._preset_chosen)
+        row.addWidget(_label("Pr&eset", self.preset_combo))
+        row.addWidget(self.preset_combo, 1)
+        self.save_preset_action = QAction("&Save as preset…", self)
+        self.save_preset_action.setToolTip("Keep this system prompt as a preset of your own "
+                                           "(stored in Workbench's data folder).")
+        self.save_preset_action.triggered.connect(self._ask_preset_name)
+        self.delete_preset_action = QAction("&Delete preset", self)
+        self.delete_preset_action.setToolTip("Delete the chosen preset of your own (built-in "
+                                             "presets cannot be deleted). The prompt stays in "
+                                             "the box.")
+        self.delete_preset_action.triggered.connect(self.delete_current_preset)
+        menu = QMenu(box)
+        menu.setToolTipsVisible(True)
+        menu.addAction(self.save_preset_action)
+        menu.addAction(self.delete_preset_action)
+        self.preset_menu_button = QToolButton(box)
+        self.preset_menu_button.setText("Manage")
+        self.preset_menu_button.setAccessibleName("Manage presets")
+        self.preset_menu_button.setToolTip("Save the system prompt as a preset of your own, or "
+                                           "delete one of yours.")
+        self.preset_menu_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.preset_menu_button.setMenu(menu)
+        row.addWidget(self.preset_menu_button)
+        column.addLayout(row)
+        self.system_prompt = QPlainTextEdit(box)
         self.system_prompt.setPlaceholderText("Optional: instructions for every answer")
         self.system_prompt.setAccessibleName("System prompt")
         self.system_prompt.setTabChangesFocus(True)
         self.system_prompt.setMaximumHeight(self.fontMetrics().lineSpacing() * 6 + 16)
-        QVBoxLayout(prompt_box).addWidget(self.system_prompt)
-        layout.addWidget(prompt_box)
+        self.system_prompt.textChanged.connect(self._sync_preset_combo)
+        column.addWidget(self.system_prompt)
+        self.preset_message = QLabel(box)
+        self.preset_message.setWordWrap(True)
+        self.preset_message.setAccessibleName("Preset message")
+        self.preset_message.setVisible(False)
+        column.addWidget(self.preset_message)
+        return box
 
-        sampling_box = QGroupBox("Sampling", self)
-        sampling_form = QFormLayout(sampling_box)
-        self.temperature = QDoubleSpinBox(sampling_box)
-        self.temperature.setRange(0.0, 2.0)
-        self.temperature.setSingleStep(0.05)
-        self.temperature.setDecimals(2)
-        self.temperature.setValue(Sampling.temperature)
-        self.temperature.setAccessibleName("Temperature")
-        self.temperature.setToolTip("Randomness of sampling; 0 always picks the likeliest token.")
-        sampling_form.addRow(_label("&Temperature", self.temperature), self.temperature)
-        self.max_tokens = QSpinBox(sampling_box)
+    def _build_sampling_box(self) -> QGroupBox:
+        box = QGroupBox("Sampling", self)
+        form = QFormLayout(box)
+        self.temperature = _double(box, 0.0, 2.0, 0.05, Sampling.temperature, "Temperature",
+                                   "Randomness of sampling; 0 always picks the likeliest token.")
+        form.addRow(_label("&Temperature", self.temperature), self.temperature)
+        self.top_p = _double(box, 0.01, 1.0, 0.05, Sampling.top_p, "Top-p",
+                             "Nucleus sampling: keep the likeliest tokens whose probabilities "
+                             "add up to this share, drop the rest. 1.00 keeps every token.")
+        form.addRow(_label("Top-&p", self.top_p), self.top_p)
+        self.top_k = QSpinBox(box)
+        self.top_k.setRange(0, 1000)
+        self.top_k.setValue(Sampling.top_k)
+        self.top_k.setSpecialValueText("Off")
+        self.top_k.setAccessibleName("Top-k")
+        self.top_k.setToolTip("Keep only the k likeliest tokens before sampling. Smaller is "
+                              "more focused; Off (0) keeps every token.")
+        form.addRow(_label("Top-&k", self.top_k), self.top_k)
+        self.min_p = _double(box, 0.0, 1.0, 0.01, Sampling.min_p, "Min-p",
+                             "Drop tokens less likely than this share of the likeliest "
+                             "token's probability (0.05: under 5% of it). Off (0) keeps all.")
+        self.min_p.setSpecialValueText("Off")
+        form.addRow(_label("Mi&n-p", self.min_p), self.min_p)
+        self.repeat_penalty = _double(box, 1.0, 2.0, 0.05, Sampling.repeat_penalty,
+                                      "Repeat penalty",
+                                      "Make tokens that already appeared recently less likely "
+                                      "(1.1 is mild). Off (1.00) leaves them alone; high "
+                                      "values can garble answers.")
+        self.repeat_penalty.setSpecialValueText("Off")
+        form.addRow(_label("&Repeat penalty", self.repeat_penalty), self.repeat_penalty)
+        self.max_tokens = QSpinBox(box)
         self.max_tokens.setRange(1, 1_000_000)
         self.max_tokens.setValue(Sampling.max_tokens)
         self.max_tokens.setAccessibleName("Max tokens")
         self.max_tokens.setToolTip("The longest answer, in tokens (the context may end it first).")
-        sampling_form.addRow(_label("&Max tokens", self.max_tokens), self.max_tokens)
-        self.seed = QSpinBox(sampling_box)
+        form.addRow(_label("&Max tokens", self.max_tokens), self.max_tokens)
+        self.seed = QSpinBox(box)
         self.seed.setRange(-1, 2**31 - 1)
         self.seed.setValue(-1)
         self.seed.setSpecialValueText("Random")
         self.seed.setAccessibleName("Seed")
         self.seed.setToolTip("A fixed seed makes answers reproducible; Random varies them.")
-        sampling_form.addRow(_label("&Seed", self.seed), self.seed)
-        layout.addWidget(sampling_box)
+        form.addRow(_label("&Seed", self.seed), self.seed)
+        self.reset_sampling_button = QPushButton("Reset to &defaults", box)
+        self.reset_sampling_button.setAccessibleName("Reset sampling to defaults")
+        self.reset_sampling_button.setToolTip("Set every sampling parameter back to Workbench's "
+                                              "default.")
+        self.reset_sampling_button.clicked.connect(self.reset_sampling)
+        form.addRow(self.reset_sampling_button)
+        return box
 
-        load_box = QGroupBox("Model loading", self)
-        load_form = QFormLayout(load_box)
-        self.context = QSpinBox(load_box)
+    def _build_load_box(self, detect: Detect | None) -> QGroupBox:
+        box = QGroupBox("Model loading", self)
+        form = QFormLayout(box)
+        self.context = QSpinBox(box)
         self.context.setRange(256, MAX_CONTEXT)
         self.context.setSingleStep(256)
         self.context.setValue(LoadSettings.n_ctx)
@@ -78,30 +213,65 @@ class SettingsPanel(QWidget):
         self.context.setAccessibleName("Context length")
         self.context.setToolTip("How many tokens of conversation the model can see. Longer "
                                 "contexts need more memory (the KV cache).")
-        load_form.addRow(_label("&Context", self.context), self.context)
-        self.threads = QSpinBox(load_box)
+        form.addRow(_label("&Context", self.context), self.context)
+        self.gpu_layers = GpuLayersSpinBox(box)
+        self.gpu_layers.setRange(-1, MAX_GPU_LAYERS)
+        self.gpu_layers.setValue(LoadSettings.n_gpu_layers)
+        self.gpu_layers.setAccessibleName("GPU layers")
+        self.gpu_layers.setToolTip("How many layers run on the GPU: CPU only (0), a count, or "
+                                   "All. The output layer goes first. More layers: faster, but "
+                                   "more GPU memory.")
+        form.addRow(_label("GPU la&yers", self.gpu_layers), self.gpu_layers)
+        self.flash_attn = QComboBox(box)
+        for text, value in FLASH_CHOICES:
+            self.flash_attn.addItem(text, value)
+        self.flash_attn.setAccessibleName("Flash attention")
+        self.flash_attn.setToolTip("Flash attention computes attention without the large score "
+                                   "matrix: a compute buffer that does not grow with the "
+                                   "context. Auto: llama.cpp uses it where supported. A "
+                                   "quantized KV cache needs it.")
+        form.addRow(_label("Flash &attention", self.flash_attn), self.flash_attn)
+        self.kv_type = QComboBox(box)
+        for value in KV_TYPES:
+            self.kv_type.addItem(value, value)
+            self.kv_type.setItemData(self.kv_type.count() - 1, KV_TIPS.get(value, value),
+                                     Qt.ItemDataRole.ToolTipRole)
+        self.kv_type.setAccessibleName("KV cache type")
+        self.kv_type.setToolTip("How the KV cache (the model's memory of the conversation) is "
+                                "stored: q8_0 needs about half of f16's memory with little "
+                                "loss, q4_0 about a quarter with more loss.")
+        form.addRow(_label("K&V cache", self.kv_type), self.kv_type)
+        self.threads = QSpinBox(box)
         self.threads.setRange(0, 512)
         self.threads.setValue(0)
         self.threads.setSpecialValueText(f"Auto ({physical_cores()})")
         self.threads.setAccessibleName("Threads")
         self.threads.setToolTip("CPU threads llama.cpp uses. Auto: one per physical core.")
-        load_form.addRow(_label("T&hreads", self.threads), self.threads)
-        self.reload_button = QPushButton("Reload model", load_box)
+        form.addRow(_label("T&hreads", self.threads), self.threads)
+        self.preview = MemoryPreview(box, detect=detect)
+        self.preview.updated.connect(self._preview_updated)
+        form.addRow(self.preview)
+        self.reload_button = QPushButton(RELOAD_TEXT, box)
         self.reload_button.setAccessibleName("Reload the model with these settings")
         self.reload_button.setToolTip("Load the current model again with these settings.")
         self.reload_button.setEnabled(False)
+        self.reload_button.setProperty("pending", False)
         self.reload_button.clicked.connect(self.reloadRequested)
-        load_form.addRow(self.reload_button)
-        hint = QLabel("Loading settings apply the next time a model is loaded.", load_box)
+        form.addRow(self.reload_button)
+        hint = QLabel("Loading settings apply the next time a model is loaded.", box)
         hint.setWordWrap(True)
-        load_form.addRow(hint)
-        layout.addWidget(load_box)
-        layout.addStretch(1)
+        form.addRow(hint)
+        return box
 
+    # -- values ----------------------------------------------------------------------------
     def sampling(self) -> Sampling:
         seed = self.seed.value()
         return Sampling(
             temperature=self.temperature.value(),
+            top_k=self.top_k.value(),
+            top_p=self.top_p.value(),
+            min_p=self.min_p.value(),
+            repeat_penalty=self.repeat_penalty.value(),
             max_tokens=self.max_tokens.value(),
             seed=None if seed < 0 else seed,
         )
@@ -109,19 +279,193 @@ class SettingsPanel(QWidget):
     def load_settings(self, model_path: str) -> LoadSettings:
         threads = self.threads.value()
         return LoadSettings(model_path=model_path, n_ctx=self.context.value(),
+                            n_gpu_layers=self.gpu_layers.value(),
+                            flash_attn=self.flash_attn.currentData(),
+                            kv_type=self.kv_type.currentData(),
                             threads=threads or None)
 
     def system_text(self) -> str:
         return self.system_prompt.toPlainText().strip()
+
+    def reset_sampling(self) -> None:
+        """Every sampling parameter back to its default (``Sampling``'s)."""
+        defaults = Sampling()
+        self.temperature.setValue(defaults.temperature)
+        self.top_p.setValue(defaults.top_p)
+        self.top_k.setValue(defaults.top_k)
+        self.min_p.setValue(defaults.min_p)
+        self.repeat_penalty.setValue(defaults.repeat_penalty)
+        self.max_tokens.setValue(defaults.max_tokens)
+        self.seed.setValue(-1 if defaults.seed is None else defaults.seed)
+
+    # -- the model and the memory preview --------------------------------------------------
+    def set_model(self, model_path: str | None, loaded: LoadSettings | None = None) -> None:
+        """The chat page's model (None when none is loaded) and the settings it is loaded
+        with; the memory preview plans for it and compares with ``loaded``."""
+        self._loaded = loaded
+        if model_path != self.preview.model_path:  # the new model's layer count comes later
+            self.gpu_layers.setMaximum(MAX_GPU_LAYERS)
+        self.preview.set_settings(self.load_settings(model_path or ""))
+        self.preview.set_model(model_path, loaded)
+        self._update_reload_emphasis()
+
+    def settings_differ(self) -> bool:
+        """The panel's load settings differ from those of the loaded model."""
+        if self._loaded is None:
+            return False
+        mine = self.load_settings(self._loaded.model_path)
+        fields = ("n_ctx", "n_gpu_layers", "flash_attn", "kv_type", "threads")
+        return any(getattr(mine, f) != getattr(self._loaded, f) for f in fields)
+
+    def _load_settings_changed(self, *_args: object) -> None:
+        self.preview.set_settings(self.load_settings(self.preview.model_path or ""))
+        self._update_reload_emphasis()
+
+    def _update_reload_emphasis(self) -> None:
+        pending = self.settings_differ()
+        if bool(self.reload_button.property("pending")) == pending:
+            return
+        self.reload_button.setProperty("pending", pending)
+        self.reload_button.setText(RELOAD_PENDING_TEXT if pending else RELOAD_TEXT)
+        font = self.reload_button.font()
+        font.setBold(pending)
+        self.reload_button.setFont(font)
+        self.reload_button.setDefault(pending)
+        self.reload_button.setToolTip(
+            "The loading settings differ from the loaded model's: reload it to apply them."
+            if pending else "Load the current model again with these settings.")
+
+    def _preview_updated(self, result: PreviewResult) -> None:
+        plan = result.plan
+        if plan is not None and plan.n_layers and self.gpu_layers.maximum() != plan.n_layers:
+            self.gpu_layers.setMaximum(plan.n_layers)
+            self.gpu_layers.setToolTip(
+                f"How many of this model's {plan.n_layers} layers run on the GPU: CPU only "
+                "(0), a count, or All. The output layer goes first. More layers: faster, but "
+                "more GPU memory.")
+
+    # -- presets ---------------------------------------------------------------------------
+    def reload_presets(self) -> None:
+        """Read the built-in and the user's presets again and refill the combo."""
+        problems = []
+        try:
+            builtin = prompt_presets.builtin_presets()
+        except WorkbenchError as err:
+            builtin, problems = [], [str(err)]
+        try:
+            mine = prompt_presets.user_presets()
+        except WorkbenchError as err:
+            mine, problems = [], [*problems, str(err)]
+        self._presets = [*builtin, *mine]
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.clear()
+        for index, preset in enumerate(self._presets):
+            label = preset.name if preset.builtin else f"{preset.name} (mine)"
+            self.preset_combo.addItem(label, index)
+            tip = preset.text or "No system prompt."
+            self.preset_combo.setItemData(self.preset_combo.count() - 1, tip,
+                                          Qt.ItemDataRole.ToolTipRole)
+        self.preset_combo.addItem(CUSTOM, None)
+        self.preset_combo.blockSignals(False)
+        self._show_preset_message("; ".join(problems))
+        self._sync_preset_combo()
+
+    def current_preset(self) -> PromptPreset | None:
+        """The chosen preset, None when the prompt is custom."""
+        index = self.preset_combo.currentData()
+        return self._presets[index] if isinstance(index, int) else None
+
+    def choose_preset(self, name: str) -> bool:
+        """Fill the system prompt with the preset ``name``; False if there is none."""
+        for preset in self._presets:
+            if preset.name == name:
+                self.system_prompt.setPlainText(preset.text)
+                self._select_preset(preset)
+                return True
+        return False
+
+    def save_preset_as(self, name: str) -> bool:
+        """Save the system prompt as the user preset ``name``; False (and a message) if not."""
+        try:
+            preset = prompt_presets.save_preset(name, self.system_prompt.toPlainText())
+        except WorkbenchError as err:
+            self._show_preset_message(str(err))
+            return False
+        self.reload_presets()
+        self._select_preset(preset)
+        self._show_preset_message(f"Saved preset “{preset.name}”.")
+        return True
+
+    def delete_current_preset(self) -> bool:
+        preset = self.current_preset()
+        if preset is None or preset.builtin:
+            return False
+        try:
+            deleted = prompt_presets.delete_preset(preset.name)
+        except WorkbenchError as err:
+            self._show_preset_message(str(err))
+            return False
+        self.reload_presets()
+        if deleted:
+            self._show_preset_message(f"Deleted preset “{preset.name}”.")
+        return deleted
+
+    def _ask_preset_name(self) -> None:
+        current = self.current_preset()
+        suggestion = current.name if current is not None and not current.builtin else ""
+        name, ok = QInputDialog.getText(self, "Save as preset", "Preset name:", text=suggestion)
+        if ok:
+            self.save_preset_as(name)
+
+    def _preset_chosen(self, combo_index: int) -> None:
+        index = self.preset_combo.itemData(combo_index)
+        if isinstance(index, int):
+            self.system_prompt.setPlainText(self._presets[index].text)
+            self._select_preset(self._presets[index])
+        else:
+            self._sync_preset_combo()
+
+    def _select_preset(self, preset: PromptPreset | None) -> None:
+        target = self.preset_combo.count() - 1  # (custom)
+        if preset is not None:
+            for i, candidate in enumerate(self._presets):
+                if candidate == preset:
+                    target = self.preset_combo.findData(i)
+        self.preset_combo.blockSignals(True)
+        self.preset_combo.setCurrentIndex(target)
+        self.preset_combo.blockSignals(False)
+        current = self.current_preset()
+        self.delete_preset_action.setEnabled(current is not None and not current.builtin)
+
+    def _sync_preset_combo(self) -> None:
+        """Show the preset whose text the box holds (the chosen one first), else (custom)."""
+        text = self.system_prompt.toPlainText()
+        current = self.current_preset()
+        if current is not None and current.text.strip() == text.strip():
+            self._select_preset(current)
+            return
+        match = next((p for p in self._presets if p.text.strip() == text.strip()), None)
+        self._select_preset(match)
+
+    def _show_preset_message(self, text: str) -> None:
+        self.preset_message.setText(text)
+        self.preset_message.setVisible(bool(text))
 
     # -- persistence -----------------------------------------------------------------------
     def save(self, settings: QSettings) -> None:
         settings.beginGroup("chat")
         settings.setValue("system_prompt", self.system_prompt.toPlainText())
         settings.setValue("temperature", self.temperature.value())
+        settings.setValue("top_p", self.top_p.value())
+        settings.setValue("top_k", self.top_k.value())
+        settings.setValue("min_p", self.min_p.value())
+        settings.setValue("repeat_penalty", self.repeat_penalty.value())
         settings.setValue("max_tokens", self.max_tokens.value())
         settings.setValue("seed", self.seed.value())
         settings.setValue("context", self.context.value())
+        settings.setValue("gpu_layers", self.gpu_layers.value())
+        settings.setValue("flash_attn", self.flash_attn.currentData())
+        settings.setValue("kv_type", self.kv_type.currentData())
         settings.setValue("threads", self.threads.value())
         settings.endGroup()
 
@@ -129,15 +473,33 @@ class SettingsPanel(QWidget):
         settings.beginGroup("chat")
         try:
             self.system_prompt.setPlainText(str(settings.value("system_prompt", "")))
-            self.temperature.setValue(_number(settings.value("temperature"),
-                                              self.temperature.value(), float))
-            self.max_tokens.setValue(_number(settings.value("max_tokens"),
-                                             self.max_tokens.value(), int))
-            self.seed.setValue(_number(settings.value("seed"), self.seed.value(), int))
-            self.context.setValue(_number(settings.value("context"), self.context.value(), int))
-            self.threads.setValue(_number(settings.value("threads"), self.threads.value(), int))
+            for spin, key, kind in (
+                (self.temperature, "temperature", float), (self.top_p, "top_p", float),
+                (self.top_k, "top_k", int), (self.min_p, "min_p", float),
+                (self.repeat_penalty, "repeat_penalty", float),
+                (self.max_tokens, "max_tokens", int), (self.seed, "seed", int),
+                (self.context, "context", int), (self.gpu_layers, "gpu_layers", int),
+                (self.threads, "threads", int),
+            ):
+                spin.setValue(_number(settings.value(key), spin.value(), kind))
+            for combo, key in ((self.flash_attn, "flash_attn"), (self.kv_type, "kv_type")):
+                index = combo.findData(str(settings.value(key, combo.currentData())))
+                if index >= 0:
+                    combo.setCurrentIndex(index)
         finally:
             settings.endGroup()
+
+
+def _double(parent: QWidget, low: float, high: float, step: float, value: float, name: str,
+            tip: str) -> QDoubleSpinBox:
+    spin = QDoubleSpinBox(parent)
+    spin.setRange(low, high)
+    spin.setSingleStep(step)
+    spin.setDecimals(2)
+    spin.setValue(value)
+    spin.setAccessibleName(name)
+    spin.setToolTip(tip)
+    return spin
 
 
 def _label(text: str, buddy: QWidget) -> QLabel:
@@ -156,3 +518,4 @@ def _number(value: Any, default: Any, kind: type) -> Any:
         return kind(value)
     except (TypeError, ValueError):
         return default
+

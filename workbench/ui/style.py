@@ -65,6 +65,18 @@ def secondary_text(palette: QPalette) -> QColor:
     return blend(text, window, 0.35)
 
 
+def is_dark(palette: QPalette) -> bool:
+    """Whether text sits on a dark background (picks the dark code-highlighting style)."""
+    return palette.color(QPalette.ColorRole.Base).lightness() < \
+        palette.color(QPalette.ColorRole.Text).lightness()
+
+
+def code_background(palette: QPalette) -> QColor:
+    """The faint shade behind code blocks."""
+    return blend(palette.color(QPalette.ColorRole.Base),
+                 palette.color(QPalette.ColorRole.Text), 0.06)
+
+
 def app_icon() -> QIcon:
     path = RESOURCES / "icons" / "workbench.svg"
     return QIcon(str(path)) if path.is_file() else QIcon()
