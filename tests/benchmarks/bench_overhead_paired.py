@@ -1,9 +1,10 @@
 """Paired, interleaved overhead run: settles small gaps that single runs on a noisy VM cannot.
 
-Each round runs, in a shuffled order, one llama-bench tg128, one `workbench bench` tg128 and
-one streamed `workbench run` answer of 128 tokens on the same model and settings, and records
-the machine's load average. Ratios are taken within a round (so slow drift of the machine
-cancels), then summarised by their median and a bootstrap 95% interval.
+Each round runs, in a shuffled order, one llama-bench tg128, one `workbench bench` tg128, one
+streamed `workbench run` answer of 128 tokens (with llama.cpp's own decode counter for the same
+answer) and one answer streamed into the real chat window (headless), on the same model and
+settings, and records the machine's load average. Ratios are taken within a round (so slow
+drift of the machine cancels), then summarised by their median and a bootstrap 95% interval.
 
 Run: python tests/benchmarks/bench_overhead_paired.py [--preset llama-3.2-1b] [--rounds 12]
 """
@@ -21,6 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_overhead import (
     PROMPT,
     ROOT,
+    gui_chat,
     llama_bench,
     model_for,
     sh,
@@ -51,6 +53,8 @@ def main() -> None:
     parser.add_argument("--preset", default="llama-3.2-1b", choices=sorted(ARCH))
     parser.add_argument("--quant", default="Q4_K_M")
     parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="llama.cpp threads (default: one per physical core)")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from workbench.engine.repack_probe import repack_verdict
@@ -59,12 +63,13 @@ def main() -> None:
 
     binary = sh(str(ROOT / "tests" / "benchmarks" / "build_llama_bench.sh")).strip()
     binary = binary.splitlines()[-1]
-    threads = physical_cores()
+    threads = args.threads or physical_cores()
     model = model_for(args.preset, ARCH[args.preset], args.quant)
     repack = repack_verdict(args.quant).safe
     runners = {
         "llama-bench": lambda: llama_bench(binary, model, 128, 1, threads, repack),
         "workbench bench": lambda: workbench_bench(model, 1, threads, repack),
+        "GUI chat": lambda: gui_chat(model, 1, threads, repack) or float("nan"),
     }
     seeds = iter(range(10_000))
     cpu = detect_cpu()
@@ -72,8 +77,8 @@ def main() -> None:
           f"{args.preset} {args.quant}; repack {'on' if repack else 'off'}; flash attention on; "
           f"tg128; {args.rounds} rounds\n")
     print("| round | load avg | llama-bench | workbench bench | workbench run (streamed) | "
-          "workbench run (llama.cpp decode counter) |")
-    print("|---|---|---|---|---|---|")
+          "workbench run (llama.cpp decode counter) | GUI chat |")
+    print("|---|---|---|---|---|---|---|")
     rng = random.Random(1)
     rows: list[dict[str, float]] = []
     for index in range(args.rounds):
@@ -89,12 +94,14 @@ def main() -> None:
         row["load"] = os.getloadavg()[0]
         rows.append(row)
         print(f"| {index + 1} | {row['load']:.2f} | {row['llama-bench']:.2f} | "
-              f"{row['workbench bench']:.2f} | {row['workbench run']:.2f} | {row['decode']:.2f} |",
+              f"{row['workbench bench']:.2f} | {row['workbench run']:.2f} | {row['decode']:.2f} | "
+              f"{row['GUI chat']:.2f} |",
               flush=True)
     print("\n| ratio | median | 95% interval | mean |")
     print("|---|---|---|---|")
     pairs = [("workbench bench", "llama-bench"), ("workbench run", "llama-bench"),
-             ("decode", "llama-bench"), ("workbench run", "decode")]
+             ("GUI chat", "llama-bench"), ("decode", "llama-bench"),
+             ("workbench run", "decode")]
     labels = {"decode": "run's llama.cpp decode counter"}
     for name, base in pairs:
         ratios = [row[name] / row[base] for row in rows]

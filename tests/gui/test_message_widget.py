@@ -51,6 +51,7 @@ def finished(qtbot, text: str) -> MessageWidget:
     message.resize(520, 300)
     message.show()
     message.finish(text, "stop", METRICS)
+    qtbot.waitUntil(lambda: not message.body.highlight_pending, timeout=10_000)
     return message
 
 
@@ -203,6 +204,7 @@ def test_streaming_stays_plain_until_the_answer_ends(qtbot) -> None:
     assert message.body.toPlainText() == "```python\nimport os\n"
     message.interrupt("The model process stopped.")  # the fence was never closed
     assert [b.code for b in message.body.code_blocks] == ["import os"]
+    qtbot.waitUntil(lambda: not message.body.highlight_pending, timeout=10_000)
     assert foreground(code_fragments(message, 0)[0]) is not None
 
 
@@ -211,7 +213,8 @@ def test_dark_palette_picks_the_dark_style(qtbot, dark_palette: QPalette) -> Non
     light_keyword = foreground(next(f for f in code_fragments(message, 0)
                                     if f.text().startswith("def")))
     QApplication.instance().setPalette(dark_palette)  # re-rendered on the palette change
-    qtbot.waitUntil(lambda: message.body.code_style == DARK_STYLE, timeout=2000)
+    qtbot.waitUntil(lambda: message.body.code_style == DARK_STYLE
+                    and not message.body.highlight_pending, timeout=5000)
     keyword = next(f for f in code_fragments(message, 0) if f.text().startswith("def"))
     expected = highlight("def f():\n    pass", "python", DARK_STYLE)[0].color
     assert foreground(keyword) == QColor(expected) != light_keyword
@@ -242,3 +245,25 @@ def test_long_code_answers_do_not_exhaust_none(tmp_path) -> None:
                             env={**os.environ, "PYTHONPATH": ROOT})
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "1"
+
+
+def test_long_code_is_coloured_in_slices_and_a_new_text_stops_them(qtbot, monkeypatch) -> None:
+    monkeypatch.setattr(message_module, "HIGHLIGHT_SLICE_S", 0.0)  # one step per event turn
+    code = "\n".join(f"def f{i}(x):\n    return x * {i}  # c" for i in range(150))
+    message = MessageWidget(ASSISTANT)
+    qtbot.addWidget(message)
+    message.resize(520, 300)
+    message.show()
+    message.finish(f"```python\n{code}\n```", "stop", METRICS)
+    assert message.body.highlight_pending  # not all lexed in one go: the loop gets turns
+    qtbot.waitUntil(lambda: not message.body.highlight_pending, timeout=10_000)
+    last = code_fragments(message, 0)[-8:]
+    assert any(foreground(f) is not None for f in last)  # the end of the code got colours
+
+    message.finish(f"```python\n{code}\n```", "stop", METRICS)
+    assert message.body.highlight_pending
+    message.set_text("now plain text")  # replaces the document while lexing is under way
+    qtbot.wait(50)
+    assert message.body.toPlainText() == "now plain text"
+    assert not message.body.highlight_pending
+    assert all(foreground(f) is None for f in fragments(message.body.document().begin()))

@@ -77,7 +77,11 @@ class LocalEngine:
         watchdog_s: float = DEFAULT_WATCHDOG_S,
         log_lines: int = 400,
         env: dict[str, str] | None = None,
+        nice: int = 0,
     ) -> None:
+        """``nice`` > 0 runs the worker below this process's priority (the GUI does that, so
+        the window stays responsive while llama.cpp's threads keep every core busy)."""
+        self.nice = nice
         self.python = python
         self.watchdog_s = watchdog_s
         self.env = env
@@ -111,6 +115,8 @@ class LocalEngine:
         env["PYTHONUNBUFFERED"] = "1"
         # ggml's crash backtrace attaches gdb: slow, and it buries the failed assertion
         env.setdefault("GGML_NO_BACKTRACE", "1")
+        if self.nice > 0:
+            env["WORKBENCH_WORKER_NICE"] = str(self.nice)
         self._events = queue.Queue()
         self.log.clear()
         self._process = subprocess.Popen(

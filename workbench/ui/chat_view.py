@@ -13,7 +13,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.ui.message_widget import MessageWidget
+from workbench.ui.message_widget import MessageWidget, warm_up_highlighting
 from workbench.ui.style import chat_stylesheet, secondary_text
 
 EMPTY_HINT = (
@@ -31,6 +31,7 @@ class ChatView(QScrollArea):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.setAccessibleName("Conversation")
+        warm_up_highlighting()
         self._container = QWidget()
         self._container.setObjectName("chatContainer")
         self._layout = QVBoxLayout(self._container)
@@ -84,7 +85,8 @@ class ChatView(QScrollArea):
         palette.setColor(self.empty_hint.foregroundRole(), secondary_text(palette))
         self.empty_hint.setPalette(palette)
 
-    def changeEvent(self, event: QEvent) -> None:
-        super().changeEvent(event)
-        if event.type() == QEvent.Type.ApplicationPaletteChange:
+    def event(self, event: QEvent) -> bool:
+        # the application's palette change reaches widgets through event(), not changeEvent()
+        if event.type() in (QEvent.Type.ApplicationPaletteChange, QEvent.Type.PaletteChange):
             self._apply_style()
+        return super().event(event)

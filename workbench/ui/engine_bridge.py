@@ -26,6 +26,7 @@ from workbench.ui.stream_buffer import StreamBuffer
 log = logging.getLogger(__name__)
 
 FLUSH_INTERVAL_MS = 16  # at most ~60 widget updates a second
+WORKER_NICE = 5  # the model process runs a little below the window's priority
 METRICS_INTERVAL_MS = 1000
 
 # Engine states, as shown in the status bar.
@@ -120,7 +121,7 @@ class EngineBridge(QObject):
 
     def __init__(self, engine: LocalEngine | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.engine = engine if engine is not None else LocalEngine()
+        self.engine = engine if engine is not None else LocalEngine(nice=WORKER_NICE)
         self.buffer = StreamBuffer()
         self.settings: LoadSettings | None = None  # the last load requested
         self.info: dict[str, Any] | None = None  # the loaded model, None when there is none

@@ -39,6 +39,7 @@ from workbench.ui.nav_rail import NavRail
 from workbench.ui.settings_page import SettingsPage
 from workbench.ui.status_bar import StatusBar
 from workbench.ui.style import app_icon
+from workbench.ui.theme import apply_theme
 from workbench.ui.welcome_page import NetworkCheck, Recommender, WelcomePage
 
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
@@ -121,6 +122,9 @@ class MainWindow(QMainWindow):
                       QStyle.StandardPixmap.SP_FileDialogDetailedView,
                       "API keys, endpoint profiles, prices, offline mode, electricity price")
         self.settings_page.offlineChanged.connect(self.apply_offline)
+        self.settings_page.themeChosen.connect(self.set_theme)
+        self.settings_page.foldersChanged.connect(self._folders_changed)
+        self.settings_page.set_theme(apply_theme(str(self.settings.value("ui/theme", "system"))))
         self.rail.pageChosen.connect(self.show_page)
         for page in (self.welcome, self.chat, self.hardware, self.discover, self.downloads_page,
                      self.library, self.compare, self.bench, self.costs, self.settings_page):
@@ -173,6 +177,15 @@ class MainWindow(QMainWindow):
         set_offline(offline)
         self.status.set_offline(offline)
         self.welcome.set_offline(offline)
+
+    def set_theme(self, choice: str) -> None:
+        """Light, dark or the system's colours (kept for the next start)."""
+        choice = apply_theme(choice)
+        self.settings.setValue("ui/theme", choice)
+        self.settings_page.set_theme(choice)
+
+    def _folders_changed(self) -> None:
+        self.library.scanned_once = False  # the Library scans again when it is shown next
 
     def _offline_setting(self) -> bool:
         try:

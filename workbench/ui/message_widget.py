@@ -8,6 +8,9 @@ that suits the palette, a monospace font, and a Copy button each.
 from __future__ import annotations
 
 import math
+import threading
+import time
+from collections.abc import Generator
 from typing import Any, NamedTuple
 
 from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
@@ -36,7 +39,14 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.engine.metrics import AnswerMetrics
-from workbench.ui.code_highlight import FencedCode, fenced_blocks, highlight, style_name
+from workbench.ui.code_highlight import (
+    FencedCode,
+    Span,
+    fenced_blocks,
+    highlight_steps,
+    style_name,
+    warm_up,
+)
 from workbench.ui.metric_text import MetricItem, final_items, live_items
 from workbench.ui.stream_buffer import LiveFigures
 from workbench.ui.style import code_background, is_dark, secondary_text
@@ -45,6 +55,8 @@ USER, ASSISTANT = "user", "assistant"
 MARKDOWN_FEATURES = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub
                      | QTextDocument.MarkdownFeature.MarkdownNoHTML)
 COPIED_FEEDBACK_MS = 1500
+FIRST_SLICE_DELAY_MS = 16
+HIGHLIGHT_SLICE_S = 0.008  # the longest the GUI thread lexes code before it lets events in
 
 
 class CodeBlock(NamedTuple):
@@ -56,6 +68,17 @@ class CodeBlock(NamedTuple):
     code: str
     first_block: int
     last_block: int
+
+
+_warmed = threading.Event()
+
+
+def warm_up_highlighting() -> None:
+    """Load Pygments' common lexers in a background thread, once per process, so that the
+    first code answer does not pay their imports on the GUI thread."""
+    if not _warmed.is_set():
+        _warmed.set()
+        threading.Thread(target=warm_up, name="pygments-warm-up", daemon=True).start()
 
 
 class MessageBody(QTextBrowser):
@@ -79,6 +102,9 @@ class MessageBody(QTextBrowser):
         self.code_blocks: list[CodeBlock] = []
         self.copy_buttons: list[QToolButton] = []
         self.code_style = ""  # the Pygments style of the last rendering ("" before any)
+        # code is lexed in slices between events (long code would stall the window otherwise)
+        self._lexing: list[Generator[None, None, None]] = []  # one job per code block
+        self._render_id = 0  # bumped whenever the text changes: stale slices stop
 
     def _fit(self) -> None:
         height = math.ceil(self.document().size().height()) + 2 * self.frameWidth()
@@ -100,6 +126,7 @@ class MessageBody(QTextBrowser):
 
         Model output is untrusted: raw HTML is shown as text, never interpreted."""
         document = self.document()
+        self._render_id += 1
         document.setMarkdown(text, MARKDOWN_FEATURES)
         palette = QApplication.palette()  # our own Base is transparent (see the style sheet)
         self.code_style = style_name(is_dark(palette))
@@ -117,8 +144,13 @@ class MessageBody(QTextBrowser):
             block = block.next()
         self._set_code_blocks(_match_sources(_fence_groups(document), text), cursor)
         cursor.endEditBlock()
+        # colours follow in slices between events (the window never waits for a long lexing)
+        # (after a frame's worth of time: the new text is painted before any colour work)
+        QTimer.singleShot(FIRST_SLICE_DELAY_MS, self,
+                          lambda render=self._render_id: self._lex_slice(render))
 
     def set_plain(self, text: str) -> None:
+        self._render_id += 1
         self._set_code_blocks([], QTextCursor(self.document()))
         self.setPlainText(text)
 
@@ -127,6 +159,7 @@ class MessageBody(QTextBrowser):
         return None
 
     def append_plain(self, text: str) -> None:
+        self._render_id += 1
         cursor = QTextCursor(self.document())
         cursor.movePosition(QTextCursor.MoveOperation.End)
         cursor.insertText(text)
@@ -144,7 +177,7 @@ class MessageBody(QTextBrowser):
         for button in self.copy_buttons:
             button.hide()
             button.deleteLater()
-        self.code_blocks, self.copy_buttons = blocks, []
+        self.code_blocks, self.copy_buttons, self._lexing = blocks, [], []
         if not blocks:
             return
         document = self.document()
@@ -152,7 +185,6 @@ class MessageBody(QTextBrowser):
         fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
         mono.setFontFamilies([fixed.family(), "monospace"])
         mono.setFontFixedPitch(True)
-        looks: dict[tuple[str | None, bool, bool], QTextCharFormat] = {}
         for code_block in blocks:
             first = document.findBlockByNumber(code_block.first_block)
             last = document.findBlockByNumber(code_block.last_block)
@@ -161,14 +193,8 @@ class MessageBody(QTextBrowser):
             cursor.setPosition(end, QTextCursor.MoveMode.KeepAnchor)
             cursor.mergeCharFormat(mono)
             text = cursor.selectedText().replace("\u2029", "\n")  # paragraph separators
-            for span in highlight(text, code_block.language, self.code_style):
-                look = (span.color, span.bold, span.italic)
-                if look not in looks:
-                    looks[look] = _span_format(*look)
-                cursor.setPosition(start + span.start)
-                cursor.setPosition(start + span.start + span.length,
-                                   QTextCursor.MoveMode.KeepAnchor)
-                cursor.mergeCharFormat(looks[look])
+            self._lexing.append(self._colour_steps(
+                start, highlight_steps(text, code_block.language, self.code_style)))
             button = self._copy_button(code_block)
             block_format = first.blockFormat()
             block_format.setTopMargin(button.sizeHint().height() + 2)  # room for the button
@@ -181,6 +207,53 @@ class MessageBody(QTextBrowser):
             cursor.setBlockFormat(block_format)
             self.copy_buttons.append(button)
         self._place_buttons()
+
+    @property
+    def highlight_pending(self) -> bool:
+        """Code colours are still being worked out (they arrive within a few event turns)."""
+        return bool(self._lexing)
+
+    def _lex_slice(self, render: int) -> None:
+        """Work on the code colours for at most HIGHLIGHT_SLICE_S (at least one step), then
+        come back after pending events if more is left."""
+        if render != self._render_id:  # the text changed meanwhile: these offsets are stale
+            return
+        deadline = time.perf_counter() + HIGHLIGHT_SLICE_S
+        while self._lexing:
+            try:
+                next(self._lexing[0])
+            except StopIteration:
+                self._lexing.pop(0)
+            if time.perf_counter() >= deadline:
+                break
+        if self._lexing:
+            QTimer.singleShot(0, self, lambda: self._lex_slice(render))
+
+    def _colour_steps(self, start: int, lexing: Generator[None, None, list[Span]],
+                      spans_per_step: int = 200) -> Generator[None, None, None]:
+        """Lex (a step at a time), then apply the colours a chunk of spans at a time (each
+        chunk is one edit: Qt lays out again only the lines it touched)."""
+        while True:
+            try:
+                next(lexing)
+            except StopIteration as done:
+                spans: list[Span] = done.value
+                break
+            yield
+        looks: dict[tuple[str | None, bool, bool], QTextCharFormat] = {}
+        for first in range(0, len(spans), spans_per_step):
+            cursor = QTextCursor(self.document())
+            cursor.beginEditBlock()
+            for span in spans[first:first + spans_per_step]:
+                look = (span.color, span.bold, span.italic)
+                if look not in looks:
+                    looks[look] = _span_format(*look)
+                cursor.setPosition(start + span.start)
+                cursor.setPosition(start + span.start + span.length,
+                                   QTextCursor.MoveMode.KeepAnchor)
+                cursor.mergeCharFormat(looks[look])
+            cursor.endEditBlock()
+            yield
 
     def _copy_button(self, code_block: CodeBlock) -> QToolButton:
         language = code_block.language

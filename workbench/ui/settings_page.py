@@ -1,5 +1,5 @@
 """The Settings page: API keys (in the OS keyring, shown only as set / not set), endpoint
-profiles, price overrides, offline mode and the electricity price.
+profiles, price overrides, model folders, offline mode, the electricity price and the theme.
 
 Everything but the keys is saved in the settings file (``workbench.store.settings``), which
 refuses anything that looks like a key. Each change is saved at once; a refusal is shown on
@@ -15,7 +15,9 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
+    QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QFrame,
     QGridLayout,
@@ -24,6 +26,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QListWidget,
     QPushButton,
     QScrollArea,
     QTableWidget,
@@ -34,10 +37,12 @@ from PySide6.QtWidgets import (
 
 from workbench.costs.pricing import load_pricing
 from workbench.errors import WorkbenchError
+from workbench.hub import add_folder, folders, remove_folder
 from workbench.net.offline import ENV_OFFLINE, offline_requested
 from workbench.providers.profiles import Profile, all_profiles, remove_profile, save_profile
 from workbench.store import secrets
 from workbench.store.settings import AppSettings, load_settings, save_settings
+from workbench.ui.theme import THEMES
 
 BUILTIN_KEYS = ("openai", "anthropic", "gemini")
 
@@ -69,6 +74,8 @@ class SettingsPage(QWidget):
     statusMessage = Signal(str)
     offlineChanged = Signal(bool)  # the effective offline state after a change
     settingsChanged = Signal()
+    themeChosen = Signal(str)  # a key of workbench.ui.theme.THEMES
+    foldersChanged = Signal()  # the Library's model folders changed
 
     def __init__(self, parent: QWidget | None = None, *, path: Path | None = None) -> None:
         super().__init__(parent)
@@ -102,6 +109,38 @@ class SettingsPage(QWidget):
         general_form.addRow(self.offline_note)
         general_form.addRow("Electricity:", self.electricity)
         general_form.addRow("", self.electricity_note)
+        self.theme = QComboBox(general)
+        for key, title in THEMES.items():
+            self.theme.addItem(title, key)
+        self.theme.setAccessibleName("Theme")
+        self.theme.setToolTip("Light or dark colours; Follow the system switches with it.")
+        self.theme.setMaximumWidth(220)
+        self.theme.activated.connect(
+            lambda _index: self.themeChosen.emit(str(self.theme.currentData())))
+        general_form.addRow("Theme:", self.theme)
+
+        # model folders (the Library scans them besides the HF cache and other apps' stores)
+        folders_box = QGroupBox("Model folders", self)
+        self.folder_list = QListWidget(folders_box)
+        self.folder_list.setAccessibleName("Model folders")
+        self.folder_list.setToolTip("Folders of .gguf files the Library lists (besides the "
+                                    "Hugging Face cache, LM Studio, Ollama, GPT4All and Jan).")
+        self.folder_list.setMaximumHeight(self.fontMetrics().lineSpacing() * 6)
+        add_folder_button = QPushButton("Add folder…", folders_box)
+        add_folder_button.setAccessibleName("Add a model folder")
+        add_folder_button.clicked.connect(self.choose_folder)
+        remove_folder_button = QPushButton("Remove selected", folders_box)
+        remove_folder_button.setAccessibleName("Remove the selected model folder")
+        remove_folder_button.setToolTip("The folder and its files stay; the Library stops "
+                                        "listing them.")
+        remove_folder_button.clicked.connect(self.remove_selected_folder)
+        folder_buttons = QHBoxLayout()
+        folder_buttons.addStretch(1)
+        folder_buttons.addWidget(add_folder_button)
+        folder_buttons.addWidget(remove_folder_button)
+        folders_layout = QVBoxLayout(folders_box)
+        folders_layout.addWidget(self.folder_list)
+        folders_layout.addLayout(folder_buttons)
 
         # keys
         self.keys_box = QGroupBox("API keys (stored in the OS keyring, never shown)", self)
@@ -173,7 +212,7 @@ class SettingsPage(QWidget):
         title.setFont(font)
         layout.addWidget(title)
         layout.addWidget(self.message)
-        for box in (general, self.keys_box, profiles_box, prices_box):
+        for box in (general, self.keys_box, profiles_box, prices_box, folders_box):
             layout.addWidget(box)
         layout.addStretch(1)
         scroll = QScrollArea(self)
@@ -233,6 +272,7 @@ class SettingsPage(QWidget):
         if self.isVisible():  # the keyring is asked only when the page is shown
             self._fill_keys(profiles)
         self._fill_prices(settings)
+        self._fill_folders()
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -255,6 +295,46 @@ class SettingsPage(QWidget):
         settings.electricity_usd_per_kwh = self.electricity.value()
         if self._save(settings, f"Electricity price: ${self.electricity.value():.3f} per kWh."):
             self.electricity_note.setText("your price")
+
+    def set_theme(self, choice: str) -> None:
+        """Show ``choice`` (the theme in use) without emitting themeChosen."""
+        index = self.theme.findData(choice)
+        self.theme.setCurrentIndex(index if index >= 0 else 0)
+
+    # -- model folders ---------------------------------------------------------------------
+    def _fill_folders(self) -> None:
+        self.folder_list.clear()
+        for folder in folders():
+            self.folder_list.addItem(str(folder))
+
+    def choose_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Add a folder of GGUF models")
+        if folder:
+            self.add_model_folder(folder)
+
+    def add_model_folder(self, folder: str) -> bool:
+        try:
+            path = add_folder(folder)
+        except WorkbenchError as err:
+            self._say(str(err))
+            return False
+        self._fill_folders()
+        self._say(f"The Library now lists the models in {path}.")
+        self.foldersChanged.emit()
+        return True
+
+    def remove_selected_folder(self) -> bool:
+        item = self.folder_list.currentItem()
+        if item is None:
+            self._say("Select a folder to remove.")
+            return False
+        folder = item.text()
+        removed = remove_folder(folder)
+        self._fill_folders()
+        if removed:
+            self._say(f"The Library no longer lists {folder} (its files stay).")
+            self.foldersChanged.emit()
+        return removed
 
     # -- keys ------------------------------------------------------------------------------
     def _fill_keys(self, profiles: dict[str, Profile]) -> None:

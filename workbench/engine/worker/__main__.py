@@ -2,6 +2,10 @@
 
 import sys
 
-from workbench.engine.worker.server import main
+from workbench.engine.worker.priority import lower_priority
+
+lower_priority()  # first: threads started by the imports below inherit the priority
+
+from workbench.engine.worker.server import main  # noqa: E402
 
 sys.exit(main())

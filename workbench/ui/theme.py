@@ -1,0 +1,63 @@
+"""Light, dark, or the system's colour scheme for the whole app.
+
+Qt >= 6.8 can ask the platform for a scheme (QStyleHints.setColorScheme); where the platform
+cannot switch (or the Qt is older, or the platform has no themes, like offscreen), an explicit
+palette is set instead. "system" puts back the palette the app started with, which follows the
+system's light/dark setting on platforms that report it.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPalette
+from PySide6.QtWidgets import QApplication
+
+from workbench.ui.style import is_dark
+
+THEMES = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
+_started_with: QPalette | None = None
+
+
+def dark_palette() -> QPalette:
+    """A readable dark palette (Fusion-like) for platforms that cannot switch by themselves."""
+    palette = QPalette()
+    base, window, text = QColor("#1e1f22"), QColor("#2b2d30"), QColor("#e6e6e6")
+    disabled = QColor("#7f7f7f")
+    for role, colour in (
+            (QPalette.ColorRole.Window, window), (QPalette.ColorRole.WindowText, text),
+            (QPalette.ColorRole.Base, base), (QPalette.ColorRole.AlternateBase, window),
+            (QPalette.ColorRole.Text, text), (QPalette.ColorRole.Button, window),
+            (QPalette.ColorRole.ButtonText, text), (QPalette.ColorRole.ToolTipBase, base),
+            (QPalette.ColorRole.ToolTipText, text), (QPalette.ColorRole.PlaceholderText, disabled),
+            (QPalette.ColorRole.Highlight, QColor("#2f65ca")),
+            (QPalette.ColorRole.HighlightedText, QColor("#ffffff")),
+            (QPalette.ColorRole.Link, QColor("#6ea8fe")),
+            (QPalette.ColorRole.BrightText, QColor("#ff6b6b"))):
+        palette.setColor(role, colour)
+    for role in (QPalette.ColorRole.WindowText, QPalette.ColorRole.Text,
+                 QPalette.ColorRole.ButtonText):
+        palette.setColor(QPalette.ColorGroup.Disabled, role, disabled)
+    return palette
+
+
+def apply_theme(choice: str) -> str:
+    """Apply ``choice`` (a key of THEMES; anything else counts as "system"); returns the key."""
+    global _started_with
+    app = QApplication.instance()
+    if not isinstance(app, QApplication):
+        return "system"
+    if _started_with is None:
+        _started_with = QPalette(app.palette())
+    choice = choice if choice in THEMES else "system"
+    scheme = {"system": Qt.ColorScheme.Unknown, "light": Qt.ColorScheme.Light,
+              "dark": Qt.ColorScheme.Dark}[choice]
+    hints = QGuiApplication.styleHints()
+    if hasattr(hints, "setColorScheme"):  # Qt >= 6.8
+        hints.setColorScheme(scheme)
+    if choice == "system":
+        app.setPalette(_started_with)
+    elif choice == "dark" and not is_dark(app.palette()):
+        app.setPalette(dark_palette())
+    elif choice == "light" and is_dark(app.palette()):
+        app.setPalette(app.style().standardPalette())
+    return choice
