@@ -12,10 +12,11 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
 from PySide6.QtWidgets import (
     QFrame,
@@ -221,7 +222,13 @@ class ChatPage(QWidget):
                                  or screen.availableGeometry().width() >= WIDE_SCREEN_PX)
 
         bridge.stateChanged.connect(self._update_controls)
+        self._loading_text = ""
+        self._load_started = 0.0
+        self._load_clock = QTimer(self)  # the seconds a load has taken, while it runs
+        self._load_clock.setInterval(1000)
+        self._load_clock.timeout.connect(self._show_load_time)
         bridge.loadStarted.connect(self._on_load_started)
+        bridge.loadCancelled.connect(self._on_load_cancelled)
         bridge.loaded.connect(self._on_loaded)
         bridge.loadFailed.connect(self._on_load_failed)
         bridge.textArrived.connect(self._on_text)
@@ -616,17 +623,34 @@ class ChatPage(QWidget):
         state = self.bridge.state
         busy = self.bridge.busy
         self.send_button.setEnabled(state == states.READY)
-        self.stop_button.setEnabled(state == states.ANSWERING)
+        self.stop_button.setEnabled(state in (states.ANSWERING, states.LOADING))
+        self.stop_button.setToolTip("Cancel the load (Esc)" if state == states.LOADING
+                                    else "Stop the answer (Esc)")
+        if state != states.LOADING:
+            self._load_clock.stop()
         self.open_button.setEnabled(not busy and state != states.CLOSED)
         self.settings_panel.reload_button.setEnabled(
             not busy and self.bridge.settings is not None and state != states.CLOSED)
         self.banner.retry_button.setEnabled(not busy)
         self._update_message_actions()
 
+    def _show_load_time(self) -> None:
+        seconds = int(time.monotonic() - self._load_started)
+        self.model_label.setText(f"{self._loading_text} {seconds} s (Esc cancels)")
+
+    def _on_load_cancelled(self) -> None:
+        self._load_clock.stop()
+        self.model_label.setText("No model loaded")
+        self.settings_panel.set_model(None)
+        self.statusMessage.emit("Loading cancelled.")
+
     def _on_load_started(self, settings: Any) -> None:
         name = Path(settings.model_path).name
         mode = " (safe mode)" if settings == settings.safe() else ""
-        self.model_label.setText(f"Loading {name}{mode}…")
+        self._loading_text = f"Loading {name}{mode}…"
+        self._load_started = time.monotonic()
+        self._load_clock.start()
+        self.model_label.setText(self._loading_text)
         self.model_label.setToolTip(settings.model_path)
 
     def _on_loaded(self, info: dict[str, Any]) -> None:

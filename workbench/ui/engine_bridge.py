@@ -108,6 +108,7 @@ class EngineBridge(QObject):
     loadStarted = Signal(object)  # LoadSettings
     loaded = Signal(object)  # info dict from LocalEngine.load
     loadFailed = Signal(object)  # WorkbenchError other than a crash (e.g. ModelRejected)
+    loadCancelled = Signal()  # the user stopped a load (the model process was stopped)
     answerStarted = Signal()
     textArrived = Signal(str)  # a batch of streamed text
     liveMetrics = Signal(object)  # LiveFigures
@@ -128,6 +129,7 @@ class EngineBridge(QObject):
         self.flush_count = 0  # text batches emitted (tests check the update rate)
         self._state = NO_MODEL
         self._cancel: CancelToken | None = None
+        self._load_cancelled = False
 
         self._thread = QThread()  # no parent: kept in _running until stopped
         self._thread.setObjectName("workbench-engine")
@@ -203,7 +205,13 @@ class EngineBridge(QObject):
         return True
 
     def stop(self) -> None:
-        """Stop the current answer (no-op when idle). The answer ends with 'cancelled'."""
+        """Stop the current answer (it ends with 'cancelled') or the current load (the model
+        process is stopped; ``loadCancelled`` follows); a no-op when idle."""
+        if self._state == LOADING:
+            self._load_cancelled = True
+            self._set_state(STOPPING)
+            self.engine.kill()  # llama.cpp cannot be interrupted mid-load; its process can
+            return
         if self._state != ANSWERING or self._cancel is None:
             return
         self._cancel.cancel()
@@ -237,9 +245,18 @@ class EngineBridge(QObject):
         self._flush()
         self._cancel = None
 
+    def _load_was_cancelled(self) -> bool:
+        if not self._load_cancelled:
+            return False
+        self._load_cancelled = False
+        self.info = None
+        self._set_state(NO_MODEL)
+        self.loadCancelled.emit()
+        return True
+
     @Slot(object)
     def _on_loaded(self, info: dict[str, Any]) -> None:
-        if self._state == CLOSED:
+        if self._state == CLOSED or self._load_was_cancelled():
             return
         self.info = info
         self._set_state(READY)
@@ -265,6 +282,8 @@ class EngineBridge(QObject):
         if self._state == CLOSED:
             return
         self._end_stream()
+        if operation == "load" and self._load_was_cancelled():
+            return
         if isinstance(err, WorkerCrashed):
             self.info = None
             self._set_state(CRASHED)

@@ -216,7 +216,7 @@ class MainWindow(QMainWindow):
             "&Send", [QKeySequence("Ctrl+Return"), QKeySequence("Ctrl+Enter")],
             lambda: self.chat.send_prompt(), "Send the message")
         self.stop_action = self._action("S&top", QKeySequence("Esc"), self.chat.stop,
-                                        "Stop the answer")
+                                        "Stop the answer, or cancel loading a model")
         self.reload_action = self._action("&Reload model", QKeySequence("Ctrl+R"),
                                           self.chat.reload_model,
                                           "Load the current model again with the panel's settings")
@@ -260,7 +260,7 @@ class MainWindow(QMainWindow):
         state, busy = self.bridge.state, self.bridge.busy
         has_model = self.bridge.settings is not None
         self.open_action.setEnabled(not busy and state != states.CLOSED)
-        self.stop_action.setEnabled(state == states.ANSWERING)
+        self.stop_action.setEnabled(state in (states.ANSWERING, states.LOADING))
         self.send_action.setEnabled(state == states.READY)
         self.reload_action.setEnabled(has_model and not busy and state != states.CLOSED)
         self.safe_mode_action.setEnabled(has_model and not busy and state != states.CLOSED)

@@ -36,13 +36,16 @@ FALLBACK_TEMPLATE = (
 def inject_fault(stage: str, *, repack: bool) -> None:
     """Crash on purpose when WORKBENCH_WORKER_FAULT asks for it (tests of crash handling).
 
-    Values: ``abort-on-load``, ``abort-on-repack`` (load with repacking on), ``segv-on-chat``.
+    Values: ``abort-on-load``, ``abort-on-repack`` (load with repacking on), ``segv-on-chat``,
+    ``hang-on-load`` (a load that takes a minute: tests of cancelling a load).
     """
     fault = os.environ.get("WORKBENCH_WORKER_FAULT", "")
     if (fault == f"abort-on-{stage}") or (fault == "abort-on-repack" and stage == "load"
                                           and repack):
         print(f"workbench worker: fault injected ({fault})", file=sys.stderr, flush=True)
         os.abort()
+    if fault == f"hang-on-{stage}":
+        time.sleep(60)
     if fault == f"segv-on-{stage}":
         print(f"workbench worker: fault injected ({fault})", file=sys.stderr, flush=True)
         ctypes.string_at(0)
