@@ -165,7 +165,9 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(window.hardware.detected)
     shoot(window, "hardware")
 
-    window.show_page("discover")
+    window.show_page("discover")  # first: the recommendations for this machine
+    wait_for(window.discover.recommended)
+    shoot(window, "discover-recommended")
     window.discover.query.setText("llama-tiny")
     window.discover.search()
     wait_for(window.discover.searched)

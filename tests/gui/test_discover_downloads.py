@@ -32,7 +32,8 @@ def test_search_plan_download_and_library(qtbot, hub_env, tmp_path: Path,
     def planner(variants, ctx):
         return plan_variants(variants, ctx=ctx, budget=budget)
 
-    win = MainWindow(settings=settings, planner=planner, library_scanner=None)
+    win = MainWindow(settings=settings, planner=planner, library_scanner=None,
+                     discover_recommender=lambda: [])
     qtbot.addWidget(win)
     win.show()
     try:

@@ -31,6 +31,8 @@ class VariantPlan:
     speed_note: str | None
     reason: str | None
     error: str | None = None
+    free_vram_bytes: int | None = None  # the free GPU memory it was planned against (no GPU: None)
+    free_ram_bytes: int | None = None  # the free RAM it was planned against
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -82,10 +84,23 @@ def plan_variant(variant: Variant, *, budget: Any, ctx: int, config: HubConfig,
     memory = {"weights_bytes": mp.weights_bytes, "kv_cache_bytes": mp.kv_cache_bytes,
               "compute_bytes": mp.compute_bytes, "output_bytes": mp.output_bytes,
               "overhead_bytes": mp.overhead_bytes, "gpu_bytes": mp.gpu_bytes,
-              "cpu_bytes": mp.cpu_bytes, "total_bytes": mp.total_bytes}
+              "cpu_bytes": mp.cpu_bytes, "total_bytes": mp.total_bytes,
+              "weights_gpu_bytes": mp.weights_gpu_bytes, "weights_cpu_bytes": mp.weights_cpu_bytes,
+              "kv_gpu_bytes": mp.kv_gpu_bytes, "kv_cpu_bytes": mp.kv_cpu_bytes,
+              "compute_gpu_bytes": mp.compute_gpu_bytes, "compute_cpu_bytes": mp.compute_cpu_bytes}
     speed, note = _speed(headers, offload, budget, predictor)
+    free_vram, free_ram = _free(budget)
     return VariantPlan(variant.name, offload.fit, offload.n_gpu_layers, mp.n_layers,
-                       offload.n_ctx, memory, speed, note, offload.reason)
+                       offload.n_ctx, memory, speed, note, offload.reason,
+                       free_vram_bytes=free_vram, free_ram_bytes=free_ram)
+
+
+def _free(budget: Any) -> tuple[int | None, int | None]:
+    """The free GPU memory (None without a GPU) and RAM ``_offload`` plans against."""
+    if budget.backend == "cpu":
+        return None, budget.free_ram_bytes
+    vram = sum(budget.free_vram_bytes)
+    return vram, max(0, budget.free_ram_bytes - vram) if budget.unified else budget.free_ram_bytes
 
 
 def _speed(headers: Sequence[Any], offload: Any, budget: Any,

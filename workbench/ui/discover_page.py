@@ -1,19 +1,25 @@
-"""The Discover page: search Hugging Face for GGUF models, list a repository's variants with
-their fit on this machine (full GPU, partial offload, CPU only, does not fit: text, never colour
-alone), memory and predicted speed, and queue a download.
+"""The Discover page: what this machine runs well (the catalog's recommendations), a Hugging
+Face search for GGUF models, a repository's variants with their fit on this machine (full GPU,
+partial offload, CPU only, does not fit: text, never colour alone), GPU layers, memory and
+predicted speed, and for the selected file a detail panel (memory bars against free VRAM and
+RAM, the plan in words, speed, licence); one click queues its download.
 
-Every Hub call runs off the GUI thread (``BackgroundCall``); offline mode makes them fail with
-a clear message (``workbench.hub`` checks it).
+Every Hub call and the recommender run off the GUI thread (``BackgroundCall``); offline mode
+makes Hub calls fail with a clear message (``workbench.hub`` checks it), keeps the
+recommendations (they come from the local catalog) and disables Download with its reason.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QBrush, QColor, QKeySequence, QPalette, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QFormLayout,
     QHBoxLayout,
     QHeaderView,
     QLabel,
@@ -21,12 +27,14 @@ from PySide6.QtWidgets import (
     QPushButton,
     QSpinBox,
     QSplitter,
+    QStackedWidget,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
 
+from workbench.errors import WorkbenchError
 from workbench.hub import (
     RepoListing,
     RepoSummary,
@@ -36,21 +44,49 @@ from workbench.hub import (
     repo_listing,
     search_models,
 )
+from workbench.hub.config import HubConfig
+from workbench.hub.quant import select_variant
+from workbench.net.offline import guard_active
+from workbench.planner.recommend import Recommendation, recommend
 from workbench.ui.background import BackgroundCall
 from workbench.ui.downloads import DownloadsController
 from workbench.ui.library_page import parameters_text
+from workbench.ui.memory_preview import MemoryBar
 from workbench.ui.metric_text import format_bytes
+from workbench.ui.style import ERROR_HUE, blend, css
 
 Planner = Callable[[Sequence[Variant], int], dict[str, VariantPlan]]
+DiscoverRecommender = Callable[[], list[Recommendation]]
+RECOMMEND_LIMIT = 12
 FIT_TEXT = {"full_gpu": "Fits on the GPU", "partial": "Partial offload", "cpu_only": "CPU only",
             "too_large": "Does not fit"}
 REPO_COLUMNS = ("Repository", "Downloads", "Likes", "Architecture", "Parameters", "Licence",
                 "Access")
-VARIANT_COLUMNS = ("File", "Quant", "Size", "Fit here", "Memory", "Speed (predicted)")
+VARIANT_COLUMNS = ("File", "Quant", "Size", "Fit here", "GPU layers", "Memory",
+                   "Speed (predicted)")
+RECOMMEND_COLUMNS = ("Model", "Quant", "Size", "Fit here", "Speed (predicted)", "Licence",
+                     "Quality")
+OFFLINE_REASON = "Offline mode is on: downloads wait until it is turned off in Settings."
+SPEED_TIP = ("Predicted generation speed (tokens per second after the prompt), from the file's "
+             "weights and this machine's measured memory bandwidth; not a measurement.")
 
 
 def default_planner(variants: Sequence[Variant], ctx: int) -> dict[str, VariantPlan]:
     return plan_variants(variants, ctx=ctx)
+
+
+def default_recommender() -> list[Recommendation]:
+    """The catalog's best files for this machine (the real detector and planner)."""
+    from workbench.hardware import detect
+
+    return recommend(detect(), limit=RECOMMEND_LIMIT)
+
+
+def hub_offline_reason(offline: bool = False) -> str | None:
+    """Why nothing can be downloaded now (offline mode), or None."""
+    if offline or guard_active() or HubConfig.from_env().offline:
+        return OFFLINE_REASON
+    return None
 
 
 def fit_text(plan: VariantPlan | None) -> str:
@@ -66,12 +102,24 @@ def fit_text(plan: VariantPlan | None) -> str:
     return text
 
 
+def gpu_layers_text(plan: VariantPlan | None) -> str:
+    """The plan's offload as a count: "all 29/29", "12/29", "CPU only"."""
+    if plan is None or plan.error or plan.fit is None:
+        return ""
+    if plan.fit == "too_large":
+        return "none (does not fit)"
+    n, total = plan.n_gpu_layers or 0, plan.n_layers
+    if plan.fit == "cpu_only" or n <= 0:
+        return "CPU only"
+    if total and n >= total:
+        return f"all {total}/{total}"
+    return f"{n}/{total}" if total else str(n)
+
+
 def memory_text(plan: VariantPlan | None) -> str:
     if plan is None or not plan.memory:
         return ""
-    total = plan.memory.get("total_bytes") or sum(
-        v for k, v in plan.memory.items() if isinstance(v, int) and k.endswith("_bytes"))
-    return format_bytes(total)
+    return format_bytes(plan.memory.get("total_bytes") or 0)
 
 
 def speed_text(plan: VariantPlan | None) -> str:
@@ -80,6 +128,82 @@ def speed_text(plan: VariantPlan | None) -> str:
     if plan.speed and plan.speed.get("tg_tokens_per_s"):
         return f"≈ {plan.speed['tg_tokens_per_s']:.1f} tok/s"
     return plan.speed_note or ""
+
+
+def device_parts(plan: VariantPlan, device: str) -> list[tuple[str, int]]:
+    """(part, bytes) on one device ("gpu" or "cpu"): the chat side panel's parts and order."""
+    m = plan.memory or {}
+    if device == "gpu":
+        keys = (("weights", "weights_gpu_bytes"), ("KV cache", "kv_gpu_bytes"),
+                ("compute", "compute_gpu_bytes"), ("GPU runtime (est.)", "overhead_bytes"))
+    else:
+        keys = (("weights", "weights_cpu_bytes"), ("KV cache", "kv_cpu_bytes"),
+                ("compute", "compute_cpu_bytes"), ("output", "output_bytes"))
+    return [(name, int(m.get(key) or 0)) for name, key in keys]
+
+
+def device_text(parts: Sequence[tuple[str, int]], free: int | None) -> str:
+    shown = " · ".join(f"{name} {format_bytes(n)}" for name, n in parts if n)
+    against = f" of {format_bytes(free)} free" if free is not None else " (free memory unknown)"
+    return f"{shown or 'nothing'} = {format_bytes(sum(n for _, n in parts))}{against}"
+
+
+def plan_words(plan: VariantPlan) -> str:
+    """Where the file goes and why, in words."""
+    if plan.error:
+        return f"Cannot plan this file: {plan.error}"
+    n, total = plan.n_gpu_layers or 0, plan.n_layers or 0
+    if plan.fit == "full_gpu":
+        text = f"All {total} layers on the GPU"
+    elif plan.fit == "partial":
+        text = f"{n} of {total} layers on the GPU, the rest on the CPU"
+    elif plan.fit == "cpu_only":
+        text = "Every layer runs on the CPU"
+    else:
+        text = "Does not fit this machine's free memory"
+    if plan.n_ctx:
+        text += f", context {plan.n_ctx:,} tokens"
+    text += "."
+    if plan.reason:
+        text += f" The planner: {plan.reason.rstrip('.')}."
+    return text
+
+
+def fit_colour(palette: QPalette, fit: str | None) -> QColor:
+    """The fit's background, blended from the palette (always shown with its words)."""
+    window = palette.color(QPalette.ColorRole.Window)
+    highlight = palette.color(QPalette.ColorRole.Highlight)
+    if fit == "full_gpu":
+        return blend(window, highlight, 0.45)
+    if fit == "partial":
+        return blend(window, highlight, 0.22)
+    if fit == "too_large":
+        return blend(window, ERROR_HUE, 0.35)
+    return blend(window, palette.color(QPalette.ColorRole.Mid), 0.35)
+
+
+def quality_note(rec: Recommendation) -> str:
+    if rec.quality is None:
+        return "no published score"
+    if rec.expected_quality is not None:
+        return (f"{rec.quality.metric} {rec.expected_quality:g} expected at {rec.file.quant} "
+                f"({rec.quality.score:g} unquantized)")
+    return f"{rec.quality.metric} {rec.quality.score:g} (not comparable)"
+
+
+def recommendation_row(rec: Recommendation) -> tuple[str, ...]:
+    fit = FIT_TEXT.get(rec.fit, rec.fit)
+    if rec.fit == "partial":
+        fit += f" ({rec.n_gpu_layers} of {rec.n_layers} layers)"
+    tg = rec.speed.tg_tokens_per_s
+    speed = f"≈ {tg:.1f} tok/s" if tg else (rec.speed.basis or "not predicted")
+    return (rec.entry.name, rec.file.quant, format_bytes(rec.file.size_bytes), fit, speed,
+            rec.entry.licence, quality_note(rec))
+
+
+def recommended_file(rec: Recommendation) -> str:
+    """The repository path that selects the recommended file (the first shard of a split)."""
+    return rec.file.parts[0] if rec.file.parts else rec.file.name
 
 
 def _table(columns: Sequence[str], name: str, parent: QWidget) -> QTableWidget:
@@ -104,30 +228,169 @@ def _fill(table: QTableWidget, rows: list[Sequence[str]]) -> None:
             table.setItem(r, c, item)
 
 
+def _label(parent: QWidget, name: str, tip: str = "") -> QLabel:
+    label = QLabel("", parent)
+    label.setAccessibleName(name)
+    label.setWordWrap(True)
+    label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+    if tip:
+        label.setToolTip(tip)
+    return label
+
+
+class FitBadge(QLabel):
+    """The fit in words on a small palette-derived background (never colour alone)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__("", parent)
+        self.setAccessibleName("Fit on this machine")
+        self.setToolTip("Where llama.cpp would put this file on this machine: all layers on "
+                        "the GPU, some of them (partial offload), the CPU only, or nowhere.")
+        self.fit: str | None = None
+
+    def set_fit(self, fit: str | None, text: str) -> None:
+        self.fit = fit
+        self.setText(text)
+        palette = self.palette()
+        back = fit_colour(palette, fit)
+        border = blend(back, palette.color(QPalette.ColorRole.WindowText), 0.3)
+        self.setStyleSheet(f"QLabel {{ background: {css(back)}; border: 1px solid {css(border)};"
+                           " border-radius: 4px; padding: 1px 6px; }")
+
+
+class VariantDetail(QWidget):
+    """The selected file: fit badge, plan in words, memory bars (GPU and RAM), speed, licence."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setAccessibleName("Selected file")
+        self.hint = _label(self, "Selected file hint")
+        self.badge = FitBadge(self)
+        self.plan_label = _label(self, "Plan in words")
+        self.gpu_title = QLabel("GPU", self)
+        self.gpu_bar = MemoryBar("GPU memory needed", self)
+        self.gpu_text = _label(self, "GPU memory breakdown")
+        self.cpu_title = QLabel("RAM", self)
+        self.cpu_bar = MemoryBar("RAM needed", self)
+        self.cpu_text = _label(self, "RAM breakdown")
+        self.speed_label = _label(self, "Predicted speed", SPEED_TIP)
+        self.licence_label = _label(self, "Licence",
+                                    "The repository's licence as its model card states it: "
+                                    "read it before you use the model.")
+        top = QHBoxLayout()
+        top.setContentsMargins(0, 0, 0, 0)
+        top.addWidget(self.badge)
+        top.addWidget(self.plan_label, 1)
+        rows = QFormLayout()
+        rows.setContentsMargins(0, 0, 0, 0)
+        rows.addRow(self.gpu_title, self.gpu_bar)
+        rows.addRow(self.gpu_text)
+        rows.addRow(self.cpu_title, self.cpu_bar)
+        rows.addRow(self.cpu_text)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 4, 0, 0)
+        layout.addWidget(self.hint)
+        layout.addLayout(top)
+        layout.addLayout(rows)
+        layout.addWidget(self.speed_label)
+        layout.addWidget(self.licence_label)
+        self.setToolTip("Memory llama.cpp would allocate for this file, estimated from its "
+                        "header: weights, KV cache (grows with the context) and compute, on the "
+                        "GPU and in RAM, against the memory that was free when it was planned.")
+        self.show_plan(None, None, None)
+
+    def show_plan(self, variant: Variant | None, plan: VariantPlan | None,
+                  licence: str | None, *, planning: bool = False) -> None:
+        has_plan = plan is not None and not plan.error and plan.memory is not None
+        on_gpu = has_plan and plan is not None and plan.free_vram_bytes is not None
+        for widget in (self.badge, self.plan_label, self.speed_label, self.licence_label):
+            widget.setVisible(variant is not None)
+        for widget in (self.cpu_title, self.cpu_bar, self.cpu_text):
+            widget.setVisible(has_plan)
+        for widget in (self.gpu_title, self.gpu_bar, self.gpu_text):
+            widget.setVisible(on_gpu)
+        if variant is None:
+            self.hint.setText("Select a file to see its memory, GPU layers, speed and licence.")
+            self.hint.setVisible(True)
+            return
+        self.hint.setVisible(plan is None)
+        self.hint.setText("Planning this file on this machine…" if planning else
+                          "Not planned: only complete model files are planned."
+                          if not variant.complete else "Not planned yet.")
+        self.licence_label.setText(f"Licence: {licence or 'not stated on the model card'}")
+        if plan is None:
+            self.badge.set_fit(None, "planning…" if planning else "not planned")
+            self.plan_label.setText("")
+            self.speed_label.setText("")
+            return
+        self.badge.set_fit(plan.fit if not plan.error else None,
+                           FIT_TEXT.get(plan.fit or "", "unknown") if not plan.error
+                           else "unknown")
+        self.plan_label.setText(plan_words(plan))
+        speed = speed_text(plan)
+        if plan.speed and plan.speed.get("tg_tokens_per_s"):
+            basis = plan.speed.get("basis") or plan.speed.get("method") or ""
+            speed = f"Predicted generation speed: {speed}" + (f" ({basis})" if basis else "")
+        self.speed_label.setText(speed or "Speed not predicted.")
+        if not has_plan:
+            return
+        assert plan is not None
+        parts = device_parts(plan, "cpu")
+        text = device_text(parts, plan.free_ram_bytes)
+        self.cpu_bar.set_parts(parts, plan.free_ram_bytes, text)
+        self.cpu_text.setText(text)
+        if on_gpu:
+            parts = device_parts(plan, "gpu")
+            text = device_text(parts, plan.free_vram_bytes)
+            self.gpu_bar.set_parts(parts, plan.free_vram_bytes, text)
+            self.gpu_text.setText(text)
+
+
 class DiscoverPage(QWidget):
     statusMessage = Signal(str)
     searched = Signal(object)  # list[RepoSummary]
     listed = Signal(object)  # RepoListing
     planned = Signal(object)  # dict[str, VariantPlan]
+    recommended = Signal(object)  # list[Recommendation] (empty when it failed)
     downloadQueued = Signal(object)  # DownloadJob
 
     def __init__(self, downloads: DownloadsController, parent: QWidget | None = None, *,
-                 planner: Planner | None = None) -> None:
+                 planner: Planner | None = None,
+                 recommender: DiscoverRecommender | None = None,
+                 offline: bool = False) -> None:
         super().__init__(parent)
         self.downloads = downloads
         self._planner = planner or default_planner
+        self._recommender = recommender or default_recommender
+        self.offline = offline
         self.results: list[RepoSummary] = []
+        self.recommendations: list[Recommendation] = []
+        self.recommend_error: str | None = None
         self.listing: RepoListing | None = None
         self.variants: list[Variant] = []
         self.plans: dict[str, VariantPlan] = {}
+        self.planning = False
+        self._wanted_file: str | None = None  # the file to select once the listing arrives
+        self._generation = 0  # of the open repository and context: older results are dropped
         self._calls: set[BackgroundCall] = set()
+        self._recommending: BackgroundCall | None = None
+        self._recommend_started = 0.0
 
         self.query = QLineEdit(self)
         self.query.setPlaceholderText("Search Hugging Face for GGUF models, e.g. qwen2.5 7b")
         self.query.setAccessibleName("Search query")
+        self.query.setToolTip("Search the Hugging Face Hub for GGUF repositories (Enter). Clear "
+                              "the box to see the recommendations for this machine again.")
+        self.query.setClearButtonEnabled(True)
         self.query.returnPressed.connect(self.search)
+        self.query.textChanged.connect(self._query_changed)
         self.search_button = QPushButton("Search", self)
+        self.search_button.setAccessibleName("Search the Hub")
+        self.search_button.setToolTip("Search the Hugging Face Hub for GGUF repositories")
         self.search_button.clicked.connect(self.search)
+        find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
+        find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
+        find.activated.connect(self._focus_search)
         self.state_label = QLabel("", self)
         self.state_label.setAccessibleName("Discover state")
         self.state_label.setWordWrap(True)
@@ -135,22 +398,56 @@ class DiscoverPage(QWidget):
         top.addWidget(self.query, 1)
         top.addWidget(self.search_button)
 
+        # the upper area: recommendations (empty search) or search results
+        self.recommend_panel = QWidget(self)
+        self.recommend_title = QLabel("Recommended for this machine", self.recommend_panel)
+        bold = self.recommend_title.font()
+        bold.setBold(True)
+        self.recommend_title.setFont(bold)
+        self.recommend_title.setAccessibleName("Recommendations heading")
+        self.recommend_state = _label(self.recommend_panel, "Recommendations state")
+        self.recommend_table = _table(RECOMMEND_COLUMNS, "Recommended for this machine",
+                                      self.recommend_panel)
+        self.recommend_table.setToolTip(
+            "The curated catalog's best file per model for this machine: usable speed first, "
+            "then fit, then expected quality. Choose one to open its repository.")
+        self.recommend_table.itemSelectionChanged.connect(self._recommendation_chosen)
+        self.recommend_table.itemActivated.connect(lambda _item: self._recommendation_chosen())
+        panel_layout = QVBoxLayout(self.recommend_panel)
+        panel_layout.setContentsMargins(0, 0, 0, 0)
+        panel_layout.addWidget(self.recommend_title)
+        panel_layout.addWidget(self.recommend_state)
+        panel_layout.addWidget(self.recommend_table, 1)
         self.repos = _table(REPO_COLUMNS, "Search results", self)
         self.repos.itemSelectionChanged.connect(self._repo_chosen)
+        self.upper = QStackedWidget(self)
+        self.upper.addWidget(self.recommend_panel)
+        self.upper.addWidget(self.repos)
+        self._progress = QTimer(self)
+        self._progress.setInterval(1000)
+        self._progress.timeout.connect(self._show_recommendations)
+
         self.repo_title = QLabel("", self)
         self.repo_title.setWordWrap(True)
+        self.repo_title.setAccessibleName("Repository")
         self.context = QSpinBox(self)
         self.context.setRange(512, 1_048_576)
         self.context.setSingleStep(1024)
         self.context.setValue(4096)
         self.context.setPrefix("plan for context ")
         self.context.setAccessibleName("Context to plan for")
+        self.context.setToolTip("The context length (tokens) the files are planned for: the KV "
+                                "cache grows with it. Press Enter to plan again.")
         self.context.editingFinished.connect(self._plan)
         self.variant_table = _table(VARIANT_COLUMNS, "Variants", self)
-        self.variant_table.itemSelectionChanged.connect(self._update_buttons)
+        self.variant_table.setToolTip("The repository's GGUF files, planned on this machine")
+        self.variant_table.itemSelectionChanged.connect(self._variant_chosen)
         self.download_button = QPushButton("Download", self)
         self.download_button.setAccessibleName("Download the selected variant")
+        self.download_button.setToolTip("Queue the selected file (see the Downloads page)")
         self.download_button.clicked.connect(self.download_selected)
+        self.download_reason = _label(self, "Why Download is disabled")
+        self.detail = VariantDetail(self)
         variant_bar = QHBoxLayout()
         variant_bar.addWidget(self.repo_title, 1)
         variant_bar.addWidget(self.context)
@@ -159,9 +456,11 @@ class DiscoverPage(QWidget):
         lower_layout = QVBoxLayout(lower)
         lower_layout.setContentsMargins(0, 0, 0, 0)
         lower_layout.addLayout(variant_bar)
+        lower_layout.addWidget(self.download_reason)
         lower_layout.addWidget(self.variant_table, 1)
+        lower_layout.addWidget(self.detail)
         splitter = QSplitter(Qt.Orientation.Vertical, self)
-        splitter.addWidget(self.repos)
+        splitter.addWidget(self.upper)
         splitter.addWidget(lower)
 
         layout = QVBoxLayout(self)
@@ -169,6 +468,7 @@ class DiscoverPage(QWidget):
         layout.addLayout(top)
         layout.addWidget(self.state_label)
         layout.addWidget(splitter, 1)
+        self._show_recommendations()
         self._update_buttons()
 
     def _run(self, fn: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
@@ -184,6 +484,9 @@ class DiscoverPage(QWidget):
             self.state_label.setText(f"{what} failed: {err}")
             self.statusMessage.emit(f"{what} failed: {err}")
             self.search_button.setEnabled(True)
+            if what == "Planning":
+                self.planning = False
+                self._show_detail()
 
         call.finished.connect(finished)
         call.failed.connect(failed)
@@ -191,12 +494,95 @@ class DiscoverPage(QWidget):
 
     @property
     def busy(self) -> bool:
-        return bool(self._calls)
+        return bool(self._calls) or self._recommending is not None
+
+    def showEvent(self, event: QShowEvent) -> None:
+        super().showEvent(event)
+        if not self.recommendations and self.recommend_error is None:
+            self.recommend()
+        self._update_buttons()  # offline mode may have changed meanwhile
+
+    def set_offline(self, offline: bool) -> None:
+        """Follow the offline setting (Download is disabled with its reason while it is on)."""
+        self.offline = offline
+        self._update_buttons()
+
+    def _focus_search(self) -> None:
+        self.query.setFocus()
+        self.query.selectAll()
+
+    # -- recommendations -------------------------------------------------------------------
+    def recommend(self) -> None:
+        """Plan the catalog for this machine (off the GUI thread) and list the best files."""
+        if self._recommending is not None:
+            return
+        call = BackgroundCall(self._recommender, self, name="workbench-discover-recommend")
+        call.finished.connect(self._on_recommended)
+        call.failed.connect(self._on_recommend_failed)
+        self._recommending = call
+        self._recommend_started = time.monotonic()
+        self._progress.start()
+        self._show_recommendations()
+        call.start()
+
+    def _on_recommended(self, results: list[Recommendation]) -> None:
+        self._recommending = None
+        self._progress.stop()
+        self.recommendations = list(results)
+        self.recommend_error = None if results else \
+            "no catalog model fits this machine's free memory"
+        self._show_recommendations()
+        self.recommended.emit(self.recommendations)
+
+    def _on_recommend_failed(self, err: BaseException) -> None:
+        self._recommending = None
+        self._progress.stop()
+        self.recommendations = []
+        self.recommend_error = str(err) if isinstance(err, WorkbenchError) else \
+            f"{type(err).__name__}: {err}"
+        self._show_recommendations()
+        self.recommended.emit([])
+
+    def _show_recommendations(self) -> None:
+        if self._recommending is not None:
+            seconds = time.monotonic() - self._recommend_started
+            self.recommend_state.setText("Planning every catalog model on this machine (fit, "
+                                         f"speed, quality)… {seconds:.0f} s")
+        elif self.recommend_error:
+            self.recommend_state.setText(f"No recommendations: {self.recommend_error}")
+        elif self.recommendations:
+            self.recommend_state.setText(
+                "From the curated catalog, planned for this machine (usable speed first, then "
+                "fit, then expected quality). Choose one to see its files.")
+        else:
+            self.recommend_state.setText("The recommendations appear when the page is shown.")
+        rows = [recommendation_row(r) for r in self.recommendations]
+        if self.recommend_table.rowCount() != len(rows) or self._recommending is None:
+            self.recommend_table.blockSignals(True)
+            _fill(self.recommend_table, rows)
+            for r, rec in enumerate(self.recommendations):
+                self._paint_fit(self.recommend_table.item(r, 3), rec.fit)
+            self.recommend_table.blockSignals(False)
+
+    def _recommendation_chosen(self) -> None:
+        row = self.recommend_table.currentRow()
+        if 0 <= row < len(self.recommendations):
+            self.open_recommendation(self.recommendations[row])
+
+    def open_recommendation(self, rec: Recommendation) -> None:
+        """Open the recommended file's repository with that file selected."""
+        self.open_repo(rec.entry.repo, select=recommended_file(rec))
 
     # -- search ----------------------------------------------------------------------------
+    def _query_changed(self, text: str) -> None:
+        if not text.strip():
+            self.upper.setCurrentWidget(self.recommend_panel)
+            self.state_label.setText("")
+
     def search(self) -> None:
         query = self.query.text().strip()
         if not query:
+            self.upper.setCurrentWidget(self.recommend_panel)
             return
         self.search_button.setEnabled(False)
         self.state_label.setText(f"Searching for {query!r}…")
@@ -205,10 +591,14 @@ class DiscoverPage(QWidget):
     def _on_results(self, results: list[RepoSummary]) -> None:
         self.search_button.setEnabled(True)
         self.results = list(results)
+        self.repos.blockSignals(True)
         _fill(self.repos, [(r.repo_id, f"{r.downloads or 0:,}", f"{r.likes or 0:,}",
                             r.architecture or "", parameters_text(r.parameters),
                             r.license or "", "gated" if r.gated else "open")
                            for r in self.results])
+        self.repos.blockSignals(False)
+        if self.query.text().strip():  # cleared meanwhile: the recommendations stay
+            self.upper.setCurrentWidget(self.repos)
         self.state_label.setText(f"{len(self.results)} repositories" if self.results
                                  else "Nothing found.")
         self.searched.emit(self.results)
@@ -220,56 +610,127 @@ class DiscoverPage(QWidget):
             return
         self.open_repo(self.results[row].repo_id)
 
-    def open_repo(self, repo_id: str) -> None:
+    def open_repo(self, repo_id: str, *, select: str | None = None) -> None:
+        """List ``repo_id``'s files (off the GUI thread) and plan them; ``select``: the file
+        (any shard's path) to select once they are listed."""
         self.listing, self.variants, self.plans = None, [], {}
+        self._wanted_file = select
         self.variant_table.setRowCount(0)
         self.repo_title.setText(f"{repo_id}: listing files…")
-        self._run(lambda: repo_listing(repo_id), self._on_listing, "Listing")
+        self._show_detail()
+        self._update_buttons()
+        self._generation += 1
+        generation = self._generation
+        self._run(lambda: repo_listing(repo_id),
+                  lambda listing: self._on_listing(listing, generation), "Listing")
 
-    def _on_listing(self, listing: RepoListing) -> None:
+    def _on_listing(self, listing: RepoListing, generation: int | None = None) -> None:
+        if generation is not None and generation != self._generation:
+            return  # another repository was opened meanwhile
         self.listing = listing
         self.variants = [v for v in listing.variants if v.kind == "model"]
         self.repo_title.setText(f"{listing.repo_id} ({len(self.variants)} GGUF variants"
                                 + (", gated" if listing.gated else "") + ")")
+        wanted, self._wanted_file = self._wanted_file, None
         self._show_variants()
+        if wanted:
+            self._select_file(wanted)
         self.listed.emit(listing)
         self._plan()
+
+    def _select_file(self, filename: str) -> None:
+        try:
+            variant = select_variant(self.variants, filename=filename)
+        except WorkbenchError as err:
+            self.state_label.setText(f"The recommended file is not in this repository: {err}")
+            return
+        if variant in self.variants:
+            self.variant_table.selectRow(self.variants.index(variant))
 
     def _plan(self) -> None:
         if not self.variants:
             return
         variants, ctx = list(self.variants), self.context.value()
+        self.planning = True
         self.state_label.setText("Reading the variants' headers to plan them on this machine…")
-        self._run(lambda: self._planner(variants, ctx), self._on_plans, "Planning")
+        self._show_detail()
+        self._generation += 1
+        generation = self._generation
+        self._run(lambda: self._planner(variants, ctx),
+                  lambda plans: self._on_plans(plans, generation), "Planning")
 
-    def _on_plans(self, plans: dict[str, VariantPlan]) -> None:
+    def _on_plans(self, plans: dict[str, VariantPlan], generation: int | None = None) -> None:
+        if generation is not None and generation != self._generation:
+            return  # another repository or context was chosen meanwhile
         self.plans = dict(plans)
-        self.state_label.setText("Fit, memory and speed are planned for this machine.")
+        self.planning = False
+        self.state_label.setText("Fit, GPU layers, memory and speed are planned for this "
+                                 "machine.")
         self._show_variants()
         self.planned.emit(self.plans)
 
     def _show_variants(self) -> None:
+        selected = self.selected_variant()
         rows = []
         for variant in self.variants:
             plan = self.plans.get(variant.name)
             name = variant.name + ("" if variant.complete else " (incomplete split set)")
             rows.append((name, variant.quant or "", format_bytes(variant.size),
-                         fit_text(plan), memory_text(plan), speed_text(plan)))
+                         fit_text(plan), gpu_layers_text(plan), memory_text(plan),
+                         speed_text(plan)))
+        self.variant_table.blockSignals(True)
         _fill(self.variant_table, rows)
+        for r, variant in enumerate(self.variants):
+            plan = self.plans.get(variant.name)
+            if plan is not None and not plan.error:
+                self._paint_fit(self.variant_table.item(r, 3), plan.fit)
+        if selected is not None and selected in self.variants:
+            self.variant_table.selectRow(self.variants.index(selected))
+        self.variant_table.blockSignals(False)
+        self._variant_chosen()
+
+    def _paint_fit(self, item: QTableWidgetItem | None, fit: str | None) -> None:
+        if item is not None:
+            item.setBackground(QBrush(fit_colour(self.palette(), fit)))
+
+    def _variant_chosen(self) -> None:
+        self._show_detail()
         self._update_buttons()
+
+    def _show_detail(self) -> None:
+        variant = self.selected_variant()
+        plan = self.plans.get(variant.name) if variant is not None else None
+        licence = self.listing.license if self.listing is not None else None
+        self.detail.show_plan(variant, plan, licence, planning=self.planning)
 
     # -- download --------------------------------------------------------------------------
     def selected_variant(self) -> Variant | None:
-        row = self.variant_table.currentRow()
+        rows = self.variant_table.selectionModel().selectedRows()
+        row = rows[0].row() if rows else -1
         return self.variants[row] if 0 <= row < len(self.variants) else None
 
-    def _update_buttons(self) -> None:
+    def download_blocked(self) -> str | None:
+        """Why the selected file cannot be downloaded now (None: it can)."""
+        offline = hub_offline_reason(self.offline)
+        if offline:
+            return offline
         variant = self.selected_variant()
-        self.download_button.setEnabled(variant is not None and variant.complete)
+        if self.listing is None or variant is None:
+            return "Select a file to download it."
+        if not variant.complete:
+            return "This split set is incomplete on the Hub: it cannot be downloaded."
+        return None
+
+    def _update_buttons(self) -> None:
+        reason = self.download_blocked()
+        self.download_button.setEnabled(reason is None)
+        self.download_reason.setText(reason or "")
+        self.download_reason.setVisible(bool(reason) and (
+            reason == OFFLINE_REASON or self.listing is not None))
 
     def download_selected(self) -> None:
         variant = self.selected_variant()
-        if variant is None or self.listing is None or not variant.complete:
+        if variant is None or self.listing is None or self.download_blocked():
             return
         try:
             job = self.downloads.add(self.listing.repo_id, variant, self.listing.revision)

@@ -9,6 +9,7 @@ holds no model, the window opens on the Start page (the three steps of a first s
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
@@ -24,6 +25,7 @@ from PySide6.QtWidgets import (
 from workbench.engine.client import LocalEngine
 from workbench.engine.settings import LoadSettings
 from workbench.net.offline import offline_requested, set_offline
+from workbench.planner.recommend import Recommendation
 from workbench.store.settings import load_settings
 from workbench.ui import engine_bridge as states
 from workbench.ui.bench_page import BenchPage
@@ -61,7 +63,9 @@ class MainWindow(QMainWindow):
                  downloads: DownloadsController | None = None,
                  recommender: Recommender | None = None,
                  network_check: NetworkCheck | None = None,
-                 welcome_if_empty: bool = False) -> None:
+                 welcome_if_empty: bool = False,
+                 discover_recommender: Callable[[], list[Recommendation]] | None = None,
+                 ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Workbench")
         self.setWindowIcon(app_icon())
@@ -85,7 +89,9 @@ class MainWindow(QMainWindow):
 
         self.hardware = HardwarePage(hardware_detector, self.pages)
         self.downloads = downloads or DownloadsController(parent=self)
-        self.discover = DiscoverPage(self.downloads, self.pages, planner=planner)
+        self.discover = DiscoverPage(self.downloads, self.pages, planner=planner,
+                                     recommender=discover_recommender,
+                                     offline=self.status.offline)
         self.downloads_page = DownloadsPage(self.downloads, self.pages)
         self.library = LibraryPage(library_scanner, self.pages)
         self.chat = ChatPage(self.bridge, self.pages)
@@ -177,6 +183,7 @@ class MainWindow(QMainWindow):
         set_offline(offline)
         self.status.set_offline(offline)
         self.welcome.set_offline(offline)
+        self.discover.set_offline(offline)
 
     def set_theme(self, choice: str) -> None:
         """Light, dark or the system's colours (kept for the next start)."""
