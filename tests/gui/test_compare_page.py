@@ -94,7 +94,11 @@ def test_blind_run_hides_names_until_the_vote(qtbot, page: ComparePage, keys,
         page.run()
     assert [p.header.text() for p in page.panes[:2]] == ["Answer A", "Answer B"]
     assert page.vote_bar.isVisible()
+    for pane in page.panes[:2]:  # cost and energy would tell local from cloud: after the vote
+        assert pane.figures["cost_usd"].text() == "cost: after the vote"
+        assert pane.figures["energy_j"].text() == "energy: after the vote"
     page.vote_buttons["A"].click()
+    assert "after the vote" not in page.panes[0].figures["cost_usd"].text()
     winner = page.panes[0].header.text()
     assert winner.startswith("A: anthropic/claude-") and winner.endswith("(winner)")
     assert not page.vote_bar.isVisible()

@@ -48,6 +48,7 @@ FIGURES = (  # (AnswerResult field, how to print the value)
     ("cost_usd", lambda v: "$0" if v == 0 else f"${v:.2e}" if v < 0.0001 else f"${v:.4f}"),
     ("energy_j", lambda v: f"{v:.1f} J"),
 )
+BLIND_HIDDEN = ("cost_usd", "energy_j")  # shown after a blind run's vote
 FIGURE_LABELS = {"ttft_ms": "TTFT", "completion_tokens": "tokens", "gen_tokens_per_s": "tok/s",
                  "cost_usd": "cost", "energy_j": "energy"}
 
@@ -202,10 +203,13 @@ class AnswerPane(QFrame):
         self.status.setText(result.finish_reason or "")
         for key, fmt in FIGURES:
             value = getattr(result, key)
+            if hidden and key in BLIND_HIDDEN:  # $0 or a measured energy names a local target
+                self.figures[key].setText(f"{FIGURE_LABELS[key]}: after the vote")
+                continue
             self.figures[key].setText(fmt(value) if value is not None
                                       else f"{FIGURE_LABELS[key]} —")
         note = result.cost_note or result.energy_note
-        if note:
+        if note and not hidden:
             self.figures["cost_usd"].setToolTip(f"{tooltip('cost_usd')}\n\n{note}")
         if result.error:
             if hidden:
