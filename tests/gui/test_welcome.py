@@ -260,3 +260,27 @@ def test_the_slow_pick_keeps_the_page_responsive(qtbot, tmp_path: Path,
     finally:
         release.set()
         downloads.shutdown()
+
+
+@pytest.mark.parametrize(("bandwidth", "floors"), [(200.0, [10.0]), (0.05, [10.0, None])])
+def test_first_pick_prefers_a_comfortable_speed_then_the_usual_floor(
+        monkeypatch, tmp_path: Path, llama_tiny: Path, bandwidth: float, floors: list) -> None:
+    from workbench.ui import welcome_page
+
+    catalog = load_catalog()
+    entry = min(catalog.entries, key=lambda e: e.n_params)
+    entry = dataclasses.replace(entry, repo=REPO, files=(
+        QuantFile("Q8_0", FILE, llama_tiny.stat().st_size, "computed"),))
+    small = Catalog((entry,), catalog.quant_losses, catalog.loss_source)
+    asked: list = []
+
+    def real_recommend(report, **kwargs):  # the real planner on a one-entry catalog
+        asked.append(kwargs.get("min_tokens_per_s"))
+        return recommend(report, catalog=small, predictor=Predictor(bandwidth_gbps=bandwidth),
+                         **kwargs)
+
+    monkeypatch.setattr(welcome_page, "recommend", real_recommend)
+    picks = welcome_page.default_recommender(_detector(tmp_path)()[0])
+    assert asked == floors
+    assert len(picks) == 1 and picks[0].speed.tg_tokens_per_s is not None
+    assert (picks[0].speed.tg_tokens_per_s >= 10.0) == (floors == [10.0])

@@ -58,8 +58,16 @@ FIT_WORDS = {"full_gpu": "fits on the GPU", "partial": "partial GPU offload",
              "cpu_only": "runs on the CPU", "too_large": "does not fit"}
 
 
+FIRST_PICK_TOKENS_PER_S = 10.0  # a first model should answer faster than one reads
+
+
 def default_recommender(report: HardwareReport) -> list[Recommendation]:
-    """The best catalog file for this machine (the real planner)."""
+    """The best catalog file for this machine (the real planner) among those predicted to
+    answer comfortably fast (a first model at the 5 tok/s floor feels broken); the usual
+    floor when none is."""
+    picks = recommend(report, limit=1, min_tokens_per_s=FIRST_PICK_TOKENS_PER_S)
+    if picks and picks[0].usable:
+        return picks
     return recommend(report, limit=1)
 
 
@@ -134,7 +142,11 @@ def speed_words(rec: Recommendation) -> str:
 
 def why_words(rec: Recommendation) -> str:
     """Why this one: the ranking rules it won on (speed floor, fit, expected quality)."""
-    if rec.usable:
+    tg = rec.speed.tg_tokens_per_s
+    if rec.usable and tg is not None and tg >= FIRST_PICK_TOKENS_PER_S:
+        text = ("Why this one: of the catalog models predicted to answer comfortably fast here "
+                f"(at least {FIRST_PICK_TOKENS_PER_S:g} tokens/s), ")
+    elif rec.usable:
         text = ("Why this one: of the catalog models predicted to reach a usable speed here "
                 f"(at least {DEFAULT_MIN_TOKENS_PER_S:g} tokens/s), ")
     else:
