@@ -30,14 +30,12 @@ from PySide6.QtCharts import (
 from PySide6.QtCore import QEvent, QItemSelectionModel, QObject, Qt, Signal
 from PySide6.QtGui import QCursor, QKeySequence, QPainter, QPalette, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QApplication,
     QComboBox,
     QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QListWidget,
     QListWidgetItem,
@@ -48,7 +46,6 @@ from PySide6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QStackedWidget,
-    QTableWidget,
     QTableWidgetItem,
     QToolTip,
     QVBoxLayout,
@@ -64,6 +61,7 @@ from workbench.store import bench_runs, db
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
 from workbench.ui.notice_banner import NoticeBanner
+from workbench.ui.widgets import page_title, row_table
 
 EngineFactory = Callable[[], LocalEngine]
 Scanner = Callable[[], list[LocalModel]]
@@ -401,11 +399,7 @@ class BenchPage(QWidget):
         self.failures: list[tuple[str, BaseException]] = []
         self.runs: list[dict[str, Any]] = []
 
-        title = QLabel("Benchmarks", self)
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        font.setBold(True)
-        title.setFont(font)
+        title = page_title("Benchmarks", self)
         self.banner = NoticeBanner(self)
         self.banner.retryRequested.connect(self.retry_safe_mode)
 
@@ -503,19 +497,10 @@ class BenchPage(QWidget):
         left_layout.addWidget(self.progress_label)
 
         # results
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
+        self.table = row_table(COLUMNS, "Stored benchmark runs", self, multi=True)
         self.table.horizontalHeaderItem(3).setToolTip(PP_TIP + " Mean ± standard deviation.")
         self.table.horizontalHeaderItem(4).setToolTip(TG_TIP + " Mean ± standard deviation.")
-        self.table.setAccessibleName("Stored benchmark runs")
         self.table.setToolTip("Select runs to chart them (Delete removes them)")
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
-        self.table.verticalHeader().setVisible(False)
-        header = self.table.horizontalHeader()
-        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setStretchLastSection(True)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.delete_button = QPushButton("Delete…", self)
         self.delete_button.setAccessibleName("Delete the selected benchmark runs")

@@ -42,6 +42,7 @@ from workbench.costs.pricing import PricingTable, load_pricing
 from workbench.errors import WorkbenchError
 from workbench.store import db
 from workbench.store.settings import load_settings
+from workbench.ui.widgets import page_title
 
 TYPED = ""  # the combo's data for a typed price
 CHART_POINTS = 120
@@ -212,11 +213,7 @@ class CostsPage(QWidget):
         self.figures.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.figures.setAccessibleName("Break-even figures")
         left = QVBoxLayout()
-        title = QLabel("Break-even: API vs self-hosting", self)
-        title_font = title.font()
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.3)
-        title_font.setBold(True)
-        title.setFont(title_font)
+        title = page_title("Break-even: API vs self-hosting", self)
         left.addWidget(title)
         left.addLayout(form)
         left.addWidget(self.verdict)

@@ -18,10 +18,8 @@ from typing import Any
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor, QKeySequence, QPalette, QShortcut, QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QFormLayout,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QPushButton,
@@ -54,6 +52,7 @@ from workbench.ui.library_page import parameters_text
 from workbench.ui.memory_preview import MemoryBar
 from workbench.ui.metric_text import format_bytes
 from workbench.ui.style import ERROR_HUE, blend, css
+from workbench.ui.widgets import row_table
 
 Planner = Callable[[Sequence[Variant], int], dict[str, VariantPlan]]
 DiscoverRecommender = Callable[[], list[Recommendation]]
@@ -204,19 +203,6 @@ def recommendation_row(rec: Recommendation) -> tuple[str, ...]:
 def recommended_file(rec: Recommendation) -> str:
     """The repository path that selects the recommended file (the first shard of a split)."""
     return rec.file.parts[0] if rec.file.parts else rec.file.name
-
-
-def _table(columns: Sequence[str], name: str, parent: QWidget) -> QTableWidget:
-    table = QTableWidget(0, len(columns), parent)
-    table.setHorizontalHeaderLabels(list(columns))
-    table.setAccessibleName(name)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
-    return table
 
 
 def _fill(table: QTableWidget, rows: list[Sequence[str]]) -> None:
@@ -406,7 +392,7 @@ class DiscoverPage(QWidget):
         self.recommend_title.setFont(bold)
         self.recommend_title.setAccessibleName("Recommendations heading")
         self.recommend_state = _label(self.recommend_panel, "Recommendations state")
-        self.recommend_table = _table(RECOMMEND_COLUMNS, "Recommended for this machine",
+        self.recommend_table = row_table(RECOMMEND_COLUMNS, "Recommended for this machine",
                                       self.recommend_panel)
         self.recommend_table.setToolTip(
             "The curated catalog's best file per model for this machine: usable speed first, "
@@ -418,7 +404,7 @@ class DiscoverPage(QWidget):
         panel_layout.addWidget(self.recommend_title)
         panel_layout.addWidget(self.recommend_state)
         panel_layout.addWidget(self.recommend_table, 1)
-        self.repos = _table(REPO_COLUMNS, "Search results", self)
+        self.repos = row_table(REPO_COLUMNS, "Search results", self)
         self.repos.itemSelectionChanged.connect(self._repo_chosen)
         self.upper = QStackedWidget(self)
         self.upper.addWidget(self.recommend_panel)
@@ -439,7 +425,7 @@ class DiscoverPage(QWidget):
         self.context.setToolTip("The context length (tokens) the files are planned for: the KV "
                                 "cache grows with it. Press Enter to plan again.")
         self.context.editingFinished.connect(self._plan)
-        self.variant_table = _table(VARIANT_COLUMNS, "Variants", self)
+        self.variant_table = row_table(VARIANT_COLUMNS, "Variants", self)
         self.variant_table.setToolTip("The repository's GGUF files, planned on this machine")
         self.variant_table.itemSelectionChanged.connect(self._variant_chosen)
         self.download_button = QPushButton("Download", self)

@@ -15,12 +15,9 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -30,6 +27,7 @@ from workbench.errors import WorkbenchError
 from workbench.hub import DownloadJob, DownloadQueue, Variant
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
+from workbench.ui.widgets import page_title, row_table
 
 REFRESH_MS = 250
 COLUMNS = ("Model", "Repository", "State", "Progress", "Speed", "Time left", "Problem")
@@ -140,27 +138,14 @@ class DownloadsPage(QWidget):
         super().__init__(parent)
         self.controller = controller
         self.jobs: list[DownloadJob] = []
-        title = QLabel("Downloads", self)
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        font.setBold(True)
-        title.setFont(font)
+        title = page_title("Downloads", self)
         self.summary = QLabel("", self)
         self.summary.setAccessibleName("Downloads summary")
         header = QHBoxLayout()
         header.addWidget(title)
         header.addStretch(1)
         header.addWidget(self.summary)
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.setAccessibleName("Download jobs")
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = row_table(COLUMNS, "Download jobs", self)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.pause_button = QPushButton("Pause", self)
         self.resume_button = QPushButton("Resume", self)

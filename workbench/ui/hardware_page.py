@@ -29,6 +29,7 @@ from workbench.hardware.model import GpuInfo
 from workbench.ui.background import BackgroundCall
 from workbench.ui.gauge import MemoryGauge
 from workbench.ui.style import secondary_text
+from workbench.ui.widgets import page_title
 
 Detector = Callable[[], tuple[HardwareReport, list[Finding]]]
 
@@ -121,11 +122,7 @@ class HardwarePage(QWidget):
         self.finding_rows: list[FindingRow] = []
         self._call: BackgroundCall | None = None
 
-        title = QLabel("This machine", self)
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        font.setBold(True)
-        title.setFont(font)
+        title = page_title("This machine", self)
         self.state_label = QLabel("", self)
         self.state_label.setAccessibleName("Detection state")
         self.refresh_button = QPushButton("Detect again", self)

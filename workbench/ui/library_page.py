@@ -12,13 +12,10 @@ from collections.abc import Callable
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QMessageBox,
     QPushButton,
-    QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
     QWidget,
@@ -28,6 +25,7 @@ from workbench.errors import WorkbenchError
 from workbench.hub import LocalModel, delete_model, reveal, scan_library
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
+from workbench.ui.widgets import page_title, row_table
 
 Scanner = Callable[[], list[LocalModel]]
 COLUMNS = ("Name", "Quant", "Size", "Architecture", "Parameters", "Context", "Source",
@@ -63,11 +61,7 @@ class LibraryPage(QWidget):
         self.scanned_once = False
         self._call: BackgroundCall | None = None
 
-        title = QLabel("Models on this machine", self)
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        font.setBold(True)
-        title.setFont(font)
+        title = page_title("Models on this machine", self)
         self.state_label = QLabel("", self)
         self.state_label.setAccessibleName("Library state")
         self.rescan_button = QPushButton("Rescan", self)
@@ -79,16 +73,7 @@ class LibraryPage(QWidget):
         header.addWidget(self.state_label)
         header.addWidget(self.rescan_button)
 
-        self.table = QTableWidget(0, len(COLUMNS), self)
-        self.table.setHorizontalHeaderLabels(list(COLUMNS))
-        self.table.setAccessibleName("Local models")
-        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(
-            QHeaderView.ResizeMode.ResizeToContents)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = row_table(COLUMNS, "Local models", self)
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.itemDoubleClicked.connect(lambda *_: self.open_selected())
 

@@ -13,7 +13,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QDoubleSpinBox,
@@ -23,7 +22,6 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QGroupBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QListWidget,
@@ -43,6 +41,7 @@ from workbench.providers.profiles import Profile, all_profiles, remove_profile, 
 from workbench.store import secrets
 from workbench.store.settings import AppSettings, load_settings, save_settings
 from workbench.ui.theme import THEMES
+from workbench.ui.widgets import page_title, row_table
 
 BUILTIN_KEYS = ("openai", "anthropic", "gemini")
 
@@ -57,15 +56,7 @@ def key_state_text(source: str | None) -> str:
 
 
 def _table(columns: list[str], parent: QWidget, name: str) -> QTableWidget:
-    table = QTableWidget(0, len(columns), parent)
-    table.setHorizontalHeaderLabels(columns)
-    table.setAccessibleName(name)
-    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
-    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-    table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-    table.verticalHeader().setVisible(False)
-    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-    table.horizontalHeader().setStretchLastSection(True)
+    table = row_table(columns, name, parent)
     table.setMinimumHeight(120)
     return table
 
@@ -205,11 +196,7 @@ class SettingsPage(QWidget):
         body = QWidget(self)
         layout = QVBoxLayout(body)
         layout.setContentsMargins(16, 12, 16, 12)
-        title = QLabel("Settings", body)
-        font = title.font()
-        font.setPointSizeF(font.pointSizeF() * 1.3)
-        font.setBold(True)
-        title.setFont(font)
+        title = page_title("Settings", body)
         layout.addWidget(title)
         layout.addWidget(self.message)
         for box in (general, self.keys_box, profiles_box, prices_box, folders_box):

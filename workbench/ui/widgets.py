@@ -1,0 +1,34 @@
+"""Small widget builders the pages share: a page title and a read-only, row-selecting table."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QWidget
+
+
+def page_title(text: str, parent: QWidget) -> QLabel:
+    """A page's heading: the default font, 1.3 times larger, bold."""
+    title = QLabel(text, parent)
+    font = title.font()
+    font.setPointSizeF(font.pointSizeF() * 1.3)
+    font.setBold(True)
+    title.setFont(font)
+    return title
+
+
+def row_table(columns: Sequence[str], name: str, parent: QWidget, *,
+              multi: bool = False) -> QTableWidget:
+    """A read-only table whose rows are selected whole (one at a time unless ``multi``);
+    columns fit their contents and the last one takes the rest."""
+    table = QTableWidget(0, len(columns), parent)
+    table.setHorizontalHeaderLabels(list(columns))
+    table.setAccessibleName(name)
+    table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+    table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+    table.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection if multi
+                           else QAbstractItemView.SelectionMode.SingleSelection)
+    table.verticalHeader().setVisible(False)
+    table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+    table.horizontalHeader().setStretchLastSection(True)
+    return table
