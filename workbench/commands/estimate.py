@@ -97,7 +97,10 @@ def _hardware(args: argparse.Namespace) -> tuple[str, list[int], int, str | None
         ram = report.ram.available_bytes or report.ram.total_bytes or 0
     usable = [g for g in report.gpus if g.llama_usable is not False and g.vram_free_bytes]
     if backend == "auto":
-        backend = _backend_for(usable or report.gpus, report)
+        from workbench.planner.recommend import planner_backend
+
+        gpus = usable or report.gpus
+        backend = planner_backend(gpus[0].vendor, report) if gpus else "cpu"
         if backend == "cpu" and args.vram is not None:
             backend = "cuda"
             note = "no GPU detected: planned for a CUDA GPU with the --vram given"
@@ -106,17 +109,6 @@ def _hardware(args: argparse.Namespace) -> tuple[str, list[int], int, str | None
     if args.vram is None and backend != "cpu":
         frees = [int(g.vram_free_bytes) for g in usable]  # type: ignore[arg-type]
     return backend, frees, int(ram or 0), note
-
-
-def _backend_for(gpus: list[Any], report: Any) -> str:
-    if not gpus:
-        return "cpu"
-    families = report.llama.gpu_backends() if report.llama.probe_ok else set()
-    vendor = gpus[0].vendor
-    preferred = {"nvidia": "cuda", "amd": "rocm", "apple": "metal"}.get(vendor, "vulkan")
-    if families and preferred not in families:
-        return "vulkan" if "vulkan" in families else sorted(families)[0]
-    return preferred
 
 
 def handler(args: argparse.Namespace) -> int:

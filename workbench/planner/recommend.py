@@ -46,6 +46,16 @@ from workbench.planner.speed import Predictor, SpeedPrediction, weight_profile
 
 FIT_ORDER = {"full_gpu": 0, "partial": 1, "cpu_only": 2, "too_large": 3}
 BACKEND_BY_VENDOR = {"nvidia": "cuda", "amd": "rocm", "apple": "metal"}
+
+
+def planner_backend(vendor: str, report: HardwareReport) -> str:
+    """The backend a ``vendor`` GPU is planned with: the vendor's own (CUDA, ROCm, Metal),
+    unless the installed llama.cpp build has only others (then Vulkan, else the first)."""
+    preferred = BACKEND_BY_VENDOR.get(vendor, "vulkan")
+    families = report.llama.gpu_backends() if report.llama.probe_ok else set()
+    if families and preferred not in families:
+        return "vulkan" if "vulkan" in families else sorted(families)[0]
+    return preferred
 ONLINE_REFRESH = 10  # best entries whose real headers are read with --online
 
 

@@ -26,12 +26,12 @@ from workbench.engine.settings import LoadSettings
 from workbench.errors import WorkbenchError
 from workbench.hardware.model import HardwareReport
 from workbench.planner import MemoryPlan, ModelParams, estimate_memory, model_params
+from workbench.planner.recommend import planner_backend
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
 from workbench.ui.style import ERROR_HUE, blend, secondary_text
 
 DEBOUNCE_MS = 150
-GPU_VENDOR_BACKEND = {"nvidia": "cuda", "amd": "rocm", "apple": "metal"}
 FIT_WORDS = {"full_gpu": "All layers on the GPU", "partial": "Partial offload",
              "cpu_only": "CPU only", "too_large": "Does not fit"}
 Detect = Callable[[], HardwareReport]
@@ -75,11 +75,7 @@ def machine_from_report(report: HardwareReport) -> Machine:
     usable = [g for g in report.gpus if g.llama_usable is not False and g.vram_free_bytes]
     if usable:
         gpu = usable[0]
-        backend = GPU_VENDOR_BACKEND.get(gpu.vendor, "vulkan")
-        families = report.llama.gpu_backends() if report.llama.probe_ok else set()
-        if families and backend not in families:
-            backend = "vulkan" if "vulkan" in families else sorted(families)[0]
-        return Machine(backend, gpu.vram_free_bytes, ram, gpu.name)
+        return Machine(planner_backend(gpu.vendor, report), gpu.vram_free_bytes, ram, gpu.name)
     if report.gpus:
         names = ", ".join(g.name or g.vendor for g in report.gpus)
         reason = f"llama.cpp cannot use this machine's GPU ({names})"
