@@ -39,7 +39,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QScrollArea,
@@ -61,7 +60,7 @@ from workbench.store import bench_runs, db
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
 from workbench.ui.notice_banner import NoticeBanner
-from workbench.ui.widgets import page_title, row_table
+from workbench.ui.widgets import confirm, page_title, row_table
 
 EngineFactory = Callable[[], LocalEngine]
 Scanner = Callable[[], list[LocalModel]]
@@ -803,12 +802,8 @@ class BenchPage(QWidget):
         self.delete_button.setEnabled(bool(self.selected_run_ids()))
 
     def confirm_delete(self, count: int) -> bool:
-        answer = QMessageBox.question(
-            self, "Delete benchmark runs?",
-            f"Delete {count} stored benchmark run(s)? The speed preview no longer uses them.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        return confirm(self, "Delete benchmark runs?", f"Delete {count} stored benchmark "
+                       "run(s)? The speed preview no longer uses them.")
 
     def delete_selected(self) -> int:
         """Delete the selected runs (after asking); returns how many were removed."""

@@ -17,7 +17,6 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QMenu,
-    QMessageBox,
     QPushButton,
     QToolButton,
     QVBoxLayout,
@@ -27,6 +26,7 @@ from PySide6.QtWidgets import (
 from workbench.errors import WorkbenchError
 from workbench.store import conversations as store
 from workbench.ui.style import secondary_text
+from workbench.ui.widgets import confirm
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 FORMATS = {"md": ("Markdown", "Markdown (*.md)"), "json": ("JSON", "JSON (*.json)")}
@@ -281,12 +281,8 @@ class ConversationList(QWidget):
         return True
 
     def confirm_delete(self, title: str) -> bool:
-        answer = QMessageBox.question(
-            self, "Delete the conversation?",
-            f"Delete “{title}” and all its messages? This cannot be undone.",
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        return confirm(self, "Delete the conversation?",
+                       f"Delete “{title}” and all its messages? This cannot be undone.")
 
     def delete_selected(self) -> None:
         conversation_id = self.selected_id()

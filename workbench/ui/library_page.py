@@ -14,7 +14,6 @@ from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QMessageBox,
     QPushButton,
     QTableWidgetItem,
     QVBoxLayout,
@@ -25,7 +24,7 @@ from workbench.errors import WorkbenchError
 from workbench.hub import LocalModel, delete_model, reveal, scan_library
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
-from workbench.ui.widgets import page_title, row_table
+from workbench.ui.widgets import confirm, page_title, row_table
 
 Scanner = Callable[[], list[LocalModel]]
 COLUMNS = ("Name", "Quant", "Size", "Architecture", "Parameters", "Context", "Source",
@@ -176,13 +175,9 @@ class LibraryPage(QWidget):
             self.statusMessage.emit(str(err))
 
     def confirm_delete(self, model: LocalModel) -> bool:
-        answer = QMessageBox.question(
-            self, "Delete the model?",
-            f"Delete {model.name} ({format_bytes(model.size)})? Its files are removed from "
-            f"disk:\n" + "\n".join(model.files),
-            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
-            QMessageBox.StandardButton.No)
-        return answer == QMessageBox.StandardButton.Yes
+        return confirm(self, "Delete the model?",
+                       f"Delete {model.name} ({format_bytes(model.size)})? Its files are removed "
+                       "from disk:\n" + "\n".join(model.files))
 
     def delete_selected(self) -> None:
         model = self.selected()

@@ -1,10 +1,18 @@
-"""Small widget builders the pages share: a page title and a read-only, row-selecting table."""
+"""Small widget builders the pages share: a page title, a read-only row-selecting table, and a
+Yes/No question whose default is No."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QLabel, QTableWidget, QWidget
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QHeaderView,
+    QLabel,
+    QMessageBox,
+    QTableWidget,
+    QWidget,
+)
 
 
 def page_title(text: str, parent: QWidget) -> QLabel:
@@ -32,3 +40,11 @@ def row_table(columns: Sequence[str], name: str, parent: QWidget, *,
     table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
     table.horizontalHeader().setStretchLastSection(True)
     return table
+
+
+def confirm(parent: QWidget, title: str, text: str) -> bool:
+    """Ask ``text`` with Yes and No (No is the default: Enter does not destroy anything)."""
+    answer = QMessageBox.question(parent, title, text,
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
