@@ -33,6 +33,7 @@ from workbench.engine.errors import (
 )
 from workbench.engine.metrics import AnswerMetrics
 from workbench.engine.settings import LoadSettings, Sampling
+from workbench.engine.worker.priority import NICE_ENV
 from workbench.errors import BadInput
 
 START_TIMEOUT_S = 120.0  # importing llama_cpp on a cold disk can take a while
@@ -116,7 +117,7 @@ class LocalEngine:
         # ggml's crash backtrace attaches gdb: slow, and it buries the failed assertion
         env.setdefault("GGML_NO_BACKTRACE", "1")
         if self.nice > 0:
-            env["WORKBENCH_WORKER_NICE"] = str(self.nice)
+            env[NICE_ENV] = str(self.nice)
         self._events = queue.Queue()
         self.log.clear()
         self._process = subprocess.Popen(
