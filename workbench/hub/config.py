@@ -2,8 +2,9 @@
 
 huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME``, ``HF_HUB_CACHE`` and ``HF_HUB_OFFLINE`` once,
 when it is imported; Workbench reads them whenever a ``HubConfig`` is made, with the same
-defaults and precedence, so a long-running app (and the tests) see changes. Workbench's own
-``WORKBENCH_OFFLINE`` counts as offline too.
+defaults and precedence, so a long-running app (and the tests) see changes. Whether the Hub may
+be used is the app's one network state (``workbench.net.offline.network_state``: the settings,
+``WORKBENCH_OFFLINE``, ``HF_HUB_OFFLINE``).
 """
 
 from __future__ import annotations
@@ -15,13 +16,6 @@ from pathlib import Path
 from workbench.hub.errors import OfflineError
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-_TRUE = {"1", "on", "yes", "true"}
-
-
-def _flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE
-
-
 def hf_home() -> Path:
     """``HF_HOME``, else ``$XDG_CACHE_HOME/huggingface``, else ``~/.cache/huggingface``."""
     value = os.environ.get("HF_HOME")
@@ -50,9 +44,10 @@ class HubConfig:
     @classmethod
     def from_env(cls) -> HubConfig:
         endpoint = (os.environ.get("HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/")
-        offline = _flag("HF_HUB_OFFLINE") or _flag("TRANSFORMERS_OFFLINE") or \
-            _flag("WORKBENCH_OFFLINE")
-        return cls(endpoint=endpoint, cache_dir=hub_cache_dir(), offline=offline)
+        from workbench.net.offline import network_state
+
+        return cls(endpoint=endpoint, cache_dir=hub_cache_dir(),
+                   offline=network_state().offline)
 
     def require_online(self, what: str) -> None:
         """Raise ``OfflineError`` when offline mode is on."""

@@ -19,11 +19,15 @@ import os
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from workbench.errors import RuntimeFailure
 
 ENV_OFFLINE = "WORKBENCH_OFFLINE"
+OFFLINE_ENV_VARS = (ENV_OFFLINE, "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+_TRUE = {"1", "true", "yes", "on"}
 
 
 class OfflineBlocked(RuntimeFailure, ConnectionRefusedError):
@@ -61,10 +65,54 @@ def is_loopback_host(host: object) -> bool:
     return address.is_loopback
 
 
+@dataclass(frozen=True)
+class NetworkState:
+    """Whether the app is offline, why, and what is wrong with the settings file (if anything).
+
+    The one answer every part of the app shows and acts on (CLI, status bar, Start page,
+    Discover, Settings, cloud targets, the Hub client)."""
+
+    offline: bool
+    reasons: tuple[str, ...] = ()  # "the settings", "WORKBENCH_OFFLINE", "HF_HUB_OFFLINE", ...
+    settings_problem: str | None = None
+
+    @property
+    def forced_by_environment(self) -> bool:
+        """Offline whatever the settings' switch says."""
+        return any(r in OFFLINE_ENV_VARS for r in self.reasons)
+
+    def describe(self) -> str:
+        """One line: the state and why."""
+        if not self.offline:
+            return "online"
+        return "offline mode is on (" + ", ".join(self.reasons) + "): nothing leaves this machine"
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
+def network_state(settings_path: Path | None = None) -> NetworkState:
+    """Offline when the settings say so (or cannot be read: fail safe), or when
+    ``WORKBENCH_OFFLINE``, ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is 1/true/yes/on."""
+    from workbench.store.settings import read_offline_setting
+
+    settings_offline, problem = read_offline_setting(settings_path)
+    reasons = (["the settings file is unusable" if problem else "the settings"]
+               if settings_offline else [])
+    reasons += [name for name in OFFLINE_ENV_VARS if _env_flag(name)]
+    return NetworkState(bool(reasons), tuple(reasons), problem)
+
+
 def offline_requested(settings_offline: bool = False) -> bool:
-    """Offline when the settings say so or ``WORKBENCH_OFFLINE`` is set to 1/true/yes/on."""
-    env = os.environ.get(ENV_OFFLINE, "").strip().lower()
-    return settings_offline or env in ("1", "true", "yes", "on")
+    """Legacy form of ``network_state()`` for callers that read the settings themselves:
+    ``settings_offline`` or an offline environment variable."""
+    return settings_offline or any(_env_flag(name) for name in OFFLINE_ENV_VARS)
+
+
+def is_offline(settings_path: Path | None = None) -> bool:
+    """The guard is on, or ``network_state()`` says offline."""
+    return guard_active() or network_state(settings_path).offline
 
 
 def guard_active() -> bool:

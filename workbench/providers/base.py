@@ -22,7 +22,7 @@ from typing import Any
 
 from workbench.engine.client import CancelToken
 from workbench.errors import BadInput, WorkbenchError
-from workbench.net.offline import find_offline_block, guard_active, offline_requested
+from workbench.net.offline import find_offline_block, is_offline
 from workbench.providers import errors
 from workbench.providers.errors import ProviderError
 from workbench.store.secrets import redact
@@ -238,18 +238,6 @@ class Target(ABC):
 
     def close(self) -> None:  # noqa: B027 - most targets hold nothing to release
         """Release connections or processes (idempotent)."""
-
-
-def is_offline() -> bool:
-    """Offline mode: the guard is on, the settings say so, or WORKBENCH_OFFLINE is set."""
-    if guard_active():
-        return True
-    from workbench.store.settings import load_settings
-
-    try:
-        return offline_requested(load_settings().offline)
-    except WorkbenchError:
-        return offline_requested(False)
 
 
 def _fail(result: AnswerResult, err: ProviderError, parts: list[str]) -> AnswerResult:

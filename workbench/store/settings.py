@@ -8,8 +8,7 @@ as they are, so other parts of the app (and newer versions) can add their own.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from workbench import paths
 from workbench.errors import BadInput
 from workbench.store import secrets
+from workbench.store.state_file import StateFileUnreadable, read_state_text, write_text_atomic
 
 SETTINGS_FILE = "settings.json"
 DEFAULT_ELECTRICITY_USD_PER_KWH = 0.15
@@ -64,14 +64,17 @@ class AppSettings:
     def from_dict(cls, data: dict[str, Any]) -> AppSettings:
         known = {"offline", "electricity_usd_per_kwh", "cpu_watts_per_core", "hardware_usd",
                  "hardware_lifetime_hours", "profiles", "pricing_overrides"}
+        offline = data.get("offline", False)
+        if not isinstance(offline, bool):
+            raise BadInput(f"settings: offline must be true or false, not {offline!r}")
         settings = cls(
-            offline=bool(data.get("offline", False)),
+            offline=offline,
             electricity_usd_per_kwh=_number(data, "electricity_usd_per_kwh"),
             cpu_watts_per_core=_number(data, "cpu_watts_per_core"),
             hardware_usd=_number(data, "hardware_usd"),
             hardware_lifetime_hours=_number(data, "hardware_lifetime_hours"),
-            profiles=dict(data.get("profiles") or {}),
-            pricing_overrides=dict(data.get("pricing_overrides") or {}),
+            profiles=_object(data, "profiles"),
+            pricing_overrides=_object(data, "pricing_overrides"),
             extra={k: v for k, v in data.items() if k not in known},
         )
         settings.validate()
@@ -96,25 +99,84 @@ def _number(data: dict[str, Any], name: str) -> float | None:
     return float(value)
 
 
+def _object(data: dict[str, Any], name: str) -> dict[str, Any]:
+    value = data.get(name) or {}
+    if not isinstance(value, dict):
+        raise BadInput(f"settings: {name} must be a JSON object, not {type(value).__name__}")
+    return dict(value)
+
+
 def settings_path() -> Path:
     return paths.data_dir() / SETTINGS_FILE
 
 
 def load_settings(path: Path | None = None) -> AppSettings:
-    """The saved settings (defaults when there is no file yet)."""
+    """The saved settings (defaults when there is no file yet); a file that cannot be used
+    raises ``BadInput`` naming the file and the field, and is left as it is."""
     path = path or settings_path()
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return AppSettings()
+        return AppSettings.from_dict(_read_document(path))
+    except BadInput as err:
+        raise BadInput(_in_file(path, err)) from None
+
+
+def read_offline_setting(path: Path | None = None) -> tuple[bool, str | None]:
+    """The settings' offline switch, failing safe: ``(offline, problem)``.
+
+    A settings file with a bad field still tells its ``offline`` value (``problem`` names the
+    field); one that cannot be read or parsed keeps offline mode ON unless its text says
+    ``"offline": false`` exactly once (a torn write that still holds the switch).
+    """
+    path = path or settings_path()
+    try:
+        data = _read_document(path)
+    except (BadInput, StateFileUnreadable) as err:
+        told = _OFFLINE_IN_TEXT.findall(_text_or_empty(path))
+        offline = told != ["false"]
+        return offline, f"{_in_file(path, err)}; offline mode is " + (
+            "kept on until it is fixed" if offline else "off, as the file says")
+    offline = data.get("offline", False)
+    if not isinstance(offline, bool):
+        return True, (f"the settings file {path}: offline must be true or false, not "
+                      f"{offline!r}; offline mode is kept on until it is fixed")
+    try:
+        AppSettings.from_dict(data)
+    except BadInput as err:
+        return offline, _in_file(path, err)
+    return offline, None
+
+
+_OFFLINE_IN_TEXT = re.compile(r'"offline"\s*:\s*(true|false)\b')
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    text = read_state_text(path)
+    if text is None:
+        return {}
     try:
         data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BadInput(f"the settings file {path} is not valid JSON (line {err.lineno}): fix "
-                       "or delete it") from None
+    except ValueError as err:
+        line = f" (line {err.lineno})" if isinstance(err, json.JSONDecodeError) else ""
+        raise BadInput(f"the settings file {path} is not valid JSON{line}: fix or delete "
+                       "it") from None
     if not isinstance(data, dict):
         raise BadInput(f"the settings file {path} must hold a JSON object")
-    return AppSettings.from_dict(data)
+    return data
+
+
+def _text_or_empty(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+
+
+def _in_file(path: Path, err: Exception) -> str:
+    """``err`` with the settings file named (once)."""
+    text = str(err)
+    if str(path) in text:
+        return text
+    return f"the settings file {path}: {text.removeprefix('settings: ')}"
 
 
 def find_credentials(value: Any, where: str = "") -> list[str]:
@@ -144,14 +206,4 @@ def save_settings(settings: AppSettings, path: Path | None = None) -> Path:
     if secrets.contains_secret(text):
         raise BadInput("settings never hold API keys (a known key value was found): store keys "
                        "with `workbench keys set NAME`")
-    path = path or settings_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".settings-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomic(path or settings_path(), text)

@@ -41,7 +41,7 @@ from workbench.costs.breakeven import (
 from workbench.costs.pricing import PricingTable, load_pricing
 from workbench.errors import WorkbenchError
 from workbench.store import db
-from workbench.store.settings import load_settings
+from workbench.store.settings import AppSettings, load_settings
 from workbench.ui.widgets import page_title
 
 TYPED = ""  # the combo's data for a typed price
@@ -122,7 +122,11 @@ class CostsPage(QWidget):
         super().__init__(parent)
         self._connect = connect
         self.result: BreakEvenResult | None = None
-        settings = load_settings()
+        try:  # a bad settings file is named (Settings says more), the page still opens
+            settings = load_settings()
+        except WorkbenchError as err:
+            settings = AppSettings()
+            self.statusMessage.emit(str(err))
         try:
             self.pricing = pricing or load_pricing(overrides=settings.pricing_overrides)
         except WorkbenchError as err:

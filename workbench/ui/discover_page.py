@@ -42,9 +42,8 @@ from workbench.hub import (
     repo_listing,
     search_models,
 )
-from workbench.hub.config import HubConfig
 from workbench.hub.quant import select_variant
-from workbench.net.offline import guard_active
+from workbench.net.offline import is_offline
 from workbench.planner.recommend import Recommendation, recommend
 from workbench.ui.background import BackgroundCall
 from workbench.ui.downloads import DownloadsController
@@ -83,7 +82,7 @@ def default_recommender() -> list[Recommendation]:
 
 def hub_offline_reason(offline: bool = False) -> str | None:
     """Why nothing can be downloaded now (offline mode), or None."""
-    if offline or guard_active() or HubConfig.from_env().offline:
+    if offline or is_offline():
         return OFFLINE_REASON
     return None
 

@@ -24,9 +24,8 @@ from PySide6.QtWidgets import (
 
 from workbench.engine.client import LocalEngine
 from workbench.engine.settings import LoadSettings
-from workbench.net.offline import offline_requested, set_offline
+from workbench.net.offline import NetworkState, network_state, set_offline
 from workbench.planner.recommend import Recommendation
-from workbench.store.settings import load_settings
 from workbench.ui import engine_bridge as states
 from workbench.ui.bench_page import BenchPage
 from workbench.ui.chat_page import ChatPage
@@ -74,7 +73,7 @@ class MainWindow(QMainWindow):
         self.bridge = EngineBridge(engine, self)
         self.status = StatusBar(self.bridge, self)
         self.setStatusBar(self.status)
-        self.status.set_offline(self._offline_setting())
+        self.status.set_network(network_state())
 
         central = QWidget(self)
         self.rail = NavRail(central)
@@ -178,12 +177,17 @@ class MainWindow(QMainWindow):
         """The chat's loaded model and the settings it was loaded with (Compare reuses them)."""
         return self.bridge.settings if self.bridge.info else None
 
-    def apply_offline(self, offline: bool) -> None:
-        """Turn this process's socket guard on or off and show the state."""
-        set_offline(offline)
-        self.status.set_offline(offline)
-        self.welcome.set_offline(offline)
-        self.discover.set_offline(offline)
+    def apply_offline(self, state: NetworkState | bool | None = None) -> None:
+        """Turn this process's socket guard on or off and show the state everywhere.
+
+        The state is ``network_state()`` (a bare bool from the Settings switch is re-read, so
+        the environment and a broken settings file still count)."""
+        if not isinstance(state, NetworkState):
+            state = network_state()
+        set_offline(state.offline)
+        self.status.set_network(state)
+        self.welcome.set_offline(state.offline)
+        self.discover.set_offline(state.offline)
 
     def set_theme(self, choice: str) -> None:
         """Light, dark or the system's colours (kept for the next start)."""
@@ -193,12 +197,6 @@ class MainWindow(QMainWindow):
 
     def _folders_changed(self) -> None:
         self.library.scanned_once = False  # the Library scans again when it is shown next
-
-    def _offline_setting(self) -> bool:
-        try:
-            return offline_requested(load_settings().offline)
-        except Exception:  # a broken settings file is reported where it is edited
-            return offline_requested(False)
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcuts: list[QKeySequence] | QKeySequence | None,

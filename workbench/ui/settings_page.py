@@ -36,7 +36,7 @@ from PySide6.QtWidgets import (
 from workbench.costs.pricing import load_pricing
 from workbench.errors import WorkbenchError
 from workbench.hub import add_folder, folders, remove_folder
-from workbench.net.offline import ENV_OFFLINE, offline_requested
+from workbench.net.offline import network_state
 from workbench.providers.profiles import Profile, all_profiles, remove_profile, save_profile
 from workbench.store import secrets
 from workbench.store.settings import AppSettings, load_settings, save_settings
@@ -242,10 +242,7 @@ class SettingsPage(QWidget):
         self.offline.blockSignals(True)
         self.offline.setChecked(settings.offline)
         self.offline.blockSignals(False)
-        forced = offline_requested(False)
-        self.offline_note.setText(f"{ENV_OFFLINE} is set: offline regardless of this box."
-                                  if forced else "")
-        self.offline_note.setVisible(forced)
+        self._show_offline_note()
         self.electricity.setValue(settings.electricity_price)
         self.electricity_note.setText("default price" if settings.electricity_usd_per_kwh
                                       is None else "your price")
@@ -266,6 +263,16 @@ class SettingsPage(QWidget):
         self._fill_keys(self._profiles)
 
     # -- offline and electricity -----------------------------------------------------------
+    def _show_offline_note(self) -> None:
+        """Why the app is offline whatever this box says (environment, unusable file)."""
+        state = network_state(self.path)
+        forced = [r for r in state.reasons if r != "the settings"]
+        lines = [f"{', '.join(forced)}: offline regardless of this box."] if forced else []
+        if state.settings_problem:
+            lines.append(state.settings_problem)
+        self.offline_note.setText("\n".join(lines))
+        self.offline_note.setVisible(bool(lines))
+
     def set_offline(self, offline: bool) -> None:
         settings = self._load()
         if settings is None:
@@ -273,7 +280,8 @@ class SettingsPage(QWidget):
         settings.offline = offline
         if self._save(settings, "Offline mode is on: nothing leaves this machine." if offline
                       else "Offline mode is off."):
-            self.offlineChanged.emit(offline_requested(offline))
+            self._show_offline_note()
+            self.offlineChanged.emit(network_state(self.path).offline)
 
     def save_electricity(self) -> None:
         settings = self._load()

@@ -9,6 +9,7 @@ import psutil
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
+from workbench.net.offline import NetworkState
 from workbench.ui import engine_bridge as states
 from workbench.ui.engine_bridge import EngineBridge
 from workbench.ui.metric_text import format_bytes
@@ -68,7 +69,7 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.ram_label)
         self.addPermanentWidget(self.offline_label)
         self.offline = False
-        self.set_offline(False)
+        self.set_network(NetworkState(False))
 
         self._rss_timer = QTimer(self)
         self._rss_timer.setInterval(RSS_INTERVAL_MS)
@@ -106,12 +107,14 @@ class StatusBar(QStatusBar):
         self.download_label.setText(text or "")
         self.download_label.setVisible(bool(text))
 
-    def set_offline(self, offline: bool) -> None:
-        """Show the offline state (the Settings page and startup call this)."""
-        self.offline = offline
-        self.offline_label.setText(OFFLINE_TEXT if offline else ONLINE_TEXT)
-        self.offline_label.setToolTip(
-            "Offline mode: every connection that would leave this machine is refused; local "
-            "models still work." if offline else
-            "Online: cloud targets and downloads may connect when you start them. Turn on "
-            "offline mode in Settings to block every outside connection.")
+    def set_network(self, state: NetworkState) -> None:
+        """Show the app's network state (``network_state()``; startup and Settings call this)."""
+        self.offline = state.offline
+        self.offline_label.setText(OFFLINE_TEXT if state.offline else ONLINE_TEXT)
+        tip = ("Offline mode (" + ", ".join(state.reasons) + "): every connection that would "
+               "leave this machine is refused; local models still work." if state.offline else
+               "Online: cloud targets and downloads may connect when you start them. Turn on "
+               "offline mode in Settings to block every outside connection.")
+        if state.settings_problem:
+            tip += "\n" + state.settings_problem
+        self.offline_label.setToolTip(tip)

@@ -40,7 +40,7 @@ from workbench.hardware import HardwareReport
 from workbench.hub import DownloadJob, LocalModel, RepoListing, Variant, add_folder, repo_listing
 from workbench.hub.config import HubConfig
 from workbench.hub.quant import select_variant
-from workbench.net.offline import find_offline_block, guard_active
+from workbench.net.offline import find_offline_block, is_offline
 from workbench.planner.recommend import DEFAULT_MIN_TOKENS_PER_S, Recommendation, recommend
 from workbench.ui.background import BackgroundCall
 from workbench.ui.downloads import DownloadsController, progress_text
@@ -77,9 +77,9 @@ def check_hub(timeout: float = HUB_TIMEOUT_S) -> str | None:
     Offline mode (the settings' guard, ``HF_HUB_OFFLINE``, ``WORKBENCH_OFFLINE``) answers
     without a connection attempt.
     """
-    config = HubConfig.from_env()
-    if config.offline or guard_active():
+    if is_offline():
         return "offline mode is on: nothing leaves this machine"
+    config = HubConfig.from_env()
     request = urllib.request.Request(f"{config.endpoint}/api/models?limit=1", method="HEAD",
                                      headers={"User-Agent": "workbench"})
     try:

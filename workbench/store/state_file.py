@@ -1,0 +1,100 @@
+"""The one way Workbench reads and writes its small JSON state files (the download queue, the
+library's folders/usage/header index, settings, prompt presets, repacking verdicts).
+
+Writing: the text goes to a temporary file with a unique name in the same folder, is fsynced,
+replaces the old file with ``os.replace`` (atomic), and the folder is fsynced so the rename
+survives a power cut. Two processes (the GUI and a CLI run) never share a temporary file.
+
+Reading: a missing file is the default; a file that does not parse is set aside
+(``NAME.broken-<time>``) and read as the default, so the next save starts clean and the bad
+copy is kept for the user; any other ``OSError`` (too many open files, permissions, ...) is
+raised as a ``RuntimeFailure``: a transient error never makes a good file look empty.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from workbench.errors import RuntimeFailure
+
+
+class StateFileUnreadable(RuntimeFailure):
+    """A state file exists but cannot be read now (not a parse error)."""
+
+
+def write_text_atomic(path: Path, text: str) -> Path:
+    """Replace ``path`` with ``text`` atomically and durably (see the module docstring)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
+    return path
+
+
+def write_json_atomic(path: Path, document: Any, *, indent: int | None = 1,
+                      sort_keys: bool = False) -> Path:
+    """``document`` as JSON in ``path`` (atomic and durable)."""
+    text = json.dumps(document, indent=indent, ensure_ascii=False, sort_keys=sort_keys) + "\n"
+    return write_text_atomic(path, text)
+
+
+def read_json_state(path: Path, default: Any = None) -> Any:
+    """The parsed JSON in ``path``; ``default`` when it is missing or was set aside as broken.
+
+    Raises ``StateFileUnreadable`` when the file exists but cannot be read (nothing is moved).
+    """
+    text = read_state_text(path)
+    if text is None:
+        return default
+    try:
+        return json.loads(text)
+    except ValueError:
+        set_aside(path)
+        return default
+
+
+def read_state_text(path: Path) -> str | None:
+    """The text of ``path``, None when it does not exist; other read errors raise."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        return "\0"  # not text: parses badly, so the caller sets it aside
+    except OSError as err:
+        raise StateFileUnreadable(f"cannot read {path} now ({err.strerror or err}); it was left "
+                                  "as it is") from None
+
+
+def set_aside(path: Path) -> Path | None:
+    """Rename a broken state file to ``NAME.broken-<unix time>`` (kept for the user)."""
+    broken = path.with_name(f"{path.name}.broken-{int(time.time())}")
+    with contextlib.suppress(OSError):
+        os.replace(path, broken)
+        return broken
+    return None
+
+
+def _fsync_folder(folder: Path) -> None:
+    if os.name != "posix":  # Windows cannot open a directory; its rename is durable enough
+        return
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
