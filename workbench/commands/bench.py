@@ -14,6 +14,7 @@ from workbench.commands.run import add_model_options, load_settings_from
 from workbench.engine.bench import BenchResult, bench_context, measure
 from workbench.engine.client import LocalEngine
 from workbench.errors import BadInput
+from workbench.terminal_text import markup_escape, rich_text, terminal_safe
 
 
 def register(subparsers: Any) -> None:
@@ -53,17 +54,18 @@ def bench_one(args: argparse.Namespace, path: str) -> BenchResult:
         args.ctx = bench_context(args.prompt_tokens, args.gen_tokens)
     settings = load_settings_from(args)
     console = Console(stderr=True)
-    with LocalEngine() as engine, console.status(f"loading {path}") as status:
+    shown = markup_escape(path)
+    with LocalEngine() as engine, console.status(f"loading {shown}") as status:
 
         def loaded(info: dict[str, Any]) -> None:
             for note in info["notes"]:
-                print(f"workbench: {note}", file=sys.stderr)
+                print(f"workbench: {terminal_safe(note)}", file=sys.stderr)
 
         def progress(stage: str, rep: int) -> None:
             label = {"load": "loading", "warmup": "warm-up", "pp": f"pp{args.prompt_tokens}",
                      "tg": f"tg{args.gen_tokens}"}[stage]
-            status.update(f"{path}: {label} {rep}/{args.repetitions}" if rep else
-                          f"{path}: {label}")
+            status.update(f"{shown}: {label} {rep}/{args.repetitions}" if rep else
+                          f"{shown}: {label}")
 
         result = measure(engine, settings, args.prompt_tokens, args.gen_tokens,
                          args.repetitions, on_progress=progress, on_loaded=loaded)
@@ -89,7 +91,7 @@ def _print_table(results: list[BenchResult]) -> None:
     for r in results:
         size = r.model.get("model_size_bytes") or 0
         table.add_row(
-            r.model.get("name") or r.model_path, str(r.model.get("quant")),
+            rich_text(r.model.get("name") or r.model_path), rich_text(r.model.get("quant")),
             f"{size / 2**20:.0f} MiB", str(r.settings["threads"]), r.settings["flash_attn"],
             "on" if r.settings["repack"] else "off",
             f"pp{r.pp_tokens} {_fmt(r.pp_tokens_per_s, r.pp_sd)}" if r.pp_tokens else "-",

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench.errors import BadInput
+from workbench.terminal_text import rich_text, terminal_safe
 
 
 def register(subparsers: Any) -> None:
@@ -79,7 +80,8 @@ def _list(args: argparse.Namespace) -> int:
         table.add_column("messages", justify="right")
         table.add_column("changed (UTC)", no_wrap=True)
         for row in rows:
-            table.add_row(str(row["id"]), row["title"], row["model_name"] or "-",
+            table.add_row(str(row["id"]), rich_text(row["title"]),
+                          rich_text(row["model_name"] or "-"),
                           str(row["message_count"]), row["updated_at"].replace("T", " ")[:16])
         console.print(table)
 
@@ -94,7 +96,7 @@ def _show(args: argparse.Namespace) -> int:
     with closing(_connect()) as connection:
         conversation = store.get(connection, args.id)
     emit(args, dataclasses.asdict(conversation),
-         lambda: sys.stdout.write(store.export_markdown(conversation)))
+         lambda: sys.stdout.write(terminal_safe(store.export_markdown(conversation))))
     return 0
 
 
@@ -105,8 +107,8 @@ def _export(args: argparse.Namespace) -> int:
         conversation = store.get(connection, args.id)
     text = (store.export_json(conversation) if args.format == "json"
             else store.export_markdown(conversation))
-    if not args.output:
-        sys.stdout.write(text)
+    if not args.output:  # the exact text into a pipe or file; controls made visible on a terminal
+        sys.stdout.write(terminal_safe(text) if sys.stdout.isatty() else text)
         return 0
     target = Path(args.output)
     try:
@@ -125,6 +127,6 @@ def _remove(args: argparse.Namespace) -> int:
         title = store.get(connection, args.id).title
         store.delete(connection, args.id)
     emit(args, {"deleted": args.id, "title": title},
-         lambda: print(f"workbench: deleted conversation {args.id} ({title})",
+         lambda: print(f"workbench: deleted conversation {args.id} ({terminal_safe(title)})",
                        file=sys.stderr))
     return 0

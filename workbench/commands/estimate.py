@@ -214,11 +214,13 @@ def print_human(document: dict[str, Any], offload: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from workbench.terminal_text import markup_escape as esc
+
+    console = Console(highlight=False, emoji=False)
     title = document.get("name") or os.path.basename(document["model"])
-    console.print(f"[bold]{title}[/bold]  {document.get('architecture')}, "
+    console.print(f"[bold]{esc(title)}[/bold]  {esc(document.get('architecture'))}, "
                   f"{(document.get('parameter_count') or 0) / 1e9:.2f} B parameters, "
-                  f"{document.get('file_type') or '?'}, "
+                  f"{esc(document.get('file_type') or '?')}, "
                   f"{(document.get('file_size') or 0) / GiB:.2f} GiB file")
     console.print(f"ctx {document['ctx']}, ubatch {document['n_ubatch']}, flash attention "
                   f"{'on' if document['flash_attn'] else 'off'}, KV {document['kv_type']}, "
@@ -241,8 +243,8 @@ def print_human(document: dict[str, Any], offload: Any = None) -> None:
     row("total", d["gpu_bytes"], d["cpu_bytes"])
     console.print(table)
     for note in d.get("notes") or []:
-        console.print(f"[dim]note: {note}[/dim]")
-    console.print(f"[bold]{verdict(document, offload)}[/bold]")
+        console.print(f"[dim]note: {esc(note)}[/dim]")
+    console.print(f"[bold]{esc(verdict(document, offload))}[/bold]")
 
 
 def _mib(n: int) -> str:

@@ -96,16 +96,18 @@ def print_human(document: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from workbench.terminal_text import markup_escape as esc
+
+    console = Console(highlight=False, emoji=False)
     gated = document.get("gated")
-    console.print(f"[bold]{document['repo_id']}[/bold] @ {document['revision']} "
-                  f"({(document.get('commit') or '?')[:10]}), licence "
-                  f"{document.get('license') or '?'}"
-                  f"{', gated: ' + str(gated) if gated else ''}")
+    console.print(f"[bold]{esc(document['repo_id'])}[/bold] @ {esc(document['revision'])} "
+                  f"({esc((document.get('commit') or '?')[:10])}), licence "
+                  f"{esc(document.get('license') or '?')}"
+                  f"{', gated: ' + esc(gated) if gated else ''}")
     machine = document.get("machine")
     if machine:
         vram = ", ".join(_gib(v) for v in machine["free_vram_bytes"]) or "none"
-        console.print(f"[dim]this machine: backend {machine['backend']}, free GPU memory "
+        console.print(f"[dim]this machine: backend {esc(machine['backend'])}, free GPU memory "
                       f"{vram}, free RAM {_gib(machine['free_ram_bytes'])}; ctx "
                       f"{document.get('ctx')}[/dim]")
     if not document["variants"]:
@@ -130,16 +132,16 @@ def print_human(document: dict[str, Any]) -> None:
                 speed = f"{plan['speed']['tg_tokens_per_s']:.1f}"
         elif plan and plan.get("error"):
             notes.append(f"{v['name']}: {plan['error']}")
-        name = v["name"] + ("" if v["complete"] else " [red](incomplete)[/red]")
+        name = esc(v["name"]) + ("" if v["complete"] else " [red](incomplete)[/red]")
         kind = " [dim](vision projector)[/dim]" if v["kind"] == "mmproj" else ""
-        table.add_row(name + kind, v.get("quant") or "-", _gib(v.get("size")),
+        table.add_row(name + kind, esc(v.get("quant") or "-"), _gib(v.get("size")),
                       str(v["split_count"]), fit_text(plan), memory, speed)
     console.print(table)
     for note in notes:
-        console.print(f"[dim]note: {note}[/dim]")
+        console.print(f"[dim]note: {esc(note)}[/dim]")
     speeds = [v["plan"].get("speed_note") for v in document["variants"]
               if v.get("plan") and v["plan"].get("speed_note")]
     if speeds:
-        console.print(f"[dim]speed: {speeds[0]}[/dim]")
+        console.print(f"[dim]speed: {esc(speeds[0])}[/dim]")
     console.print("[dim]download one with `workbench pull REPO --quant Q` or "
                   "`--file NAME`[/dim]")

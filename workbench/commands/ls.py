@@ -73,10 +73,13 @@ def print_human(document: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from workbench.terminal_text import markup_escape as esc
+    from workbench.terminal_text import rich_text
+
+    console = Console(highlight=False, emoji=False)
     models = document["models"]
     if not models:
-        console.print(f"no GGUF models found (HF cache: {document['hf_cache']}); download one "
+        console.print(f"no GGUF models found (HF cache: {esc(document['hf_cache'])}); download one "
                       "with `workbench pull REPO` or add a folder with `workbench ls "
                       "--add-folder DIR`")
         return
@@ -93,12 +96,13 @@ def print_human(document: dict[str, Any]) -> None:
         status = f"[{style.get(m['status'], 'white')}]{m['status']}[/]"
         model = " ".join(x for x in (m.get("architecture"), _params(m.get("parameters")))
                          if x and x != "-") or "-"
-        table.add_row(m["id"], m["name"], m.get("quant") or "-", model,
-                      str(m.get("context_length") or "-"), _size(m["size"]), m["source"],
-                      status, (m.get("last_used") or "-")[:10])
+        table.add_row(*(rich_text(cell) for cell in (
+            m["id"], m["name"], m.get("quant") or "-", model,
+            str(m.get("context_length") or "-"), _size(m["size"]), m["source"])),
+            status, (m.get("last_used") or "-")[:10])
     console.print(table)
     for m in models:
         if m.get("problem"):
-            console.print(f"[dim]{m['id']} {m['name']}: {m['problem']}[/dim]")
+            console.print(rich_text(f"{m['id']} {m['name']}: {m['problem']}", style="dim"))
     console.print(f"[dim]{len(models)} model(s), {_size(document['total_bytes'])}; HF cache "
-                  f"{document['hf_cache']}[/dim]")
+                  f"{esc(document['hf_cache'])}[/dim]")

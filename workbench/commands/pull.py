@@ -12,6 +12,8 @@ import threading
 import time
 from typing import Any
 
+from workbench.terminal_text import markup_escape, terminal_safe
+
 LOG_INTERVAL_S = 5.0
 
 
@@ -67,7 +69,7 @@ class _LineProgress:
         rate = f"{_size(p.rate_bps)}/s" if p.rate_bps else "-"
         resumed = f", resumed at {_size(p.resumed_bytes)}" if p.resumed_bytes and \
             p.state == "downloading" else ""
-        print(f"{p.state} {p.filename} [{p.file_index + 1}/{p.file_count}]: {pct} "
+        print(f"{p.state} {terminal_safe(p.filename)} [{p.file_index + 1}/{p.file_count}]: {pct} "
               f"({_size(p.bytes_done)} of {_size(p.bytes_total)}, {rate}, ETA {_eta(p.eta_s)}"
               f"{resumed})", file=sys.stderr, flush=True)
 
@@ -97,7 +99,7 @@ class _BarProgress:
     def __call__(self, p: Any) -> None:
         fields = {"have": _size(p.bytes_done), "size": _size(p.bytes_total),
                   "rate": f"{_size(p.rate_bps)}/s" if p.rate_bps else "", "eta": _eta(p.eta_s)}
-        label = f"{p.state} {p.filename.rsplit('/', 1)[-1]}"
+        label = f"{p.state} {markup_escape(p.filename.rsplit('/', 1)[-1])}"
         if p.file_count > 1:
             label += f" [{p.file_index + 1}/{p.file_count}]"
         if self.task is None:
@@ -130,7 +132,8 @@ def handler(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     fancy = sys.stderr.isatty() and not args.json
     reporter: Any = _BarProgress() if fancy else _LineProgress()
-    print(f"pulling {listing.repo_id} {variant.name} ({_size(variant.size)}, "
+    print(f"pulling {terminal_safe(listing.repo_id)} {terminal_safe(variant.name)} "
+          f"({_size(variant.size)}, "
           f"{len(variant.files)} file(s)) into {config.cache_dir}", file=sys.stderr, flush=True)
     try:
         if fancy:
@@ -156,8 +159,8 @@ def handler(args: argparse.Namespace) -> int:
         state = "already in the cache" if all(r.cached for r in results) else \
             f"downloaded {_size(fetched)}" + (f" (resumed after {_size(resumed)})"
                                                if resumed else "")
-        print(f"{variant.name}: {state}, SHA-256 verified")
-        print(results[0].path)
+        print(f"{terminal_safe(variant.name)}: {state}, SHA-256 verified")
+        print(terminal_safe(results[0].path))
 
     emit(args, document, human)
     return 0

@@ -107,13 +107,15 @@ def print_table(recs: list[Recommendation], report: HardwareReport,
     from rich.table import Table
     from rich.text import Text
 
+    from workbench.terminal_text import rich_text
+
     console = Console(file=sys.stdout, highlight=False, emoji=False)
     gpus = ", ".join(f"{g.name or g.vendor} ({_gib(g.vram_total_bytes)} GiB)"
                      for g in report.gpus) or "no GPU"
     ram = _gib(report.ram.total_bytes)
     title = (f"Models for this machine: {gpus}, {ram} GiB RAM; context {args.ctx}"
              + (f", task {args.task}" if args.task else ""))
-    table = Table(title=title, title_justify="left")
+    table = Table(title=rich_text(title), title_justify="left")
     for name, justify in (("#", "right"), ("model", "left"), ("quant", "left"),
                           ("file GiB", "right"), ("fit", "left"), ("GPU layers", "right"),
                           ("memory GiB (weights+KV+compute)", "right"),
@@ -135,10 +137,10 @@ def print_table(recs: list[Recommendation], report: HardwareReport,
             speed += f" {r.speed.method}"
         style = None if r.usable else "dim"
         table.add_row(
-            str(i), r.entry.name, r.file.quant,
+            str(i), rich_text(r.entry.name), rich_text(r.file.quant),
             _gib(r.file.size_bytes) + ("*" if r.file.computed else ""),
             Text(label, style=colour), f"{r.n_gpu_layers}/{r.n_layers}", memory, speed,
-            _rate(r.speed.pp_tokens_per_s), quality, r.entry.licence, style=style)
+            _rate(r.speed.pp_tokens_per_s), quality, rich_text(r.entry.licence), style=style)
     console.print(table)
     console.print(
         "fit: full GPU > partial offload > CPU only. Dimmed rows are below the "

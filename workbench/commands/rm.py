@@ -29,6 +29,7 @@ def handler(args: argparse.Namespace) -> int:
     from workbench.cli import emit
     from workbench.hub import HubConfig, library
     from workbench.hub.errors import LibraryError
+    from workbench.terminal_text import terminal_safe
 
     config = HubConfig.from_env()
     model = library.find_model(args.model, library.scan_library(config=config))
@@ -40,13 +41,14 @@ def handler(args: argparse.Namespace) -> int:
         from workbench.hub.quant import human_size
 
         size = human_size(model.size)
-        answer = input(f"Delete {model.name} ({size}, {model.source}: {model.path})? "
-                       f"{model.delete_note or ''} [y/N] ")
+        answer = input(terminal_safe(f"Delete {model.name} ({size}, {model.source}: "
+                                     f"{model.path})? {model.delete_note or ''} [y/N] "))
         if answer.strip().lower() not in ("y", "yes"):
             print("nothing deleted", file=sys.stderr)
             return 1
     deleted = library.delete_model(model, config=config)
     document = {"model": model.to_dict(), "deleted": deleted}
     emit(args, document,
-         lambda: print(f"deleted {model.name} ({len(deleted)} file(s) and links)"))
+         lambda: print(terminal_safe(f"deleted {model.name} ({len(deleted)} file(s) and "
+                                     "links)")))
     return 0

@@ -61,10 +61,12 @@ def print_human(document: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    from workbench.terminal_text import markup_escape, rich_text
+
+    console = Console(highlight=False, emoji=False)
     results = document["results"]
     if not results:
-        console.print(f"no GGUF repositories match {document['query']!r}")
+        console.print(rich_text(f"no GGUF repositories match {document['query']!r}"))
         return
     table = Table(show_header=True, header_style="bold")
     table.add_column("repository", overflow="fold", min_width=max(
@@ -78,9 +80,11 @@ def print_human(document: dict[str, Any]) -> None:
         params = "-" if not n else f"{n / 1e9:.1f} B" if n >= 1e8 else f"{n / 1e6:.1f} M"
         gated = r.get("gated")
         access = f"gated ({gated})" if gated else "open"
-        table.add_row(r["repo_id"], _count(r.get("downloads")), _count(r.get("likes")),
-                      (r.get("updated") or "-")[:10], params, r.get("architecture") or "-",
-                      access, r.get("license") or "-")
+        table.add_row(*(rich_text(cell) for cell in (
+            r["repo_id"], _count(r.get("downloads")), _count(r.get("likes")),
+            (r.get("updated") or "-")[:10], params, r.get("architecture") or "-",
+            access, r.get("license") or "-")))
     console.print(table)
-    console.print(f"[dim]{len(results)} result(s) from {document['endpoint']}; see the files "
+    console.print(f"[dim]{len(results)} result(s) from {markup_escape(document['endpoint'])}; "
+                  "see the files "
                   "of one with `workbench files REPO`[/dim]")
