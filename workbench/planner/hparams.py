@@ -13,6 +13,14 @@ from typing import Any
 
 from workbench.errors import BadInput
 from workbench.gguf import GGUFArray, GGUFHeader, TensorInfo
+from workbench.planner.limits import (
+    LLAMA_MAX_EXPERTS,
+    LLAMA_MAX_LAYERS,
+    MAX_VOCAB,
+    UINT32_MAX,
+    bounded,
+    bounded_all,
+)
 
 # Architectures whose every layer is recurrent (llm_arch_is_recurrent, src/llama-arch.cpp).
 RECURRENT_ARCHS = frozenset({"mamba", "mamba2", "rwkv6", "rwkv6qwen2", "rwkv7", "arwkv7"})
@@ -115,10 +123,12 @@ def _int(value: Any) -> int | None:
 def _per_layer(value: Any, n_layer: int, default: int) -> list[int]:
     """``get_key_or_arr``: an int for every layer, or one value per layer."""
     if isinstance(value, GGUFArray):
-        items = [int(v) for v in value]
-        if len(items) != n_layer:
-            raise BadInput(f"per-layer array has {len(items)} values for {n_layer} layers")
-        return items
+        if len(value) != n_layer:  # checked before a long array is expanded
+            raise BadInput(f"per-layer array has {len(value)} values for {n_layer} layers")
+        items = [_int(v) for v in value]
+        if any(v is None for v in items):
+            raise BadInput("a per-layer array holds something other than integers")
+        return items  # type: ignore[return-value]
     number = _int(value)
     return [default if number is None else number] * n_layer
 
@@ -143,23 +153,31 @@ def model_params(headers: GGUFHeader | Sequence[GGUFHeader]) -> ModelParams:
     def get(key: str, default: Any = None) -> Any:
         return first.metadata.get(f"{arch}.{key}", default)
 
-    n_layer_all = _int(get("block_count"))
-    n_embd = _int(get("embedding_length"))
-    if not n_layer_all or not n_embd:
-        raise BadInput(f"{first.source}: {arch}.block_count / embedding_length missing")
-    n_layer_nextn = _int(get("nextn_predict_layers")) or 0
-    n_head = _per_layer(get("attention.head_count"), n_layer_all, 0)
-    n_head_kv_raw = get("attention.head_count_kv")
-    n_head_kv = n_head if n_head_kv_raw is None else _per_layer(n_head_kv_raw, n_layer_all, 0)
-    n_ff = _per_layer(get("feed_forward_length"), n_layer_all, 0)
-    head0 = n_head[0] if n_head and n_head[0] else 0
-    head_k = _int(get("attention.key_length")) or (n_embd // head0 if head0 else 0)
-    head_v = _int(get("attention.value_length")) or (n_embd // head0 if head0 else 0)
-    head_k_swa = _int(get("attention.key_length_swa")) or head_k
-    head_v_swa = _int(get("attention.value_length_swa")) or head_v
-    is_mla = bool(_int(get("attention.key_length_mla")) and _int(get("attention.value_length_mla")))
+    def count(key: str, high: int = UINT32_MAX, low: int = 0) -> int:
+        """A count from the header (0 when absent), within what llama.cpp loads."""
+        return bounded(first.source, f"{arch}.{key}", _int(get(key)) or 0, high=high, low=low)
 
-    n_swa = _int(get("attention.sliding_window")) or 0
+    def per_layer(key: str, high: int = UINT32_MAX) -> list[int]:
+        return bounded_all(first.source, f"{arch}.{key}", _per_layer(get(key), n_layer_all, 0),
+                           high=high)
+
+    if not _int(get("block_count")) or not _int(get("embedding_length")):
+        raise BadInput(f"{first.source}: {arch}.block_count / embedding_length missing")
+    n_layer_all = count("block_count", LLAMA_MAX_LAYERS, low=1)
+    n_embd = count("embedding_length", low=1)
+    n_layer_nextn = count("nextn_predict_layers", n_layer_all)
+    n_head = per_layer("attention.head_count")
+    n_head_kv = n_head if get("attention.head_count_kv") is None else \
+        per_layer("attention.head_count_kv")
+    n_ff = per_layer("feed_forward_length")
+    head0 = n_head[0] if n_head and n_head[0] else 0
+    head_k = count("attention.key_length") or (n_embd // head0 if head0 else 0)
+    head_v = count("attention.value_length") or (n_embd // head0 if head0 else 0)
+    head_k_swa = count("attention.key_length_swa") or head_k
+    head_v_swa = count("attention.value_length_swa") or head_v
+    is_mla = bool(count("attention.key_length_mla") and count("attention.value_length_mla"))
+
+    n_swa = count("attention.sliding_window")
     is_swa = _swa_layers(arch, get("attention.sliding_window_pattern"), n_swa, n_layer_all,
                          n_layer_nextn)
     if not any(is_swa):
@@ -179,10 +197,18 @@ def model_params(headers: GGUFHeader | Sequence[GGUFHeader]) -> ModelParams:
         )
         for il in range(n_layer_all)
     )
-    n_vocab = _vocab_size(first, tensors)
-    n_expert = _int(get("expert_count")) or 0
-    used = get("expert_used_count")
-    n_expert_used = max(_per_layer(used, n_layer_all, 0)) if used is not None else 0
+    n_vocab = bounded(first.source, "the vocabulary size", _vocab_size(first, tensors),
+                      high=MAX_VOCAB, low=1)
+    n_expert = count("expert_count", LLAMA_MAX_EXPERTS)
+    n_expert_used = max(per_layer("expert_used_count", n_expert)) \
+        if get("expert_used_count") is not None else 0
+    for key in ("context_length", "expert_feed_forward_length",
+                "expert_shared_feed_forward_length", "attention.sliding_window_pattern",
+                "full_attention_interval", "wkv.head_size", "token_shift_count",
+                "ssm.conv_kernel", "ssm.inner_size", "ssm.state_size", "ssm.group_count",
+                "shortconv.l_cache"):
+        if not isinstance(get(key), GGUFArray):
+            count(key)
     n_embd_r, n_embd_s = _recurrent_state(arch, get, n_embd, head0)
     return ModelParams(
         arch=arch,
