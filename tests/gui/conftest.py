@@ -23,6 +23,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.qt_log_ignore(OFFSCREEN_NOISE))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def bundled_fonts(qapp) -> list[str]:
+    """The app's bundled code font, registered as ``configure_application`` does at start-up,
+    so code is drawn in it whatever fonts this machine has."""
+    from workbench.ui.fonts import register_bundled_fonts
+
+    return register_bundled_fonts()
+
+
 @pytest.fixture(autouse=True)
 def isolated_qsettings(tmp_path: Path) -> Iterator[None]:
     """QSettings' default locations point into the test's temporary directory (WORKBENCH_HOME

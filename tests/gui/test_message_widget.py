@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QToolButton
 from workbench.engine.metrics import AnswerMetrics
 from workbench.ui import message_widget as message_module
 from workbench.ui.code_highlight import DARK_STYLE, LIGHT_STYLE, highlight
+from workbench.ui.fonts import CODE_FAMILY
 from workbench.ui.message_widget import ASSISTANT, USER, MessageWidget
 
 ROOT = str(Path(__file__).resolve().parents[2])
@@ -99,6 +100,23 @@ def test_unknown_language_stays_plain_but_monospace(qtbot) -> None:
     assert all(foreground(f) is None for f in parts)
     assert all(f.charFormat().fontFixedPitch() for f in parts)
     assert QFontInfo(parts[0].charFormat().font()).fixedPitch()
+
+
+def test_code_is_drawn_in_the_bundled_font_whatever_the_machine_has(qtbot) -> None:
+    # the family Qt actually resolves (QFontInfo), in each face: JetBrains Mono is in
+    # resources/fonts/, not a font this machine needs to have
+    message = finished(qtbot, ANSWER)
+    parts = code_fragments(message, 0)
+    keyword = next(f for f in parts if f.text().startswith("def"))
+    comment = next(f for f in parts if f.text().lstrip().startswith("#"))
+    plain = next(f for f in parts if f.text().startswith("area"))
+    for fragment, bold, italic in ((plain, False, False), (keyword, True, False),
+                                   (comment, False, True)):
+        info = QFontInfo(fragment.charFormat().font())
+        assert (info.family(), info.bold(), info.italic()) == (CODE_FAMILY, bold, italic)
+        assert info.fixedPitch()
+    prose = next(fragments(message.body.document().begin()))
+    assert QFontInfo(prose.charFormat().font()).family() != CODE_FAMILY
 
 
 def test_html_in_model_output_stays_literal_text(qtbot) -> None:

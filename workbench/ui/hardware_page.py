@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase, QGuiApplication, QShowEvent
+from PySide6.QtGui import QGuiApplication, QShowEvent
 from PySide6.QtWidgets import (
     QFormLayout,
     QFrame,
@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from workbench.hardware import Finding, HardwareReport, detect, diagnose
 from workbench.hardware.model import GpuInfo
 from workbench.ui.background import BackgroundCall
+from workbench.ui.fonts import code_font
 from workbench.ui.gauge import MemoryGauge
 from workbench.ui.style import secondary_text
 from workbench.ui.widgets import page_title
@@ -93,7 +94,7 @@ class FindingRow(QFrame):
             row = QHBoxLayout()
             self.fix = QLineEdit(finding.fix, self)
             self.fix.setReadOnly(True)
-            self.fix.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+            self.fix.setFont(code_font())
             self.fix.setAccessibleName(f"Fix for {finding.title}")
             self.fix.setCursorPosition(0)
             copy = QPushButton("Copy", self)

@@ -17,7 +17,6 @@ from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
-    QFontDatabase,
     QPalette,
     QTextBlock,
     QTextCharFormat,
@@ -47,6 +46,7 @@ from workbench.ui.code_highlight import (
     style_name,
     warm_up,
 )
+from workbench.ui.fonts import code_families
 from workbench.ui.metric_text import MetricItem, final_items, live_items
 from workbench.ui.stream_buffer import LiveFigures
 from workbench.ui.style import code_background, is_dark, secondary_text
@@ -182,8 +182,7 @@ class MessageBody(QTextBrowser):
             return
         document = self.document()
         mono = QTextCharFormat()
-        fixed = QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont)
-        mono.setFontFamilies([fixed.family(), "monospace"])
+        mono.setFontFamilies(code_families())  # the bundled monospace font first
         mono.setFontFixedPitch(True)
         for code_block in blocks:
             first = document.findBlockByNumber(code_block.first_block)

@@ -5,7 +5,7 @@ and usable."""
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, Qt, Signal
-from PySide6.QtGui import QFontDatabase, QTextCursor
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QApplication,
     QFrame,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import SAFE_MODE_MAX_CTX
+from workbench.ui.fonts import code_font
 from workbench.ui.style import banner_stylesheet
 
 SAFE_MODE_TEXT = (
@@ -85,7 +86,7 @@ class NoticeBanner(QFrame):
         self.details.setObjectName("noticeDetails")
         self.details.setReadOnly(True)
         self.details.setAccessibleName("Error details")
-        self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
+        self.details.setFont(code_font())
         self.details.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
         self.details.setMaximumHeight(180)
         self.details.hide()
