@@ -79,6 +79,13 @@ def _apply_offline_mode() -> None:
 
 
 def _run_gui(args: argparse.Namespace) -> int:
+    """Open the desktop app, after checking (without Qt) that it can start here."""
+    from workbench.errors import RuntimeFailure
+    from workbench.hardware.gui_check import check_gui
+
+    check = check_gui()
+    if not check.ok:  # said in plain words, before Qt could abort with its own text
+        raise RuntimeFailure(check.message())
     from workbench.ui.app import run_app
 
     return run_app(model=getattr(args, "model", None))
