@@ -18,7 +18,15 @@ import os
 import shutil
 from pathlib import Path
 
+from workbench.hub.names import (
+    checked_commit,
+    checked_etag,
+    checked_filename,
+    checked_revision,
+    inside,
+)
 from workbench.hub.quant import RemoteFile
+from workbench.store.state_file import write_text_atomic
 
 INCOMPLETE_SUFFIX = ".incomplete"
 
@@ -38,21 +46,23 @@ def repo_id_from_folder(name: str) -> str | None:
     return name[len("models--"):].replace("--", "/")
 
 
+# Every name below comes from the Hub: each is checked (workbench.hub.names) before it is a path.
 def blob_path(cache_dir: Path, repo_id: str, etag: str) -> Path:
-    return repo_dir(cache_dir, repo_id) / "blobs" / etag
+    return repo_dir(cache_dir, repo_id) / "blobs" / checked_etag(etag)
 
 
 def incomplete_path(cache_dir: Path, repo_id: str, etag: str) -> Path:
-    return repo_dir(cache_dir, repo_id) / "blobs" / f"{etag}{INCOMPLETE_SUFFIX}"
+    return repo_dir(cache_dir, repo_id) / "blobs" / f"{checked_etag(etag)}{INCOMPLETE_SUFFIX}"
 
 
 def pointer_path(cache_dir: Path, repo_id: str, commit: str, filename: str) -> Path:
-    return repo_dir(cache_dir, repo_id) / "snapshots" / commit / Path(*filename.split("/"))
+    snapshot = repo_dir(cache_dir, repo_id) / "snapshots" / checked_commit(commit)
+    return inside(snapshot, *checked_filename(filename).split("/"))
 
 
 def lock_path(cache_dir: Path, repo_id: str, etag: str) -> Path:
     """The same lock file huggingface_hub takes for this blob."""
-    return cache_dir / ".locks" / repo_folder_name(repo_id) / f"{etag}.lock"
+    return cache_dir / ".locks" / repo_folder_name(repo_id) / f"{checked_etag(etag)}.lock"
 
 
 def link_pointer(blob: Path, pointer: Path) -> None:
@@ -76,14 +86,13 @@ def write_ref(cache_dir: Path, repo_id: str, revision: str, commit: str) -> None
     """Remember which commit ``revision`` (a branch or tag) resolved to."""
     if revision == commit:
         return
-    ref = repo_dir(cache_dir, repo_id) / "refs" / revision
+    ref = inside(repo_dir(cache_dir, repo_id) / "refs", *checked_revision(revision).split("/"))
+    checked_commit(commit)
     ref.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(OSError):
         if ref.read_text(encoding="utf-8") == commit:
             return
-    tmp = ref.with_name(f"{ref.name}.{os.getpid()}.tmp")
-    tmp.write_text(commit, encoding="utf-8")
-    os.replace(tmp, ref)
+    write_text_atomic(ref, commit)
 
 
 def cached_path(cache_dir: Path, file: RemoteFile) -> Path | None:

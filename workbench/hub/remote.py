@@ -15,6 +15,7 @@ from typing import Any
 from workbench.hub.auth import Token, resolve_token
 from workbench.hub.config import HubConfig, offline_block
 from workbench.hub.errors import AuthError, HubError, NetworkError, NotFoundError, OfflineError
+from workbench.hub.names import checked_commit, checked_filename, checked_hex
 from workbench.hub.quant import RemoteFile, Variant, group_variants
 
 SORTS = {"downloads": "downloads", "likes": "likes", "updated": "last_modified",
@@ -187,17 +188,21 @@ def repo_listing(repo_id: str, *, revision: str = "main", config: HubConfig | No
         info = api.model_info(repo_id, revision=revision, files_metadata=True)
         files = []
         others = []
+        commit = checked_commit(info.sha)
         for sibling in info.siblings or []:
             lfs = sibling.lfs
             files.append(RemoteFile(
-                repo_id=repo_id, path=sibling.rfilename,
+                repo_id=repo_id, path=checked_filename(sibling.rfilename),
                 size=(lfs.size if lfs is not None else sibling.size),
-                sha256=(lfs.sha256 if lfs is not None else None),
-                blob_id=sibling.blob_id, revision=revision, commit=info.sha))
+                sha256=(checked_hex(lfs.sha256, "an LFS SHA-256", (64,))
+                        if lfs is not None else None),
+                blob_id=(checked_hex(sibling.blob_id, "a git blob id", (40,))
+                         if sibling.blob_id is not None else None),
+                revision=revision, commit=commit))
             if not sibling.rfilename.lower().endswith(".gguf"):
                 others.append(sibling.rfilename)
         return RepoListing(
-            repo_id=repo_id, revision=revision, commit=info.sha, author=info.author,
+            repo_id=repo_id, revision=revision, commit=commit, author=info.author,
             downloads=info.downloads, likes=info.likes, updated=_iso(info.last_modified),
             gated=info.gated, license=_license(info.tags, info.card_data),
             variants=tuple(group_variants(files)), other_files=tuple(others))
