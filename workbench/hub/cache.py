@@ -16,8 +16,11 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
+from workbench.hub.errors import DownloadError
 from workbench.hub.names import (
     checked_commit,
     checked_etag,
@@ -116,13 +119,63 @@ def cached_path(cache_dir: Path, file: RemoteFile) -> Path | None:
 
 
 def partial_size(cache_dir: Path, file: RemoteFile) -> int:
-    """Bytes of ``file`` already downloaded (its ``.incomplete`` blob), 0 if none."""
+    """Bytes of ``file`` already downloaded (its ``.incomplete`` blob), 0 if none (or if it
+    is not a plain file of this user's: never followed)."""
     if file.etag is None:
         return 0
     try:
-        return incomplete_path(cache_dir, file.repo_id, file.etag).stat().st_size
-    except OSError:
+        info = own_file(incomplete_path(cache_dir, file.repo_id, file.etag), "partial download")
+    except (OSError, DownloadError):
         return 0
+    return info.st_size if info is not None else 0
+
+
+# -- files other users may plant in a shared cache ------------------------------------------------
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
+
+
+def own_file(path: Path, what: str) -> os.stat_result | None:
+    """``lstat`` of ``path`` (None when it does not exist); ``DownloadError`` when it is a
+    symlink, not a regular file, or another user's (a shared cache: never follow, never
+    write into someone else's file)."""
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        return None
+    _check_own(info, path, what)
+    return info
+
+
+def _check_own(info: os.stat_result, path: Path, what: str) -> None:
+    if stat.S_ISLNK(info.st_mode):
+        raise DownloadError(f"{path}: the {what} is a symbolic link (planted in a shared "
+                            "cache?); refusing to use it")
+    if not stat.S_ISREG(info.st_mode):
+        raise DownloadError(f"{path}: the {what} is not a regular file; refusing to use it")
+    if hasattr(os, "geteuid") and info.st_uid != os.geteuid():
+        raise DownloadError(f"{path}: the {what} belongs to another user (uid {info.st_uid}); "
+                            "refusing to use it: delete it or use your own HF_HOME")
+
+
+def open_own_file(path: Path, what: str, *, append: bool) -> BinaryIO:
+    """Open ``path`` for appending (created if missing) or reading, never through a symlink,
+    and only if it is this user's regular file."""
+    flags = (os.O_WRONLY | os.O_APPEND | os.O_CREAT if append else os.O_RDONLY) | _NOFOLLOW | \
+        _CLOEXEC | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as err:
+        if path.is_symlink():
+            raise DownloadError(f"{path}: the {what} is a symbolic link (planted in a shared "
+                                "cache?); refusing to use it") from None
+        raise err
+    try:
+        _check_own(os.fstat(fd), path, what)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "ab" if append else "rb")
 
 
 def free_bytes(path: Path) -> int:

@@ -170,8 +170,9 @@ class _Digest:
 
 
 def _open_partial(path: Path) -> BinaryIO:
-    """The ``.incomplete`` file, opened for appending (tests replace this to fill the disk)."""
-    return path.open("ab")
+    """The ``.incomplete`` file, opened for appending, never through a symlink and only if it
+    is this user's (tests replace this to fill the disk)."""
+    return cache.open_own_file(path, "partial download", append=True)
 
 
 class Downloader:
@@ -302,6 +303,7 @@ class _Run:
                                 "file; cannot download it into the cache")
         lock = cache.lock_path(cache_dir, file.repo_id, etag)
         lock.parent.mkdir(parents=True, exist_ok=True)
+        cache.own_file(lock, "lock file")  # filelock >= 3.20.1 also refuses to follow one
         with self.locked(lock, index, file):
             hit = cache.cached_path(cache_dir, file)  # another process may have finished it
             if hit is not None:
@@ -338,7 +340,8 @@ class _Run:
     def fetch(self, index: int, file: RemoteFile, partial: Path) -> tuple[int, int]:
         """Bring ``partial`` to the full, verified file; returns (resumed from, fetched)."""
         size = file.size
-        on_disk = partial.stat().st_size if partial.exists() else 0
+        info = cache.own_file(partial, "partial download")
+        on_disk = info.st_size if info is not None else 0
         if size is not None and on_disk > size:  # not this file's bytes: start over
             partial.unlink()
             on_disk = 0
@@ -426,7 +429,7 @@ class _Run:
         if not on_disk:
             return digest
         done = 0
-        with partial.open("rb") as fh:
+        with cache.open_own_file(partial, "partial download", append=False) as fh:
             while done < on_disk:
                 block = fh.read(min(_HASH_CHUNK, on_disk - done))
                 if not block:
