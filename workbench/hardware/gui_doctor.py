@@ -32,15 +32,23 @@ def run_probe(env: Mapping[str, str]) -> tuple[dict[str, Any] | None, str]:
         return None, f"no answer within {PROBE_TIMEOUT_S} s"
     except OSError as err:
         return None, str(err)
-    lines = done.stdout.strip().splitlines()
-    if done.returncode == 0 and lines:
-        try:
-            return json.loads(lines[-1]), ""
-        except json.JSONDecodeError:
-            pass
+    try:
+        answer = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        answer = None
+    if isinstance(answer, dict) and "failed" in answer:  # Qt's own words, without its abort
+        return None, "Qt said: " + " / ".join(answer["failed"])
+    if done.returncode == 0 and isinstance(answer, dict):
+        return answer, ""
     tail = " ".join(done.stderr.split())[-STDERR_TAIL:]
     return None, f"exit status {done.returncode}: {tail}" if tail else \
         f"exit status {done.returncode}"
+
+
+def platform_label(check: GuiCheck) -> str:
+    """``xcb platform on display :0``: the platform the GUI would start on."""
+    chosen = next(p for p in check.platforms if p.name == check.platform)
+    return f"{chosen.name} platform" + (f" on display {chosen.display}" if chosen.display else "")
 
 
 def check_findings(check: GuiCheck) -> list[Finding]:
@@ -49,9 +57,8 @@ def check_findings(check: GuiCheck) -> list[Finding]:
         return [Finding("error", "gui-cannot-start", "The desktop app cannot start here",
                         "; ".join(check.problems) + ". " + CLI_HINT, " ".join(check.fixes))]
     chosen = next(p for p in check.platforms if p.name == check.platform)
-    where = f" on display {chosen.display}" if chosen.display else ""
-    findings = [Finding("ok", "gui-platform", f"The desktop app can start: Qt's "
-                                              f"{chosen.name} platform{where}",
+    findings = [Finding("ok", "gui-platform",
+                        f"The desktop app can start: Qt's {platform_label(check)}",
                         chosen.plugin or "")]
     for other in check.platforms:
         if other.problems and other is not chosen:
@@ -111,10 +118,11 @@ def gui_section(env: Mapping[str, str] | None = None) -> GuiSection:
     note = "" if check.ok else " (read offscreen)"
     section.qt, failure = run_probe(env if check.ok else offscreen)
     if section.qt is None and check.ok:  # e.g. a DISPLAY no X server answers any more
-        section.findings.append(Finding(
-            "error", "gui-qt-failed", f"Qt could not start its {check.platform} platform",
-            failure, "log in to the desktop again (an old `ssh -X` session's DISPLAY is gone), "
-                     "or use the command line: `workbench --help`"))
+        section.findings = [f for f in section.findings if f.code != "gui-platform"]
+        section.findings.insert(0, Finding(
+            "error", "gui-qt-failed", f"Qt could not start its {platform_label(check)}", failure,
+            "log in to the desktop again (an old `ssh -X` session's DISPLAY is gone), or use "
+            "the command line: `workbench --help`"))
         note = " (read offscreen)"
         section.qt, failure = run_probe(offscreen)
     if section.qt is None:

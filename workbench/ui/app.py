@@ -3,29 +3,22 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 import traceback
 from collections.abc import Callable
 from types import TracebackType
 
-from PySide6.QtCore import (
-    QCoreApplication,
-    QMessageLogContext,
-    QTimer,
-    QtMsgType,
-    qInstallMessageHandler,
-)
+from PySide6.QtCore import QCoreApplication, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from workbench import __version__
-from workbench.hardware.gui_check import CLI_HINT
 from workbench.net.offline import set_offline
 from workbench.paths import log_dir
 from workbench.ui.engine_bridge import shutdown_all
 from workbench.ui.fonts import register_bundled_fonts
+from workbench.ui.qt_start import create_application
 from workbench.ui.style import app_icon
 
 log = logging.getLogger("workbench.ui")
@@ -91,45 +84,12 @@ def make_excepthook(
     return hook
 
 
-def qt_start_failure(said: list[str]) -> str:
-    """The paragraph for a platform plugin that failed although the pre-Qt check passed."""
-    words = f" (Qt said: {' / '.join(said)})" if said else ""
-    return (f"workbench: error: Qt could not start its platform plugin{words}. `workbench "
-            "doctor` shows what the desktop app needs; a DISPLAY whose X server is gone (an old "
-            f"`ssh -X` session) has this effect too. {CLI_HINT}")
-
-
-def create_application() -> QApplication:
-    """The QApplication; if Qt cannot start its platform plugin, a clear paragraph on stderr and
-    exit status 1 instead of Qt's abort (its warnings are kept and shown after a good start)."""
-    existing = QApplication.instance()
-    if isinstance(existing, QApplication):
-        return existing
-    said: list[str] = []
-
-    def handler(kind: QtMsgType, _context: QMessageLogContext, message: str) -> None:
-        if kind == QtMsgType.QtFatalMsg:
-            sys.stderr.write(qt_start_failure(said) + "\n")
-            sys.stderr.flush()
-            os._exit(1)  # Qt aborts after a fatal message; leave first, with our words
-        said.append(message.strip())
-
-    previous = qInstallMessageHandler(handler)
-    try:
-        app = QApplication(sys.argv[:1])
-    finally:
-        qInstallMessageHandler(previous)
-    for line in said:
-        print(line, file=sys.stderr)
-    return app
-
-
 def run_app(model: str | None = None) -> int:
     """Create the application and the main window, open ``model`` if given, run until closed."""
+    app = create_application()  # first: a platform that cannot start fails fast and clearly
+    configure_application(app)
     from workbench.ui.main_window import MainWindow  # after QApplication exists
 
-    app = create_application()
-    configure_application(app)
     log_path = setup_logging()
     window = MainWindow(welcome_if_empty=model is None)  # no models yet: the Start page
     if window.status.offline:  # the settings or WORKBENCH_OFFLINE ask for offline mode

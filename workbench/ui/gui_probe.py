@@ -1,7 +1,7 @@
 """``python -m workbench.ui.gui_probe``: start Qt (no window) and print, as one JSON object, what
 ``workbench doctor`` reports about the GUI: the Qt version, the platform plugin, the bundled
-code font and the icon theme. Run in a child process, so that Qt never loads in the doctor's
-own process and an abort there is only a finding.
+code font and the icon theme; where Qt cannot start, ``{"failed": [Qt's messages]}`` and exit
+status 1. Run in a child process, so that Qt never loads in the doctor's own process.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
-from PySide6.QtGui import QFontDatabase, QFontInfo, QGuiApplication, QIcon
+from PySide6.QtGui import QFontDatabase, QFontInfo, QIcon
 
 from workbench.ui.fonts import CODE_FAMILY, code_font, register_bundled_fonts
+from workbench.ui.qt_start import create_application
 
 
 def icon_theme() -> dict[str, Any]:
@@ -36,8 +37,13 @@ def code_font_report() -> dict[str, Any]:
             "resolved": resolved.family(), "fixed_pitch": resolved.fixedPitch()}
 
 
+def print_failure(said: list[str]) -> None:
+    """Qt could not start: its own messages, as the one JSON object (exit status 1)."""
+    print(json.dumps({"failed": said}))
+
+
 def probe() -> dict[str, Any]:
-    app = QGuiApplication.instance() or QGuiApplication(sys.argv[:1])
+    app = create_application(on_failure=print_failure)
     return {"qt_version": qVersion(), "pyside_version": pyside_version,
             "platform": app.platformName(), "icon_theme": icon_theme(),
             "code_font": code_font_report()}
