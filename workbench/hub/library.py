@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import os
 import shutil
 import subprocess
@@ -39,6 +38,7 @@ from workbench.hub.apps import (
 from workbench.hub.config import HubConfig
 from workbench.hub.errors import LibraryError, NotFoundError
 from workbench.hub.quant import quant_from_name
+from workbench.store.state_file import read_json_state, write_json_atomic
 
 SOURCES = ("hf-cache", "folder", "lmstudio", "ollama", "gpt4all", "jan")
 STATUSES = ("ok", "partial", "broken")
@@ -82,18 +82,13 @@ def _settings_path() -> Path:
 
 
 def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    """A JSON object state file (``workbench.store.state_file``: a bad one is set aside)."""
+    raw = read_json_state(path, default={})
     return raw if isinstance(raw, dict) else {}
 
 
 def _write_json(path: Path, document: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(path, document)
 
 
 def folders() -> list[Path]:
@@ -141,7 +136,11 @@ def record_use(path: str | os.PathLike[str], when: float | None = None) -> None:
 
 def _last_uses() -> dict[str, float]:
     out: dict[str, float] = {}
-    for key, value in _read_json(_usage_path()).items():
+    try:
+        usage = _read_json(_usage_path())
+    except OSError:  # "last used" is shown, never needed
+        usage = {}
+    for key, value in usage.items():
         if isinstance(value, (int, float)):
             out[key] = float(value)
     try:  # a benchmark run is a use too
@@ -301,7 +300,10 @@ class _HeaderIndex:
     """Header summaries by real path, valid while size and mtime are unchanged."""
 
     def __init__(self) -> None:
-        raw = _read_json(_index_path())
+        try:
+            raw = _read_json(_index_path())
+        except OSError:  # a cache: read again from the headers
+            raw = {}
         self.entries: dict[str, Any] = raw.get("entries", {}) \
             if raw.get("version") == INDEX_VERSION else {}
         self.dirty = False

@@ -12,7 +12,6 @@ Core code only: progress goes to plain callbacks, cancelling takes a job id; the
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import socket
 import threading
@@ -31,6 +30,7 @@ from workbench.hub.config import HubConfig
 from workbench.hub.download import DownloadedFile, Downloader, DownloadProgress
 from workbench.hub.errors import DownloadCancelled, DownloadError, NotFoundError
 from workbench.hub.quant import RemoteFile
+from workbench.store.state_file import read_json_state, write_json_atomic
 
 STATES = ("queued", "running", "paused", "done", "failed", "cancelled")
 STATE_VERSION = 1
@@ -128,15 +128,9 @@ class JobStore:
             yield
 
     def _read(self) -> dict[str, DownloadJob]:
-        try:
-            raw = json.loads(self.path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            return {}
-        except (OSError, ValueError):
-            broken = self.path.with_name(self.path.name + ".broken")
-            with contextlib.suppress(OSError):
-                os.replace(self.path, broken)
-            return {}
+        """The jobs on disk; a file that does not parse is set aside, any other read error
+        raises (a transient error must not make the next save drop every other job)."""
+        raw = read_json_state(self.path, default={})
         jobs = {}
         for item in raw.get("jobs", []) if isinstance(raw, dict) else []:
             try:
@@ -148,9 +142,7 @@ class JobStore:
 
     def _write(self, jobs: dict[str, DownloadJob]) -> None:
         document = {"version": STATE_VERSION, "jobs": [j.to_dict() for j in jobs.values()]}
-        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
-        os.replace(tmp, self.path)
+        write_json_atomic(self.path, document)
 
     def load(self) -> dict[str, DownloadJob]:
         """Every job; a running job whose process is gone reads as queued (interrupted)."""

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from workbench import paths
 from workbench.errors import BadInput, RuntimeFailure
+from workbench.store.state_file import read_json_state, write_json_atomic
 
 if TYPE_CHECKING:
     from workbench.planner.speed import WeightProfile
@@ -188,14 +189,11 @@ def cached_calibrations() -> dict[str, Calibration]:
 def store(calibration: Calibration) -> None:
     with _lock:
         path = cache_path()
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
+        raw = read_json_state(path, default={})  # a transient read error keeps the others
+        if not isinstance(raw, dict):
             raw = {}
         raw.setdefault("calibrations", {})[calibration.key] = calibration.to_dict()
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(raw, indent=1), encoding="utf-8")
-        os.replace(tmp, path)
+        write_json_atomic(path, raw)
 
 
 def find_cached(arch: str, quant: str, *, machine: dict[str, Any] | None = None
@@ -517,6 +515,6 @@ def machine_bandwidth(*, refresh: bool = False) -> float:
         except (OSError, json.JSONDecodeError, KeyError, ValueError):
             pass
     gbps = measure_bandwidth()
-    path.write_text(json.dumps({"machine": machine, "gbps": gbps, "measured_at": time.time()}),
-                    encoding="utf-8")
+    with contextlib.suppress(OSError):  # remembered if it can be; measured again if not
+        write_json_atomic(path, {"machine": machine, "gbps": gbps, "measured_at": time.time()})
     return gbps

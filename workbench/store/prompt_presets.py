@@ -11,8 +11,6 @@ own (``prompt_presets.json`` in the data directory, written atomically).
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ from typing import Any
 from workbench import paths
 from workbench.errors import BadInput
 from workbench.resources import resource_path
+from workbench.store.state_file import write_json_atomic
 
 PRESETS_FILE = "prompt_presets.json"
 BUILTIN_FILE = "system_prompts.json"
@@ -79,18 +78,7 @@ def all_presets(path: Path | None = None, builtin_path: Path | None = None
 def _write(presets: list[PromptPreset], path: Path) -> None:
     document = {"version": FORMAT_VERSION,
                 "presets": [{"name": p.name, "text": p.text} for p in presets]}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".presets-", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(document, handle, indent=2, ensure_ascii=False)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_json_atomic(path, document, indent=2)
 
 
 def _clean_name(name: str) -> str:

@@ -6,7 +6,7 @@ replaces the old file with ``os.replace`` (atomic), and the folder is fsynced so
 survives a power cut. Two processes (the GUI and a CLI run) never share a temporary file.
 
 Reading: a missing file is the default; a file that does not parse is set aside
-(``NAME.broken-<time>``) and read as the default, so the next save starts clean and the bad
+(``NAME.broken``) and read as the default, so the next save starts clean and the bad
 copy is kept for the user; any other ``OSError`` (too many open files, permissions, ...) is
 raised as a ``RuntimeFailure``: a transient error never makes a good file look empty.
 """
@@ -17,15 +17,15 @@ import contextlib
 import json
 import os
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from workbench.errors import RuntimeFailure
 
 
-class StateFileUnreadable(RuntimeFailure):
-    """A state file exists but cannot be read now (not a parse error)."""
+class StateFileUnreadable(RuntimeFailure, OSError):
+    """A state file exists but cannot be read now (not a parse error). Also an ``OSError``, so
+    code that tolerates a failing disk tolerates this too."""
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
@@ -81,8 +81,8 @@ def read_state_text(path: Path) -> str | None:
 
 
 def set_aside(path: Path) -> Path | None:
-    """Rename a broken state file to ``NAME.broken-<unix time>`` (kept for the user)."""
-    broken = path.with_name(f"{path.name}.broken-{int(time.time())}")
+    """Rename a broken state file to ``NAME.broken`` (kept for the user)."""
+    broken = path.with_name(f"{path.name}.broken")
     with contextlib.suppress(OSError):
         os.replace(path, broken)
         return broken
