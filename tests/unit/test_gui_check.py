@@ -136,6 +136,19 @@ def test_wayland_is_tried_first_and_xcb_is_the_fallback(ldd_says) -> None:
     assert check.platforms[1].problems == ["DISPLAY is not set"]
 
 
+def test_on_wayland_missing_libraries_are_the_fix_not_a_display(ldd_says, as_user) -> None:
+    ldd_says("\tlibwayland-cursor.so.0 => not found\n")
+    env = {"WAYLAND_DISPLAY": "wayland-0", "XDG_SESSION_TYPE": "wayland"}
+    check = check_gui(env, "Linux", DEBIAN)
+    assert not check.ok
+    wayland, no_display, xcb = check.problems  # libqwayland.so (-egl, -generic before 6.8)
+    assert wayland.startswith("Qt's wayland platform plugin (libqwayland")
+    assert wayland.endswith("needs libraries that are missing: libwayland-cursor.so.0")
+    assert no_display == "DISPLAY is not set" and xcb.startswith("Qt's xcb platform plugin")
+    assert check.fixes == ["Install them on Debian GNU/Linux 12 (bookworm) with: "
+                           "`sudo apt install libwayland-cursor0`."]
+
+
 def test_offscreen_needs_no_display() -> None:
     # the real offscreen plugin and the real ldd: the test suite itself runs on it
     check = check_gui({"QT_QPA_PLATFORM": "offscreen"}, "Linux", DEBIAN)

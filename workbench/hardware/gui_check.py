@@ -217,6 +217,7 @@ def check_gui(env: Mapping[str, str] | None = None, system: str | None = None,
     missing = [s for p in result.platforms for s in (p.missing_libraries or [])]
     result.fixes = _library_fixes(list(dict.fromkeys(missing)), result.package_manager,
                                   result.distro or system)
-    if any(p.needs_display and not p.display for p in result.platforms):
+    displays = [p.display for p in result.platforms if p.needs_display]
+    if displays and not any(displays):  # no display at all (one of two: only its libraries)
         result.fixes.append(DISPLAY_FIX)
     return result
