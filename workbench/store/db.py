@@ -1,4 +1,8 @@
-"""The SQLite database and its schema migrations (one file in the data directory)."""
+"""The SQLite database and its schema migrations (one file in the data directory).
+
+Each migration runs in one transaction with its ``PRAGMA user_version``: a process killed in the
+middle of one leaves the database as it was before it, and the next start migrates again.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import threading
 from pathlib import Path
 
 from workbench import paths
+from workbench.errors import RuntimeFailure
 
 # Each entry migrates from version i to i + 1; never edit a released entry, append a new one.
 MIGRATIONS: tuple[str, ...] = (
@@ -116,9 +121,49 @@ def connect(path: Path | None = None) -> sqlite3.Connection:
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA foreign_keys=ON")
     with _lock:
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        for index in range(version, len(MIGRATIONS)):
-            with connection:
-                connection.executescript(MIGRATIONS[index])
-                connection.execute(f"PRAGMA user_version = {index + 1}")
+        try:
+            migrate(connection)
+        except sqlite3.Error as err:
+            connection.close()
+            raise RuntimeFailure(f"the database {path or database_path()} could not be "
+                                 f"upgraded ({err}); it was left as it was") from None
     return connection
+
+
+def migrate(connection: sqlite3.Connection) -> None:
+    """Apply the missing migrations, each in one ``BEGIN IMMEDIATE`` transaction that also
+    sets ``user_version`` (re-read inside it: another process may have migrated first)."""
+    previous = connection.isolation_level
+    connection.isolation_level = None  # the transactions below are explicit
+    try:
+        while True:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                if version >= len(MIGRATIONS):
+                    connection.execute("ROLLBACK")
+                    return
+                for statement in statements(MIGRATIONS[version]):
+                    connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {version + 1}")
+                connection.execute("COMMIT")
+            except BaseException:
+                if connection.in_transaction:
+                    connection.execute("ROLLBACK")
+                raise
+    finally:
+        connection.isolation_level = previous
+
+
+def statements(script: str) -> list[str]:
+    """The complete SQL statements of ``script`` (``executescript`` would commit each)."""
+    out: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            out.append(pending.strip())
+            pending = ""
+    if pending.strip():
+        raise sqlite3.ProgrammingError(f"an incomplete statement in a migration: {pending!r}")
+    return out
