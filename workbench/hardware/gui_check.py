@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import platform
+import shlex
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -165,17 +166,24 @@ def check_platform(name: str, dirs: list[Path], env: Mapping[str, str], system: 
     return check
 
 
+def pip_command(*words: str) -> str:
+    """``<this Python> -m pip ...``: the interpreter that runs Workbench, whatever PATH says."""
+    return shlex.join([sys.executable, "-m", "pip", *words])
+
+
 def _library_fixes(missing: list[str], manager: str | None, distro: str) -> list[str]:
+    """What to install for ``missing`` sonames: a PySide6 reinstall, the distribution's
+    packages, or how to find a package the table does not know."""
     fixes: list[str] = []
     qt_own = [s for s in missing if is_qt_library(s)]
     system_libs = [s for s in missing if not is_qt_library(s)]
     if qt_own:
         fixes.append("PySide6's own Qt libraries are missing, so its installation is broken: "
-                     f"`{Path(sys.executable).name} -m pip install --force-reinstall pyside6`.")
+                     f"`{pip_command('install', '--force-reinstall', 'pyside6')}`.")
     if not system_libs:
         return fixes
     if manager is None:
-        packages, unknown = packages_for(system_libs, "apt")
+        packages, _unknown = packages_for(system_libs, "apt")
         named = f" (on Debian/Ubuntu: {' '.join(packages)})" if packages else ""
         fixes.append(f"Install the packages that provide {', '.join(system_libs)} with "
                      f"{distro}'s package manager{named}.")
@@ -203,8 +211,7 @@ def check_gui(env: Mapping[str, str] | None = None, system: str | None = None,
     if package is None:
         result.platforms.append(PlatformCheck("qt", problems=["PySide6 (Qt for Python) is "
                                                               "not installed"]))
-        result.fixes.append(f"Install it with `{Path(sys.executable).name} -m pip install "
-                            "pyside6`.")
+        result.fixes.append(f"Install it with `{pip_command('install', 'pyside6')}`.")
         return result
     result.platforms = [check_platform(n, dirs, env, system, probe)
                         for n in candidate_platforms(env, system)]
