@@ -27,6 +27,11 @@ class Token:
     value: str
     source: str
 
+    def __post_init__(self) -> None:
+        from workbench.store.secrets import remember_secret
+
+        remember_secret(self.value)  # redacted from logs, errors and exports like an API key
+
     def __repr__(self) -> str:
         return f"Token(source={self.source!r}, value=<hidden>)"
 

@@ -3,14 +3,21 @@
 Keys never go to the settings file, the database, logs or exports. Lookup order: the
 environment variable(s) of that provider first (``OPENAI_API_KEY``, ...), then the keyring
 entry ``service="workbench", username=<name>``. Every key this process hands out is remembered
-(in memory only) so that ``redact()`` and the log filter can scrub it from any text.
+(in memory only) so that ``redact()`` and the log filter can scrub it from any text; text that
+looks like a key (``sk-``, ``sk-ant-``, ``sk-or-``, ``AIza``, ``hf_``, ``gsk_``, Bearer tokens)
+is scrubbed too, known or not. ``install_log_redaction`` puts the filter on every handler, and
+it redacts tracebacks as well as messages. The model process gets an environment without keys
+(``environment_without_secrets``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
+import traceback
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from workbench.errors import BadInput, RuntimeFailure
@@ -29,6 +36,15 @@ ENV_VARS: dict[str, tuple[str, ...]] = {
     "mistral": ("MISTRAL_API_KEY",),
     "deepseek": ("DEEPSEEK_API_KEY",),
 }
+
+# Hugging Face tokens: registered like keys (workbench.hub.auth) and kept out of the worker.
+TOKEN_ENV_VARS = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
+# What a key looks like, for text no known value covers (a key typed into a prompt, a header
+# echoed by a server): OpenAI/Anthropic/OpenRouter, Google, Hugging Face, Groq, Bearer tokens.
+KEY_PATTERN = re.compile(
+    r"(?<![A-Za-z0-9])(?:sk-(?:ant-|or-)?[A-Za-z0-9_\-]{16,}|AIza[0-9A-Za-z_\-]{30,}"
+    r"|hf_[A-Za-z0-9]{20,}|gsk_[A-Za-z0-9]{20,})"
+    r"|(?<=Bearer )[A-Za-z0-9._~+/=\-]{8,}", re.IGNORECASE)
 
 _served: set[str] = set()
 _served_lock = threading.Lock()
@@ -165,7 +181,7 @@ def key_status(name: str) -> str | None:
 def known_secret_values() -> set[str]:
     """Every key value this process has handed out (and the provider env vars now set)."""
     values = set()
-    for names in ENV_VARS.values():
+    for names in (*ENV_VARS.values(), TOKEN_ENV_VARS):
         for var in names:
             value = os.environ.get(var, "").strip()
             if len(value) >= 8:
@@ -174,14 +190,29 @@ def known_secret_values() -> set[str]:
         return values | _served
 
 
+def remember_secret(value: str) -> None:
+    """Redact ``value`` from now on (the HF token, keys read elsewhere)."""
+    _remember(value)
+
+
 def redact(text: str) -> str:
-    """``text`` with every known key value replaced by ``[redacted]``."""
+    """``text`` with every known key value, and anything that looks like a key, replaced by
+    ``[redacted]``."""
     if not text:
         return text
     for value in sorted(known_secret_values(), key=len, reverse=True):
         if value in text:
             text = text.replace(value, REDACTED)
-    return text
+    return KEY_PATTERN.sub(REDACTED, text)
+
+
+def environment_without_secrets(env: Mapping[str, str]) -> dict[str, str]:
+    """``env`` without API keys and tokens (for processes that need none: the model process)."""
+    secret_vars = {var for names in ENV_VARS.values() for var in names} | set(TOKEN_ENV_VARS)
+    known = known_secret_values()
+    return {name: value for name, value in env.items()
+            if name not in secret_vars and not name.endswith(("_API_KEY", "_TOKEN"))
+            and value not in known}
 
 
 def contains_secret(text: str) -> bool:
@@ -189,7 +220,8 @@ def contains_secret(text: str) -> bool:
 
 
 class RedactingFilter(logging.Filter):
-    """Scrubs known key values from log records (message and arguments)."""
+    """Scrubs keys from log records: the message and its arguments, the traceback (formatted
+    here, redacted, as the record's ``exc_text``) and the stack."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -199,6 +231,15 @@ class RedactingFilter(logging.Filter):
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        if record.exc_info and record.exc_info[0] is not None:
+            # formatters use a record's exc_text when it is set (exc_info stays for handlers
+            # that look at the exception itself)
+            record.exc_text = redact("".join(
+                traceback.format_exception(*record.exc_info)).rstrip("\n"))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
         return True
 
 
@@ -210,6 +251,15 @@ def install_log_redaction(logger: logging.Logger | None = None) -> None:
     target = logger or logging.getLogger()
     if _filter not in target.filters:
         target.addFilter(_filter)
-    for handler in target.handlers:
-        if _filter not in handler.filters:
-            handler.addFilter(_filter)
+    handlers = [*target.handlers]
+    if logger is None and logging.lastResort is not None:
+        handlers.append(logging.lastResort)  # what logs to stderr when nothing is configured
+    for handler in handlers:
+        add_redaction(handler)
+
+
+def add_redaction(handler: logging.Handler) -> logging.Handler:
+    """``handler`` with the redacting filter (every handler the app installs gets it)."""
+    if _filter not in handler.filters:
+        handler.addFilter(_filter)
+    return handler

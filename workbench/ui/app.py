@@ -9,13 +9,14 @@ import traceback
 from collections.abc import Callable
 from types import TracebackType
 
-from PySide6.QtCore import QCoreApplication, QTimer
+from PySide6.QtCore import QCoreApplication, Qt, QTimer
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication, QMessageBox, QWidget
 
 from workbench import __version__
 from workbench.net.offline import set_offline
 from workbench.paths import log_dir
+from workbench.store.secrets import redact
 from workbench.ui.engine_bridge import shutdown_all
 from workbench.ui.fonts import register_bundled_fonts
 from workbench.ui.qt_start import create_application
@@ -43,13 +44,16 @@ def configure_application(app: QCoreApplication) -> None:
 
 def setup_logging() -> str:
     """Log to a file in the log directory (and stderr); returns the file's path."""
+    from workbench.store.secrets import add_redaction, install_log_redaction
+
     path = log_dir() / LOG_FILE
     root = logging.getLogger("workbench")
     if not any(isinstance(h, logging.FileHandler) for h in root.handlers):
         handler = logging.FileHandler(path, encoding="utf-8")
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-        root.addHandler(handler)
+        root.addHandler(add_redaction(handler))  # keys and tokens never reach the file
         root.setLevel(logging.INFO)
+    install_log_redaction()
     return str(path)
 
 
@@ -73,10 +77,11 @@ def make_excepthook(
             box = QMessageBox(parent())
             box.setIcon(QMessageBox.Icon.Critical)
             box.setWindowTitle("Workbench: unexpected error")
-            box.setText(f"Something went wrong: {kind.__name__}: {error}")
+            box.setTextFormat(Qt.TextFormat.PlainText)
+            box.setText(redact(f"Something went wrong: {kind.__name__}: {error}"))
             where = f" The details are also in {log_path}." if log_path else ""
             box.setInformativeText(f"The window keeps running.{where}")
-            box.setDetailedText("".join(traceback.format_exception(kind, error, tb)))
+            box.setDetailedText(redact("".join(traceback.format_exception(kind, error, tb))))
             box.exec()
         finally:
             showing = False
