@@ -65,8 +65,9 @@ def _epilog() -> str:
     quants = ", ".join(q for q in synth.QUANT_TYPES if q not in ("F32", "F16"))
     return (f"Architectures: {', '.join(synth.ARCHITECTURES)}. Presets: {presets} (and "
             "<arch>-tiny). Quantisations: F32 and F16 are written directly; "
-            f"{quants} are made by llama.cpp's quantiser and need no importance matrix. "
-            "K-quants fall back to a 32-block type for rows that are not a multiple of 256.")
+            f"{quants} are made by llama.cpp's quantiser (the IQ1/IQ2/IQ3_XXS types with a "
+            "uniform importance matrix; MXFP4 and NVFP4 in every block weight). Rows that do "
+            "not fit a type's blocks fall back to a type that fits, as in llama.cpp.")
 
 
 def _fault_help() -> str:

@@ -23,8 +23,12 @@ def _ggml_types() -> dict[int, GGMLType]:
         for t, (block, size) in GGML_QUANT_SIZES.items()
     }
     # Types llama.cpp 0.3.36's ggml knows that older ``gguf`` packages may not (ggml-common.h).
-    for type_id, name, block, size in ((42, "Q2_0", 64, 2 + 64 // 4),):
+    for type_id, name, block, size in ((34, "TQ1_0", 256, 2 + 4 * 13), (35, "TQ2_0", 256, 2 + 64),
+                                       (39, "MXFP4", 32, 1 + 16), (40, "NVFP4", 64, 4 + 32),
+                                       (41, "Q1_0", 128, 2 + 16), (42, "Q2_0", 64, 2 + 64 // 4)):
         table.setdefault(type_id, GGMLType(type_id, name, block, size))
+    # gguf gives Q8_1 4 + 4 + 32 bytes; ggml's block_q8_1 is two halves and 32 quants.
+    table[9] = GGMLType(9, "Q8_1", 32, 2 + 2 + 32)
     return table
 
 
@@ -68,7 +72,10 @@ def _file_type_names() -> dict[int, str]:
         if ftype == LlamaFileType.GUESSED:
             continue
         names[int(ftype)] = ftype.name.removeprefix("MOSTLY_").removeprefix("ALL_")
-    names.setdefault(41, "Q2_0")  # llama.h 0.3.36: LLAMA_FTYPE_MOSTLY_Q2_0
+    # llama.h 0.3.36 file types that older ``gguf`` packages may not name
+    for file_type, name in ((36, "TQ1_0"), (37, "TQ2_0"), (38, "MXFP4_MOE"), (39, "NVFP4"),
+                            (40, "Q1_0"), (41, "Q2_0")):
+        names.setdefault(file_type, name)
     return names
 
 

@@ -17,12 +17,14 @@ from dataclasses import dataclass
 SPLIT_NAME = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$",
                         re.IGNORECASE)
 # Quant types as they appear in file names: Q4_K_M, IQ4_XS, Q8_0, UD-Q4_K_XL, BF16, MXFP4, ...
+# (every llama.cpp 0.3.36 file type: tests/unit/test_synth_quant_types.py)
 _QUANT = re.compile(
     r"(?<![A-Za-z0-9])(?P<q>(?:UD-)?(?:I?Q[1-8](?:_[A-Z0-9]{1,4}){0,3}|TQ[12]_0|BF16|F16|FP16|"
-    r"F32|FP32|MXFP4(?:_MOE)?))(?![A-Za-z0-9])",
+    r"F32|FP32|MXFP4(?:_MOE)?|NVFP4))(?![A-Za-z0-9])",
     re.IGNORECASE,
 )
-_FOLDER_QUANT = re.compile(r"^(?:UD-)?(?:I?Q[1-8]\w*|BF16|F16|F32|MXFP4\w*)$", re.IGNORECASE)
+_FOLDER_QUANT = re.compile(r"^(?:UD-)?(?:I?Q[1-8]\w*|TQ[12]_0|BF16|F16|F32|MXFP4\w*|NVFP4)$",
+                           re.IGNORECASE)
 
 
 def quant_from_name(name: str) -> str | None:

@@ -7,6 +7,7 @@ import os
 import secrets
 import shutil
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,8 +17,8 @@ from workbench.paths import cache_dir
 from workbench.synth.chat import FAMILIES
 from workbench.synth.layout import count_parameters, tensors_for
 from workbench.synth.presets import ARCHITECTURES, resolve_shape
+from workbench.synth.quant_types import QUANTS
 from workbench.synth.quantizer import (
-    BITS_PER_WEIGHT,
     DIRECT_TYPES,
     QUANT_TYPES,
     QuantizeCancelled,
@@ -65,6 +66,7 @@ class SynthResult:
     seed: int
     fault: str | None
     seconds: float
+    tensor_types: dict[str, int]  # tensors per ggml type, read back from the file's header
 
     def to_dict(self) -> dict[str, object]:
         out = asdict(self)
@@ -138,7 +140,8 @@ def synthesize(out: Path | str, arch: str | None = None, *, preset: str | None =
     direct = quant in DIRECT_TYPES
     written_type = quant if direct else "F16"
     written_bytes = sum(tensor_nbytes(t, written_type) for t in tensors)
-    final_bytes = written_bytes if direct else int(n_params * BITS_PER_WEIGHT[quant] / 8 * 1.1)
+    bits = QUANTS[quant].bits_per_weight
+    final_bytes = written_bytes if direct else int(n_params * bits / 8 * 1.1)
     _check_space(out.parent, (0 if direct else written_bytes) + final_bytes + (64 << 20))
 
     def stage(name: str) -> Callable[[int, int], None] | None:
@@ -151,6 +154,7 @@ def synthesize(out: Path | str, arch: str | None = None, *, preset: str | None =
         if not direct:
             quantize_file(temps[0], temps[1], quant, threads=threads or os.cpu_count(),
                           progress=stage("quantize"), cancel=cancel, label=out.name)
+        tensor_types = _check_tensor_types(temps[-1], quant, out.name)
         os.replace(temps[-1], out)
     except OSError as err:
         raise _write_error(err, out) from err
@@ -163,8 +167,25 @@ def synthesize(out: Path | str, arch: str | None = None, *, preset: str | None =
         path=out, arch=shape.arch, preset=shape.name, quant=quant, n_params=n_params,
         size_bytes=out.stat().st_size, layers=shape.n_layer, vocab_size=shape.n_vocab,
         context_length=shape.n_ctx, seed=seed, fault=fault,
-        seconds=round(time.monotonic() - started, 3),
+        seconds=round(time.monotonic() - started, 3), tensor_types=tensor_types,
     )
+
+
+def _check_tensor_types(path: Path, quant: str, label: str) -> dict[str, int]:
+    """Tensors per ggml type in the written file; ``RuntimeFailure`` if none has ``quant``'s
+    type (llama.cpp's quantiser fell back to other types for every tensor)."""
+    from workbench.gguf import read_header
+    from workbench.gguf.ggml_types import GGML_TYPES
+
+    types = Counter(t.type_name for t in read_header(path).tensors)
+    wanted = QUANTS[quant].tensor_type
+    if wanted not in types:
+        block = next(t.block_size for t in GGML_TYPES.values() if t.name == wanted)
+        found = ", ".join(f"{n} {name}" for name, n in types.most_common())
+        raise RuntimeFailure(f"llama.cpp's quantiser wrote no {wanted} tensor into the {quant} "
+                             f"model {label} ({found}): rows that are not a multiple of "
+                             f"{wanted}'s {block}-value blocks fall back to other types")
+    return dict(types)
 
 
 def synth_cache_dir() -> Path:

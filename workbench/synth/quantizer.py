@@ -18,29 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 from workbench.errors import RuntimeFailure
+from workbench.synth.quant_types import QUANTS
 
-# Supported --quant values -> what they are. F32 and F16 are written directly (no quantiser);
-# the rest go through llama.cpp's quantiser, none of them needs an importance matrix.
-QUANT_TYPES: dict[str, str] = {
-    "F32": "32-bit float, written directly",
-    "F16": "16-bit float, written directly",
-    "BF16": "bfloat16",
-    "Q8_0": "8-bit",
-    "Q6_K": "6-bit K-quant",
-    "Q5_K_M": "5-bit K-quant, medium",
-    "Q5_K_S": "5-bit K-quant, small",
-    "Q4_K_M": "4-bit K-quant, medium",
-    "Q4_K_S": "4-bit K-quant, small",
-    "Q4_0": "4-bit legacy",
-    "Q3_K_M": "3-bit K-quant, medium",
-    "Q2_K": "2-bit K-quant",
-    "IQ4_XS": "4.25-bit i-quant",
-}
-DIRECT_TYPES = frozenset({"F32", "F16"})
-# Approximate bits per weight of each type's file (for the disk-space check only).
-BITS_PER_WEIGHT = {"F32": 32.0, "F16": 16.0, "BF16": 16.0, "Q8_0": 8.5, "Q6_K": 6.6,
-                   "Q5_K_M": 5.7, "Q5_K_S": 5.5, "Q4_K_M": 4.9, "Q4_K_S": 4.6, "Q4_0": 4.6,
-                   "Q3_K_M": 3.9, "Q2_K": 3.0, "IQ4_XS": 4.3}
+# Supported --quant values -> what they are (the table and how each is made: quant_types).
+QUANT_TYPES: dict[str, str] = {name: q.description for name, q in QUANTS.items()}
+DIRECT_TYPES = frozenset(name for name, q in QUANTS.items() if q.direct)
 
 Progress = Callable[[int, int], None]  # (tensors done, tensors total)
 CHILD_PROG = "python -m workbench.engine.worker.quantize"

@@ -2,11 +2,13 @@
 
     python -m workbench.engine.worker.quantize IN.gguf OUT.gguf TYPE [--threads N] [--progress]
 
-TYPE is one of QUANT_FTYPES (llama.cpp's ``LLAMA_FTYPE_*`` names without the prefix). llama.cpp
-can abort or crash the process; callers run this module with ``subprocess`` and read the outcome
-from the exit status: 0 done, 1 llama.cpp failed (one line on stderr says why), 2 bad arguments,
-negative = killed by a signal. With ``--progress`` each tensor done prints ``progress I N`` on
-stdout. ``--verbose`` passes llama.cpp's log through to stderr.
+TYPE is a key of workbench.synth.quant_types.QUANTS. Types that need an importance matrix get a
+uniform one (every column equally important: the synthetic weights have no preferred inputs),
+passed through the C API's ``llama_model_imatrix_data`` array; MXFP4 gets its tensor-type
+override. llama.cpp can abort or crash the process; callers run this module with ``subprocess``
+and read the outcome from the exit status: 0 done, 1 llama.cpp failed (one line on stderr says
+why), 2 bad arguments, negative = killed by a signal. With ``--progress`` each tensor done prints
+``progress I N`` on stdout. ``--verbose`` passes llama.cpp's log through to stderr.
 """
 
 from __future__ import annotations
@@ -17,23 +19,9 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
-# Name -> attribute of llama_cpp. None of these needs an importance matrix.
-QUANT_FTYPES: dict[str, str] = {
-    "F32": "LLAMA_FTYPE_ALL_F32",
-    "F16": "LLAMA_FTYPE_MOSTLY_F16",
-    "BF16": "LLAMA_FTYPE_MOSTLY_BF16",
-    "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
-    "Q6_K": "LLAMA_FTYPE_MOSTLY_Q6_K",
-    "Q5_K_M": "LLAMA_FTYPE_MOSTLY_Q5_K_M",
-    "Q5_K_S": "LLAMA_FTYPE_MOSTLY_Q5_K_S",
-    "Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
-    "Q4_K_S": "LLAMA_FTYPE_MOSTLY_Q4_K_S",
-    "Q4_0": "LLAMA_FTYPE_MOSTLY_Q4_0",
-    "Q3_K_M": "LLAMA_FTYPE_MOSTLY_Q3_K_M",
-    "Q2_K": "LLAMA_FTYPE_MOSTLY_Q2_K",
-    "IQ4_XS": "LLAMA_FTYPE_MOSTLY_IQ4_XS",
-}
+from workbench.synth.quant_types import QUANTS, QuantType
 
 PROG = "python -m workbench.engine.worker.quantize"
 _TENSOR_LINE = re.compile(r"^\[\s*(\d+)/\s*(\d+)\]")
@@ -50,7 +38,7 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = _Args(prog=PROG, description="Quantise a GGUF model with llama.cpp.")
     parser.add_argument("src", type=Path, metavar="IN")
     parser.add_argument("dst", type=Path, metavar="OUT")
-    parser.add_argument("type", type=str.upper, choices=list(QUANT_FTYPES), metavar="TYPE")
+    parser.add_argument("type", type=str.upper, choices=list(QUANTS), metavar="TYPE")
     parser.add_argument("--threads", type=int, default=0, help="0: all cores (default)")
     parser.add_argument("--progress", action="store_true", help="print 'progress I N' lines")
     parser.add_argument("--verbose", action="store_true", help="show llama.cpp's log")
@@ -87,8 +75,10 @@ def main(argv: list[str] | None = None) -> int:
     llama_cpp.llama_log_set(on_log, ctypes.c_void_p(0))
     llama_cpp.llama_backend_init()
     params = llama_cpp.llama_model_quantize_default_params()
-    params.ftype = getattr(llama_cpp, QUANT_FTYPES[args.type])
+    quant = QUANTS[args.type]
+    params.ftype = getattr(llama_cpp, quant.ftype)
     params.nthread = args.threads
+    keep = _special_inputs(llama_cpp, params, quant, args.src)  # alive until quantised
     rc = llama_cpp.llama_model_quantize(os.fsencode(args.src), os.fsencode(args.dst),
                                         ctypes.byref(params))
     if rc != 0 or not args.dst.is_file():
@@ -96,7 +86,54 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{PROG}: error: {reason}", file=sys.stderr)
         args.dst.unlink(missing_ok=True)
         return 1
+    del keep
     return 0
+
+
+def _special_inputs(llama_cpp: Any, params: Any, quant: QuantType, src: Path) -> list[Any]:
+    """Set the importance matrix, tensor-type and file-type overrides ``quant`` needs.
+
+    Returns the ctypes objects the pointers refer to: the caller keeps them alive.
+    """
+    keep: list[Any] = []
+    if quant.imatrix:
+        entries = uniform_imatrix(src)
+        array = (llama_cpp.llama_model_imatrix_data * (len(entries) + 1))()
+        for index, (name, size) in enumerate(entries):
+            values = (ctypes.c_float * size)(*([1.0] * size))
+            keep += [name, values]
+            array[index] = llama_cpp.llama_model_imatrix_data(name, values, size)
+        params.imatrix = array  # the last entry stays zeroed: a NULL name ends the list
+        keep.append(array)
+    if quant.override is not None:
+        from gguf import GGMLQuantizationType
+
+        overrides = (llama_cpp.llama_model_tensor_override * 2)()
+        overrides[0].pattern = quant.override.encode()
+        overrides[0].type = int(GGMLQuantizationType[quant.tensor_type])
+        params.tt_overrides = overrides
+        keep.append(overrides)
+    if quant.file_type is not None:
+        kv = (llama_cpp.llama_model_kv_override * 2)()
+        kv[0].tag = llama_cpp.LLAMA_KV_OVERRIDE_TYPE_INT
+        kv[0].key = b"general.file_type"
+        kv[0].value.val_i64 = getattr(llama_cpp, quant.file_type)
+        params.kv_overrides = kv
+        keep.append(kv)
+    return keep
+
+
+def uniform_imatrix(src: Path) -> list[tuple[bytes, int]]:
+    """(tensor name, imatrix length) for every matrix in ``src``: one weight per input column
+    (ne0) and expert (ne2), as llama.cpp's quantiser expects them."""
+    from workbench.gguf import read_header
+
+    entries = []
+    for tensor in read_header(src).tensors:
+        if len(tensor.shape) >= 2:
+            experts = tensor.shape[2] if len(tensor.shape) > 2 else 1
+            entries.append((tensor.name.encode(), tensor.shape[0] * experts))
+    return entries
 
 
 if __name__ == "__main__":
