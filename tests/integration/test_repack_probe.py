@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+import time
 from pathlib import Path
 
 import pytest
 
 from workbench.engine import repack_probe
 from workbench.engine.client import LocalEngine
-from workbench.engine.settings import LoadSettings
+from workbench.engine.settings import LoadSettings, Sampling
 
 
 @pytest.fixture
@@ -52,3 +55,64 @@ def test_quant_families() -> None:
     assert repack_probe.family("q5_k_s") == "Q5_K"
     assert repack_probe.family("Q8_0") == "Q8_0"
     assert repack_probe.family("IQ4_XS") == "IQ4_XS"
+    assert repack_probe.family("MXFP4_MOE") == "MXFP4"
+
+
+# -- a probe that cannot be built or run: repacking off, the reason said, never a refusal ----
+
+def _synth_without(monkeypatch: pytest.MonkeyPatch, quant: str) -> None:
+    """The synthesiser as it was before it knew ``quant`` (it refuses to make it)."""
+    from workbench.synth import quant_types, quantizer
+
+    monkeypatch.delitem(quant_types.QUANTS, quant)
+    monkeypatch.delitem(quantizer.QUANT_TYPES, quant)
+
+
+@pytest.mark.parametrize("quant", ["Q4_1", "IQ4_NL"])
+def test_a_type_the_synthesiser_cannot_make_still_loads_and_answers(
+        quant: str, isolated_home: Path, monkeypatch: pytest.MonkeyPatch,
+        tiny_model_path) -> None:
+    model = tiny_model_path(arch="llama", quant=quant)  # built before the synthesiser "forgets"
+    _synth_without(monkeypatch, quant)
+    with LocalEngine() as engine:
+        info = engine.load(LoadSettings(str(model), n_ctx=512))  # repack left to Workbench
+        assert info["repack"] is False
+        [note] = [n for n in info["notes"] if "weight repacking" in n]
+        assert note.startswith(f"weight repacking off for {quant}: no probe could be run")
+        assert "unsupported quantisation" in note and "\n" not in note
+        answer = engine.chat([{"role": "user", "content": "hi"}], Sampling(max_tokens=3))
+        assert answer.metrics.completion_tokens >= 1
+
+
+def test_a_failed_probe_is_retried_later_not_remembered_forever(
+        isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with monkeypatch.context() as patch:
+        _synth_without(patch, "Q4_1")
+        failed = repack_probe.repack_verdict("Q4_1")
+        assert failed.safe is False and failed.retry_after is not None
+        assert failed.retry_after - failed.probed_at == repack_probe.RETRY_AFTER_S
+        assert repack_probe.repack_verdict("Q4_1") == failed  # remembered: no new probe
+    # the cause has gone away (as a full disk is cleared) ...
+    stale = dataclasses.replace(failed, retry_after=time.time() - 1)
+    repack_probe._save_verdict(stale)  # ... and the retry time has come
+    fresh = repack_probe.repack_verdict("Q4_1")
+    assert fresh.safe is True and fresh.retry_after is None
+    assert repack_probe.repack_verdict("Q4_1") == fresh  # a real verdict is kept for good
+
+
+def test_an_unwritable_synth_cache_means_off_with_the_reason(
+        isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = isolated_home / "not-a-directory"
+    blocker.write_text("")
+    monkeypatch.setenv("WORKBENCH_SYNTH_CACHE", str(blocker / "synth"))
+    verdict = repack_probe.repack_verdict("Q8_0")
+    assert verdict.safe is False and verdict.retry_after is not None
+    assert verdict.reason.startswith("no probe could be run (")
+
+
+def test_a_verdict_stored_by_another_version_is_probed_again(isolated_home: Path) -> None:
+    key = repack_probe.probe_key("Q8_0")
+    path = isolated_home / "data" / "repack-probe.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({key: {"safe": False, "verdict": "from the future"}}))
+    assert repack_probe.repack_verdict("Q8_0").safe is True

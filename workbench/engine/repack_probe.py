@@ -6,10 +6,16 @@ its tile registers (VMs do this) it dies with SIGILL/SIGSEGV the first time a ba
 processed. So, once per (CPU, llama.cpp version, quant type), a throwaway worker loads a small
 synthetic model of that quant type with repacking on and processes a batched prompt. A crash
 switches repacking off for that key; the verdict and its reason are remembered in the data dir.
+
+The probe never refuses a model: when no probe can be built or run (any failure but the crash it
+looks for), repacking is off and the reason says why. That verdict is remembered for
+``RETRY_AFTER_S`` only, so a passing cause (a full disk) does not keep repacking off for good,
+and a lasting one does not cost every load a failed probe.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -24,10 +30,14 @@ from workbench.engine.client import LocalEngine
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import LoadSettings, Sampling
 
+RETRY_AFTER_S = 3600.0
+# Real layer widths, smallest first: Qwen2.5-0.5B's (896) fit 32-value blocks, Llama-3.2-1B's
+# (2048) also fit 256-value blocks (K-quants, IQ4_XS).
+PROBE_PRESETS = ("qwen2.5-0.5b", "llama-3.2-1b")
 PROBE_PROMPT = " ".join(["The quick brown fox jumps over the lazy dog."] * 12)
 # Quant types llama.cpp has repacked CPU layouts for; others never use extra buffers.
 REPACKABLE = ("Q4_0", "Q4_1", "Q8_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "IQ4_XS", "Q2_K",
-              "Q3_K", "MXFP4")
+              "Q3_K", "MXFP4", "Q1_0")
 
 
 @dataclass(frozen=True)
@@ -37,6 +47,11 @@ class RepackVerdict:
     key: str
     quant: str
     probed_at: float
+    retry_after: float | None = None  # when no probe could run: probe again after this time
+
+    @property
+    def stale(self) -> bool:
+        return self.retry_after is not None and time.time() >= self.retry_after
 
 
 def _cpu_identity() -> str:
@@ -79,49 +94,79 @@ def _save_verdict(verdict: RepackVerdict) -> None:
 def family(quant: str) -> str:
     """Q4_K_M -> Q4_K: repacking depends on the tensor type, not on the mix's name."""
     upper = quant.upper()
-    for suffix in ("_M", "_S", "_L", "_XL"):
+    for suffix in ("_M", "_S", "_L", "_XL", "_MOE"):
         if upper.endswith(suffix) and upper[:-len(suffix)] in REPACKABLE:
             return upper[: -len(suffix)]
     return upper
 
 
-def probe_model(quant: str) -> Path:
-    """A small model with real layer widths (Qwen2.5-0.5B's), one layer, in ``quant``."""
-    from workbench.synth import synth_cache_dir, synthesize
+def probe_preset(fam: str) -> str:
+    """The smallest probe shape whose rows fit the blocks of ggml type ``fam``."""
+    from workbench.gguf.ggml_types import GGML_TYPES
+    from workbench.synth import resolve_shape
 
-    out = synth_cache_dir() / f"repack-probe-{quant}.gguf"
-    if not out.exists():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_suffix(".partial.gguf")
-        synthesize(partial, "qwen2", preset="qwen2.5-0.5b", layers=1, quant=quant,
-                   vocab_size=2048, seed=0)
-        os.replace(partial, out)
+    block = next((t.block_size for t in GGML_TYPES.values() if t.name == fam), 256)
+    return next((p for p in PROBE_PRESETS if resolve_shape(None, p).n_embd % block == 0),
+                PROBE_PRESETS[-1])
+
+
+def probe_model(quant: str) -> Path:
+    """A small model with real layer widths, one layer, in ``quant`` (built once, cached)."""
+    from workbench.synth import SYNTH_FORMAT_VERSION, synth_cache_dir, synthesize
+    from workbench.synth.quant_types import QUANTS
+
+    preset = probe_preset(QUANTS[quant].tensor_type) if quant in QUANTS else PROBE_PRESETS[-1]
+    out = synth_cache_dir() / f"repack-probe-{preset}-{quant}-v{SYNTH_FORMAT_VERSION}.gguf"
+    if not out.exists():  # synthesize writes a temporary file and renames it: races are safe
+        synthesize(out, preset=preset, layers=1, quant=quant, vocab_size=2048, seed=0)
     return out
 
 
 def repack_verdict(quant: str, *, refresh: bool = False) -> RepackVerdict:
-    """The remembered verdict for this machine and quant type, probing once if there is none."""
+    """The remembered verdict for this machine and quant type, probing once if there is none.
+
+    Never raises for a probe that cannot be built or run: that verdict is "off", with the reason.
+    """
     fam = family(quant)
     key = probe_key(fam)
     if fam not in REPACKABLE:
         return RepackVerdict(True, f"{quant} weights are not repacked by llama.cpp", key, fam,
                              time.time())
-    known = _load_verdicts().get(key)
-    if known and not refresh:
-        return RepackVerdict(**known)  # type: ignore[arg-type]
-    model = probe_model(quant_for_family(fam))
+    known = _stored_verdict(key)
+    if known is not None and not known.stale and not refresh:
+        return known
+    verdict = _probe(fam, key)
+    with contextlib.suppress(OSError):  # not remembered (read-only or full data dir)
+        _save_verdict(verdict)
+    return verdict
+
+
+def _stored_verdict(key: str) -> RepackVerdict | None:
+    stored = _load_verdicts().get(key)
+    try:
+        return RepackVerdict(**stored) if isinstance(stored, dict) else None  # type: ignore[arg-type]
+    except TypeError:  # written by another version: probe again
+        return None
+
+
+def _probe(fam: str, key: str) -> RepackVerdict:
+    """Load a probe model of ``fam`` with repacking on and process a batched prompt."""
     started = time.time()
     try:
+        model = probe_model(quant_for_family(fam))
         with LocalEngine(watchdog_s=60) as engine:
             engine.load(LoadSettings(str(model), n_ctx=512, repack=True, n_gpu_layers=0))
             engine.chat([{"role": "user", "content": PROBE_PROMPT}], Sampling(max_tokens=4))
-        verdict = RepackVerdict(True, "a batched prompt ran with repacking on", key, fam,
-                                started)
+        return RepackVerdict(True, "a batched prompt ran with repacking on", key, fam, started)
     except WorkerCrashed as err:
-        verdict = RepackVerdict(False, f"the probe crashed with repacking on ({err.cause})",
-                                key, fam, started)
-    _save_verdict(verdict)
-    return verdict
+        return RepackVerdict(False, f"the probe crashed with repacking on ({err.cause})", key,
+                             fam, started)
+    except Exception as err:  # the probe must never refuse a model: off, and say why
+        retry = started + RETRY_AFTER_S
+        detail = (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
+        return RepackVerdict(False, f"no probe could be run ({detail}); trying again after "
+                             f"{time.strftime('%H:%M', time.localtime(retry))}", key, fam,
+                             started, retry_after=retry)
 
 
 def quant_for_family(fam: str) -> str:
