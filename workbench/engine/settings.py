@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import psutil
 
 from workbench.errors import BadInput
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
+
+
+class ChatFormat(NamedTuple):
+    label: str
+    description: str
+
+
+# How a conversation is put to a local model: the GGUF's own template, none (raw text is
+# continued, for base models), or one of llama.cpp's built-in chat formats.
+CHAT_FORMATS: dict[str, ChatFormat] = {
+    "auto": ChatFormat("Model's template", "the chat template in the model's GGUF file (a "
+                       "plain User:/Assistant: transcript when it has none)"),
+    "completion": ChatFormat("Completion (raw text)", "no chat: the text is continued as "
+                             "written, for base models"),
+    "chatml": ChatFormat("ChatML", "<|im_start|>role ... <|im_end|> (Qwen, SmolLM, Yi, many "
+                         "fine-tunes)"),
+    "llama-3": ChatFormat("Llama 3", "<|start_header_id|>role<|end_header_id|> ... <|eot_id|>"),
+    "gemma": ChatFormat("Gemma", "<start_of_turn>role ... <end_of_turn>"),
+    "mistral": ChatFormat("Mistral", "[INST] ... [/INST]"),
+    "phi-3": ChatFormat("Phi-3", "<|user|> ... <|end|><|assistant|>"),
+}
+
 FlashAttn = Literal["on", "off", "auto"]
 SAFE_MODE_MAX_CTX = 2048
 
@@ -74,7 +96,7 @@ class LoadSettings:
 
 @dataclass(frozen=True)
 class Sampling:
-    """Sampling parameters of one answer."""
+    """How one answer is asked for: the sampling parameters and the chat format."""
 
     temperature: float = 0.7
     top_k: int = 40
@@ -84,8 +106,12 @@ class Sampling:
     max_tokens: int = 512
     seed: int | None = None
     ignore_eos: bool = False  # generate exactly max_tokens (benchmarks, stress tests)
+    chat_format: str = "auto"  # one of CHAT_FORMATS
 
     def __post_init__(self) -> None:
+        if self.chat_format not in CHAT_FORMATS:
+            raise BadInput(f"unknown chat format {self.chat_format!r}; choose from: "
+                           f"{', '.join(CHAT_FORMATS)}")
         if self.temperature < 0:
             raise BadInput("temperature must be >= 0")
         if not 0 < self.top_p <= 1 or not 0 <= self.min_p <= 1:

@@ -11,6 +11,8 @@ from typing import Any
 from workbench.gguf.ggml_types import file_type_name
 from workbench.gguf.model import GGUFArray, GGUFHeader
 
+NO_TEMPLATE_NOTICE = "no chat template: this looks like a base model; it continues text"
+
 PerLayer = int | tuple[int, ...]
 
 
@@ -55,9 +57,14 @@ class ModelSummary:
     bits_per_weight: float | None
     split_count: int
 
+    @property
+    def notices(self) -> list[str]:
+        """What a user should know before chatting with this file."""
+        return [] if self.has_chat_template else [NO_TEMPLATE_NOTICE]
+
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: plain dict, tuples as lists."""
-        return {k: list(v) if isinstance(v, tuple) else v
+        """JSON-ready: plain dict, tuples as lists, plus the notices."""
+        return {"notices": self.notices} | {k: list(v) if isinstance(v, tuple) else v
                 for k, v in dataclasses.asdict(self).items()}
 
 

@@ -49,11 +49,12 @@ def default_meter_factory(target: LocalTarget) -> Any:
                               cpu_watts_per_core=watts)
 
 
-def sampling_from(params: Params) -> Sampling:
+def sampling_from(params: Params, chat_format: str = "auto") -> Sampling:
     """The worker's sampling for ``params`` (Workbench's defaults where params say None)."""
     base = Sampling()
     return dataclasses.replace(
         base,
+        chat_format=chat_format,
         max_tokens=params.max_tokens,
         temperature=base.temperature if params.temperature is None else params.temperature,
         top_p=base.top_p if params.top_p is None else params.top_p,
@@ -73,8 +74,11 @@ class LocalTarget(Target):
         engine: LocalEngine | None = None,
         meter_factory: MeterFactory | None = None,
         lock: Any = LOCAL_LOCK,
+        chat_format: str = "auto",
     ) -> None:
         path = Path(model_path)
+        Sampling(chat_format=chat_format)  # an unknown format is bad input now, not later
+        self.chat_format = chat_format
         self.model_path = str(path)
         self.spec = spec or f"local:{path}"
         self.model = path.name
@@ -157,7 +161,8 @@ class LocalTarget(Target):
             result.notes.append(f"energy not measured: {type(err).__name__}: {err}")
         reading = None
         try:
-            chat = engine.chat(messages, sampling_from(params), on_delta=on_delta, cancel=cancel)
+            chat = engine.chat(messages, sampling_from(params, self.chat_format),
+                               on_delta=on_delta, cancel=cancel)
         except WorkerCrashed as err:
             self.load_info = None
             raise ProviderError(errors.LOCAL, f"{self.label}: {err}",

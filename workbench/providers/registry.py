@@ -81,9 +81,11 @@ def build_target(
     engine: LocalEngine | None = None,
     timeout_s: float = 120.0,
     retry: RetryPolicy | None = None,
+    chat_format: str = "auto",
 ) -> Target:
     """A ready target for ``spec``. Raises BadInput (unknown profile, missing file) or
-    MissingKey (no API key configured) - nothing is sent anywhere yet."""
+    MissingKey (no API key configured) - nothing is sent anywhere yet. ``chat_format``
+    applies to local models (engine.settings.CHAT_FORMATS); cloud APIs format chats themselves."""
     if isinstance(spec, str):
         spec = parse_target(spec)
     settings = settings or AppSettings()
@@ -94,7 +96,8 @@ def build_target(
         load_settings = load or LoadSettings(str(path))
         if load_settings.model_path != str(path):
             load_settings = LoadSettings(**{**load_settings.to_dict(), "model_path": str(path)})
-        return LocalTarget(path, spec=spec.text, load=load_settings, engine=engine)
+        return LocalTarget(path, spec=spec.text, load=load_settings, engine=engine,
+                           chat_format=chat_format)
     common = {"spec": spec.text, "model": spec.model, "timeout_s": timeout_s, "retry": retry}
     if spec.kind == "openai":
         return OpenAICompatTarget(

@@ -18,6 +18,7 @@ from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from workbench.engine.metrics import AnswerMetrics, rate
 from workbench.engine.settings import LoadSettings, Sampling, physical_cores
+from workbench.engine.worker.chat_formats import BUILTIN, builtin_prompt, completion_prompt
 from workbench.engine.worker.native import (
     KV_GGML_TYPES,
     NO_ABORT_CALLBACK,
@@ -25,12 +26,14 @@ from workbench.engine.worker.native import (
     make_abort_callback,
     token_piece,
 )
+from workbench.errors import BadInput
 
 # Used when a GGUF has no chat template: a plain, readable transcript.
 FALLBACK_TEMPLATE = (
     "{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] }}\n\n{% endfor %}"
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )
+FALLBACK_STOP = "\nUser:"
 
 
 def inject_fault(stage: str, *, repack: bool) -> None:
@@ -155,15 +158,14 @@ class ModelHost:
             raise HostError("no_model", "no model is loaded")
         t_sent = time.perf_counter()
         inject_fault("chat", repack=bool(self.info.get("repack")))
-        try:
-            formatted = formatter(messages=messages)
-        except Exception as err:  # the template is untrusted input (sandboxed Jinja)
-            raise HostError("bad_request", f"the chat template failed: {err}") from None
+        text_prompt, stops = self._prompt(messages, sampling.chat_format, formatter)
         bos_text = _token_text(llm, llm.token_bos())
         add_bos = llm._model.add_bos_token() and not (
-            bos_text and formatted.prompt.startswith(bos_text)
+            bos_text and text_prompt.startswith(bos_text)
         )
-        prompt = llm.tokenize(formatted.prompt.encode(), add_bos=add_bos, special=True)
+        # Completion mode continues the user's own text: special-token text in it stays text.
+        prompt = llm.tokenize(text_prompt.encode(), add_bos=add_bos,
+                              special=sampling.chat_format != "completion")
         n_ctx = llm.n_ctx()
         if len(prompt) >= n_ctx:
             raise HostError(
@@ -179,7 +181,6 @@ class ModelHost:
             llm.reset()
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        stops = [s for s in _as_list(formatted.stop) if s]
         text, held = "", ""
         n_out, finish = 0, "length"
         t_first: float | None = None
@@ -258,6 +259,25 @@ class ModelHost:
             load_ms=self.info.get("load_ms"),
         )
         return Answer(finish_reason=finish, metrics=metrics)
+
+    def _prompt(self, messages: list[dict[str, Any]], chat_format: str,
+                formatter: Jinja2ChatFormatter) -> tuple[str, list[str]]:
+        """The prompt text for ``messages`` in ``chat_format`` and the strings that end a turn."""
+        if chat_format == "completion":
+            return completion_prompt(messages), []
+        if chat_format in BUILTIN:
+            try:
+                return builtin_prompt(chat_format, messages)
+            except BadInput as err:
+                raise HostError("bad_request", str(err)) from None
+        try:
+            formatted = formatter(messages=messages)
+        except Exception as err:  # the template is untrusted input (sandboxed Jinja)
+            raise HostError("bad_request", f"the chat template failed: {err}") from None
+        stops = [s for s in _as_list(formatted.stop) if s]
+        if not self.info.get("chat_template"):
+            stops.append(FALLBACK_STOP)  # a base model would write the next turn itself
+        return formatted.prompt, stops
 
     def bench(
         self,
