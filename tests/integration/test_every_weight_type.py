@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from tests.integration.test_planner_accuracy import MiB, reported_buffers
-from workbench.engine import repack_probe
 from workbench.engine.client import LocalEngine
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.gguf import read_header
@@ -31,13 +30,11 @@ FORMERLY_REFUSED = ["Q4_1", "IQ4_NL"]
 
 @pytest.fixture(scope="module")
 def models(tiny_model_path) -> dict[str, Path]:
-    """The tiny llama in every type, and the repacking probe's models, built concurrently
-    (slowest first: the i-quants' grid set-up runs on one core)."""
-    slowest_first = sorted(QUANTS, key=lambda quant: not QUANTS[quant].imatrix)
-    probes = [repack_probe.quant_for_family(fam) for fam in repack_probe.REPACKABLE]
+    """The tiny llama in every type, built concurrently, slowest first (the i-quants' grid
+    set-up runs on one core). The probe's own models are built by the tests that need them."""
+    slowest_first = sorted(QUANTS, key=lambda q: (not QUANTS[q].imatrix, QUANTS[q].bits_per_weight))
     with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:
         built = pool.map(lambda quant: tiny_model_path("llama", quant), slowest_first)
-        list(pool.map(repack_probe.probe_model, probes))
         return dict(zip(slowest_first, built, strict=True))
 
 

@@ -33,7 +33,7 @@ _EXPERTS = re.compile(r"\.ffn_(up|down|gate_up|gate)_(ch|)exps\b")
 # ARM (NEON with dotprod/i8mm). Names as in the gguf package.
 REPACK_TYPES = {
     "x86": frozenset({"Q4_0", "Q4_K", "IQ4_NL", "MXFP4"}),
-    "arm": frozenset({"Q4_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "MXFP4", "Q8_0"}),
+    "arm": frozenset({"Q4_0", "Q4_K", "Q5_K", "Q6_K", "IQ4_NL", "MXFP4", "Q8_0", "Q1_0"}),
 }
 
 
