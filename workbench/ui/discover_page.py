@@ -51,7 +51,7 @@ from workbench.ui.library_page import parameters_text
 from workbench.ui.memory_preview import MemoryBar
 from workbench.ui.metric_text import format_bytes
 from workbench.ui.style import ERROR_HUE, blend, css
-from workbench.ui.widgets import row_table
+from workbench.ui.widgets import plain_label, row_table
 
 Planner = Callable[[Sequence[Variant], int], dict[str, VariantPlan]]
 DiscoverRecommender = Callable[[], list[Recommendation]]
@@ -214,7 +214,7 @@ def _fill(table: QTableWidget, rows: list[Sequence[str]]) -> None:
 
 
 def _label(parent: QWidget, name: str, tip: str = "") -> QLabel:
-    label = QLabel("", parent)
+    label = plain_label("", parent)
     label.setAccessibleName(name)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -376,7 +376,7 @@ class DiscoverPage(QWidget):
         find = QShortcut(QKeySequence(QKeySequence.StandardKey.Find), self)
         find.setContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
         find.activated.connect(self._focus_search)
-        self.state_label = QLabel("", self)
+        self.state_label = plain_label("", self)
         self.state_label.setAccessibleName("Discover state")
         self.state_label.setWordWrap(True)
         top = QHBoxLayout()
@@ -412,7 +412,7 @@ class DiscoverPage(QWidget):
         self._progress.setInterval(1000)
         self._progress.timeout.connect(self._show_recommendations)
 
-        self.repo_title = QLabel("", self)
+        self.repo_title = plain_label("", self)
         self.repo_title.setWordWrap(True)
         self.repo_title.setAccessibleName("Repository")
         self.context = QSpinBox(self)

@@ -16,7 +16,6 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QTableWidgetItem,
     QVBoxLayout,
@@ -27,7 +26,7 @@ from workbench.errors import WorkbenchError
 from workbench.hub import DownloadJob, DownloadQueue, Variant
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
-from workbench.ui.widgets import page_title, row_table
+from workbench.ui.widgets import page_title, plain_label, row_table
 
 REFRESH_MS = 250
 COLUMNS = ("Model", "Repository", "State", "Progress", "Speed", "Time left", "Problem")
@@ -139,7 +138,7 @@ class DownloadsPage(QWidget):
         self.controller = controller
         self.jobs: list[DownloadJob] = []
         title = page_title("Downloads", self)
-        self.summary = QLabel("", self)
+        self.summary = plain_label("", self)
         self.summary.setAccessibleName("Downloads summary")
         header = QHBoxLayout()
         header.addWidget(title)

@@ -13,7 +13,6 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
-    QLabel,
     QPushButton,
     QTableWidgetItem,
     QVBoxLayout,
@@ -24,7 +23,7 @@ from workbench.errors import WorkbenchError
 from workbench.hub import LocalModel, delete_model, reveal, scan_library
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
-from workbench.ui.widgets import confirm, page_title, row_table
+from workbench.ui.widgets import confirm, page_title, plain_label, row_table
 
 Scanner = Callable[[], list[LocalModel]]
 COLUMNS = ("Name", "Quant", "Size", "Architecture", "Parameters", "Context", "Source",
@@ -61,7 +60,7 @@ class LibraryPage(QWidget):
         self._call: BackgroundCall | None = None
 
         title = page_title("Models on this machine", self)
-        self.state_label = QLabel("", self)
+        self.state_label = plain_label("", self)
         self.state_label.setAccessibleName("Library state")
         self.rescan_button = QPushButton("Rescan", self)
         self.rescan_button.setAccessibleName("Scan for models again")
@@ -85,7 +84,7 @@ class LibraryPage(QWidget):
         self.delete_button = QPushButton("Delete…", self)
         self.delete_button.setAccessibleName("Delete the selected model's files")
         self.delete_button.clicked.connect(self.delete_selected)
-        self.path_label = QLabel("", self)
+        self.path_label = plain_label("", self)
         self.path_label.setWordWrap(True)
         self.path_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.path_label.setAccessibleName("Selected model's file")

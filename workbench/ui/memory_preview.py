@@ -30,6 +30,7 @@ from workbench.planner.recommend import planner_backend
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
 from workbench.ui.style import ERROR_HUE, blend, secondary_text
+from workbench.ui.widgets import plain_label
 
 DEBOUNCE_MS = 150
 FIT_WORDS = {"full_gpu": "All layers on the GPU", "partial": "Partial offload",
@@ -307,7 +308,7 @@ class MemoryPreview(QWidget):
         self._show(None)
 
     def _label(self, name: str, *, secondary: bool = False) -> QLabel:
-        label = QLabel(self)
+        label = plain_label("", self)
         label.setWordWrap(True)
         label.setAccessibleName(name)
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)

@@ -41,7 +41,7 @@ from workbench.providers.profiles import Profile, all_profiles, remove_profile, 
 from workbench.store import secrets
 from workbench.store.settings import AppSettings, load_settings, save_settings
 from workbench.ui.theme import THEMES
-from workbench.ui.widgets import page_title, row_table
+from workbench.ui.widgets import page_title, plain_label, row_table
 
 BUILTIN_KEYS = ("openai", "anthropic", "gemini")
 
@@ -74,7 +74,7 @@ class SettingsPage(QWidget):
         self.key_rows: dict[str, tuple[QLabel, QLineEdit, QPushButton, QPushButton]] = {}
         self._profiles: dict[str, Profile] = {}
 
-        self.message = QLabel("", self)
+        self.message = plain_label("", self)
         self.message.setWordWrap(True)
         self.message.setAccessibleName("Settings message")
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -85,7 +85,7 @@ class SettingsPage(QWidget):
         self.offline = QCheckBox("Offline mode: nothing leaves this machine", general)
         self.offline.setToolTip("Refuse every connection that is not to this machine (cloud "
                                 "targets and downloads stop working; local models still work).")
-        self.offline_note = QLabel("", general)
+        self.offline_note = plain_label("", general)
         self.offline_note.setWordWrap(True)
         self.electricity = QDoubleSpinBox(general)
         self.electricity.setRange(0, 10)

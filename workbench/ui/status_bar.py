@@ -13,6 +13,7 @@ from workbench.net.offline import NetworkState
 from workbench.ui import engine_bridge as states
 from workbench.ui.engine_bridge import EngineBridge
 from workbench.ui.metric_text import format_bytes
+from workbench.ui.widgets import plain_label
 
 RSS_INTERVAL_MS = 2000
 OFFLINE_TEXT = "Offline: nothing leaves this machine"
@@ -33,7 +34,7 @@ class StatusBar(QStatusBar):
     def __init__(self, bridge: EngineBridge, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.bridge = bridge
-        self.model_label = QLabel("No model", self)
+        self.model_label = plain_label("No model", self)
         self.model_label.setAccessibleName("Model in memory")
         self.busy = QProgressBar(self)
         self.busy.setRange(0, 0)  # indeterminate
@@ -42,7 +43,7 @@ class StatusBar(QStatusBar):
         self.busy.setTextVisible(False)
         self.busy.setAccessibleName("Working")
         self.busy.hide()
-        self.state_label = QLabel(self)
+        self.state_label = plain_label("", self)
         self.state_label.setAccessibleName("Model process state")
         self.state_label.setToolTip("The model runs in a separate process, so a crash in "
                                     "llama.cpp never takes the window down.")
@@ -55,7 +56,7 @@ class StatusBar(QStatusBar):
         self.ram_label.setToolTip("Memory in use on this machine / its total (all processes).")
         self.offline_label = QLabel(self)
         self.offline_label.setAccessibleName("Network state")
-        self.download_label = QLabel(self)
+        self.download_label = plain_label("", self)
         self.download_label.setAccessibleName("Running download")
         self.download_label.hide()
         for label in (self.model_label, self.state_label, self.rss_label, self.ram_label,

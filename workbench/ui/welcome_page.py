@@ -48,6 +48,7 @@ from workbench.ui.hardware_page import Detector, detect_and_diagnose
 from workbench.ui.library_page import Scanner
 from workbench.ui.metric_text import format_bytes
 from workbench.ui.style import secondary_text
+from workbench.ui.widgets import plain_label
 
 Recommender = Callable[[HardwareReport], list[Recommendation]]
 NetworkCheck = Callable[[], str | None]  # None: the Hub answers; else why it cannot be reached
@@ -183,7 +184,7 @@ def _heading(text: str, parent: QWidget, scale: float = 1.3) -> QLabel:
 
 
 def _wrapped(text: str, parent: QWidget, name: str) -> QLabel:
-    label = QLabel(text, parent)
+    label = plain_label(text, parent)
     label.setWordWrap(True)
     label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
     label.setAccessibleName(name)

@@ -1,10 +1,11 @@
-"""Small widget builders the pages share: a page title, a read-only row-selecting table, and a
-Yes/No question whose default is No."""
+"""Small widget builders the pages share: a page title, a plain-text label, a read-only
+row-selecting table, and a Yes/No question whose default is No."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QHeaderView,
@@ -13,6 +14,15 @@ from PySide6.QtWidgets import (
     QTableWidget,
     QWidget,
 )
+
+
+def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
+    """A label that shows its text as it is, never as rich text: for anything that comes from
+    a file, a model or a server (a GGUF's name, an error, a Hub name), where HTML would be
+    rendered (spoofed text, local images)."""
+    label = QLabel(text, parent)
+    label.setTextFormat(Qt.TextFormat.PlainText)
+    return label
 
 
 def page_title(text: str, parent: QWidget) -> QLabel:
