@@ -160,7 +160,7 @@ def test_export_markdown_is_readable(db: sqlite3.Connection) -> None:
     assert markdown.index("## System prompt") < markdown.index("Answer with one word.")
     assert markdown.index("What is 2+2?\n") < markdown.index("**Four.**") \
         < markdown.index("And 3+3?") < markdown.index("Si")
-    assert "*50.0 tok/s · TTFT 42 ms · 20 tokens · total 0.45 s*" in lines
+    assert "*50.0 tok/s · TTFT 42 ms · 20 tokens · total 450 ms*" in lines
     assert "*interrupted: the model process crashed*" in lines
 
 

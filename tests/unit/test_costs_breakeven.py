@@ -12,9 +12,9 @@ from workbench.cli import main
 from workbench.costs.breakeven import (
     BreakEvenInputs,
     break_even,
-    measured_local_throughput,
     parse_amount,
 )
+from workbench.costs.measured import measurement_for
 from workbench.errors import BadInput
 from workbench.store import db
 
@@ -43,7 +43,7 @@ def test_the_briefs_formulas() -> None:
     assert result.break_even_reachable and result.cheaper == "self-host"
     assert result.monthly_savings_usd == pytest.approx(280)
     assert result.self_host_usd_per_1m_at_capacity == pytest.approx(720 / 129.6)
-    assert "72.0M" in result.verdict
+    assert "from 72M tokens a month" in result.verdict and "$1,000" in result.verdict
 
 
 def test_below_break_even_the_api_wins() -> None:
@@ -81,16 +81,17 @@ def home(tmp_path: Path, monkeypatch) -> Path:
     return tmp_path
 
 
-def test_measured_throughput_comes_from_the_newest_bench_run(home) -> None:
+def test_measured_throughput_comes_from_a_bench_run(home) -> None:
     with db.connect() as connection:
-        assert measured_local_throughput(connection) is None
+        assert measurement_for(connection) is None
         connection.execute(
             "INSERT INTO bench_runs (created_at, model_path, model_name, pp_tokens, tg_tokens, "
             "repetitions, tg_tokens_per_s, settings, machine) VALUES "
             "('2026-01-01T00:00:00Z', '/m.gguf', 'tiny', 512, 128, 5, 24.5, '{}', '{}')")
         connection.commit()
-        rate, source = measured_local_throughput(connection)
-    assert rate == 24.5 and "bench run" in source and "tg128" in source
+        measured = measurement_for(connection)
+    assert measured.tokens_per_s == 24.5 and measured.key == "m.gguf"
+    assert measured.speed_basis() == "one measured answer (Bench 1)"
 
 
 def test_breakeven_cli_json_seeded_with_the_measurement(home, capsys) -> None:
@@ -104,7 +105,7 @@ def test_breakeven_cli_json_seeded_with_the_measurement(home, capsys) -> None:
                  "--hosting-per-hour", "0.05", "--utilization", "0.5", "--json"])
     assert code == 0
     doc = json.loads(capsys.readouterr().out)
-    assert doc["inputs"]["tokens_per_s"] == 40 and "bench run" in doc["throughput_source"]
+    assert doc["inputs"]["tokens_per_s"] == 40 and "(Bench 1)" in doc["throughput_source"]
     assert doc["inputs"]["api_usd_per_1m"] == 0.6  # gpt-4o-mini's output price
     assert doc["api_monthly_usd"] == pytest.approx(120)
     assert doc["hosting_monthly_usd"] == pytest.approx(36 * 4)  # 200M needs 4 servers
@@ -122,3 +123,23 @@ def test_breakeven_cli_without_a_measurement_asks_for_one(home, capsys) -> None:
     assert main(["breakeven", "--monthly-tokens", "1M", "--api-price", "5",
                  "--hosting-per-hour", "1", "--tokens-per-s", "10"]) == 0
     assert "Break-even" in capsys.readouterr().out
+
+
+SOURCES_EXAMPLE = ["breakeven", "--monthly-tokens", "100M", "--api-price", "5",
+                   "--hosting-per-hour", "4", "--tokens-per-s", "100", "--utilization", "0.7"]
+
+
+def test_the_sources_example_api_wins(home, capsys) -> None:
+    """100M tokens a month at $5 per 1M against $4 an hour at 100 tok/s, 70% busy: the API
+    costs $500 a month, hosting $2,880, and the API wins."""
+    assert main([*SOURCES_EXAMPLE, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["api_monthly_usd"] == pytest.approx(500)
+    assert doc["hosting_monthly_usd"] == pytest.approx(2880)
+    assert doc["servers_needed"] == 1 and doc["cheaper"] == "api"
+    assert main(SOURCES_EXAMPLE) == 0
+    out = capsys.readouterr().out
+    assert "API:          $500 a month" in out
+    assert "Self-hosted:  $2,880 a month" in out
+    assert "The API is cheaper at any volume" in out and "$15.87 per 1M tokens" in out
+    assert "e+" not in out and "e-0" not in out

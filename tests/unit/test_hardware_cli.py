@@ -64,5 +64,5 @@ def test_hw_human_output(monkeypatch: pytest.MonkeyPatch,
     out = capsys.readouterr().out
     assert "NVIDIA GeForce RTX 4090" in out
     assert "Odd [bold]name[/bold] GPU" in out  # names are not rich markup
-    assert "1008.1 GB/s" in out
+    assert "1,008.1 GB/s" in out  # thousands separators (workbench.present.numbers)
     assert "llama.cpp probe skipped" in out

@@ -21,8 +21,8 @@ def register(subparsers: Any) -> None:
         "breakeven", help="monthly cost of an API vs a self-hosted server, and the break-even "
         "volume", description="api = tokens/1e6 x price; hosting = cost per hour x 720 per "
         "server; capacity = tok/s x 720 h x 3600 x utilization. Throughput defaults to this "
-        "machine's newest measurement (workbench bench, or a local answer in workbench "
-        "compare). Amounts take suffixes: 50M, 2.5k, 1e9.")
+        "machine's newest measurements (the latest answers of the most recently measured model "
+        "in Chat, workbench compare and workbench bench). Amounts take suffixes: 50M, 2.5k, 1e9.")
     parser.add_argument("--monthly-tokens", required=True, help="tokens a month, e.g. 50M")
     price = parser.add_mutually_exclusive_group(required=True)
     price.add_argument("--api-price", help="API price in USD per 1M tokens")
@@ -48,6 +48,7 @@ def register(subparsers: Any) -> None:
 def _api_price(args: argparse.Namespace) -> tuple[float, str]:
     from workbench.costs.breakeven import parse_amount
     from workbench.costs.pricing import load_pricing
+    from workbench.present.numbers import plain
     from workbench.providers.registry import parse_target
     from workbench.store.settings import load_settings
 
@@ -73,18 +74,14 @@ def _api_price(args: argparse.Namespace) -> tuple[float, str]:
     share = args.input_share
     blended = share * price.input + (1 - share) * price.output
     return blended, (f"{price.key} ({price.origin}, {price.date or 'no date'}): "
-                     f"{share:.0%} input at ${price.input:g} + {1 - share:.0%} output at "
-                     f"${price.output:g}")
+                     f"{share:.0%} input at ${plain(price.input)} + {1 - share:.0%} output at "
+                     f"${plain(price.output)}")
 
 
 def run(args: argparse.Namespace) -> int:
     from workbench.cli import emit
-    from workbench.costs.breakeven import (
-        BreakEvenInputs,
-        break_even,
-        measured_local_throughput,
-        parse_amount,
-    )
+    from workbench.costs.breakeven import BreakEvenInputs, break_even, parse_amount
+    from workbench.costs.measured import measurement_for
     from workbench.store import db
     from workbench.store.settings import load_settings
 
@@ -94,11 +91,12 @@ def run(args: argparse.Namespace) -> int:
         tokens_per_s = parse_amount(args.tokens_per_s)
     else:
         with db.connect() as connection:
-            measured = measured_local_throughput(connection)
-        if measured is None:
+            measured = measurement_for(connection)
+        if measured is None or measured.tokens_per_s is None:
             raise BadInput("no measured throughput on this machine yet: give --tokens-per-s, "
                            "or run `workbench bench MODEL` first")
-        tokens_per_s, throughput_source = measured
+        tokens_per_s = measured.tokens_per_s
+        throughput_source = f"measured here: {measured.key}, {measured.speed_basis()}"
     electricity = args.electricity_price
     if electricity is None:
         electricity = load_settings().electricity_price
@@ -120,16 +118,19 @@ def run(args: argparse.Namespace) -> int:
 
 def _print(result: BreakEvenResult, price_source: str, throughput_source: str,
            notes: list[str]) -> None:
+    from workbench.present.numbers import format_rate, money, number
+
     i = result.inputs
+    servers = f"{result.servers_needed} server{'s' if result.servers_needed > 1 else ''}"
     lines = [
-        f"API:          ${result.api_monthly_usd:,.2f} a month "
-        f"(${i.api_usd_per_1m:g} per 1M tokens; {price_source})",
-        f"Self-hosted:  ${result.hosting_monthly_usd:,.2f} a month "
-        f"({result.servers_needed} server(s) at ${i.cost_per_hour:g}/h)",
-        f"Capacity:     {result.capacity_tokens_per_month:,.0f} tokens a month per server "
-        f"({i.tokens_per_s:g} tok/s, {i.utilization:.0%} busy; {throughput_source})",
-        f"At capacity:  ${result.self_host_usd_per_1m_at_capacity:,.2f} per 1M tokens",
-        f"Break-even:   {result.break_even_tokens_per_month:,.0f} tokens a month"
+        f"API:          {money(result.api_monthly_usd)} a month "
+        f"({money(i.api_usd_per_1m)} per 1M tokens; {price_source})",
+        f"Self-hosted:  {money(result.hosting_monthly_usd)} a month "
+        f"({servers} at {money(i.cost_per_hour)} an hour)",
+        f"Capacity:     {number(result.capacity_tokens_per_month)} tokens a month per server "
+        f"({format_rate(i.tokens_per_s)}, {i.utilization:.0%} busy; {throughput_source})",
+        f"At capacity:  {money(result.self_host_usd_per_1m_at_capacity)} per 1M tokens",
+        f"Break-even:   {number(result.break_even_tokens_per_month)} tokens a month"
         + ("" if result.break_even_reachable else " (more than one server can make)"),
         "",
         result.verdict,

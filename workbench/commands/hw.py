@@ -44,10 +44,12 @@ def _size(n: int | None) -> str:
 
 
 def _value(value: object, unit: str = "") -> str:
+    from workbench.present.numbers import plain
+
     if value is None:
         return "-"
     if isinstance(value, float):
-        value = f"{value:g}"
+        value = plain(value, 6)
     return f"{value}{unit}"
 
 

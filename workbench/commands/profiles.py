@@ -114,15 +114,17 @@ def _prices(args: argparse.Namespace) -> int:
         from rich.console import Console
         from rich.table import Table
 
+        from workbench.present.numbers import plain
+
         grid = Table(title=f"USD per 1M tokens (table of {table.updated}; check the sources)")
         for column in ("provider", "model", "input", "cached", "output", "date / origin"):
             grid.add_column(column, justify="right" if column in (
                 "input", "cached", "output") else "left")
         for row in rows:
-            cached = "" if row["cached_input"] is None else f"{row['cached_input']:g}"
+            cached = "" if row["cached_input"] is None else plain(row["cached_input"])
             origin = "your override" if row["origin"] == "override" else row["date"]
-            grid.add_row(row["provider"], row["model"], f"{row['input']:g}", cached,
-                         f"{row['output']:g}", origin)
+            grid.add_row(row["provider"], row["model"], plain(row["input"]), cached,
+                         plain(row["output"]), origin)
         Console().print(grid)
 
     emit(args, rows, human)

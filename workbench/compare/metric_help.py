@@ -45,7 +45,7 @@ METRICS: tuple[MetricHelp, ...] = (
                "API: tokens x the pricing table's rates (or the charge the provider reports); "
                "local: measured energy x the electricity price (+ hardware share if set). "
                "Blank: unknown price, tokens or energy - never assumed zero."),
-    MetricHelp("usd_per_1m_tokens", "$/1M tok", "$",
+    MetricHelp("usd_per_1m_tokens", "cost", "$ per 1M tokens",
                "This answer's cost per million tokens processed: cost / (prompt + output "
                "tokens) x 1e6."),
     MetricHelp("energy_j", "energy", "J",

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from workbench.costs.own_machine import hardware_usd_per_hour
 from workbench.costs.pricing import Price, PricingTable
+from workbench.present.numbers import format_energy, money, plain
 from workbench.providers.base import AnswerResult
 from workbench.store.settings import AppSettings
 
@@ -88,7 +90,7 @@ def _api_cost(result: AnswerResult, table: PricingTable, provider: str) -> None:
                     cache_write_tokens=result.cache_write_tokens)
     result.cost_usd = cost.usd
     result.cost_source = "user override" if price.origin == "override" else "pricing table"
-    parts = [f"{price.key}: in ${price.input:g} / out ${price.output:g} per 1M"]
+    parts = [f"{price.key}: in ${plain(price.input)} / out ${plain(price.output)} per 1M"]
     if price.date:
         parts.append(f"table row of {price.date}")
     parts.extend(cost.notes)
@@ -102,16 +104,16 @@ def _local_cost(result: AnswerResult, settings: AppSettings) -> None:
     rate = settings.electricity_price
     usd = result.energy_j / J_PER_KWH * rate
     default = settings.electricity_usd_per_kwh is None
-    parts = [f"{result.energy_j:.1f} J x ${rate:g}/kWh"
+    parts = [f"{format_energy(result.energy_j)} x ${plain(rate)}/kWh"
              + (" (default price: set yours in the settings)" if default else "")]
     if result.energy_method and "estimate" in result.energy_method:
         parts.append("energy estimated")
-    if settings.hardware_usd and settings.hardware_lifetime_hours and result.total_ms:
-        share = settings.hardware_usd / settings.hardware_lifetime_hours * (
-            result.total_ms / 3.6e6)
+    per_hour = hardware_usd_per_hour(settings.hardware_usd, settings.hardware_lifetime_hours)
+    if per_hour and result.total_ms:
+        share = per_hour * result.total_ms / 3.6e6
         usd += share
-        parts.append(f"+ ${share:.6f} hardware (${settings.hardware_usd:g} over "
-                     f"{settings.hardware_lifetime_hours:g} h)")
+        parts.append(f"+ {money(share)} hardware ({money(settings.hardware_usd)} over "
+                     f"{plain(settings.hardware_lifetime_hours)} h)")
     result.cost_usd = usd
     result.cost_source = "energy"
     result.cost_note = "; ".join(parts)

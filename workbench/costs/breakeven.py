@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import math
 import re
-import sqlite3
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from workbench.errors import BadInput
+from workbench.present.numbers import format_count, money
 
 HOURS_PER_MONTH = 720.0
 _SUFFIX = {"": 1.0, "k": 1e3, "m": 1e6, "b": 1e9, "g": 1e9, "t": 1e12}
@@ -34,6 +34,19 @@ def parse_amount(text: str | float | int) -> float:
     return float(match.group(1)) * _SUFFIX[match.group(2).lower()]
 
 
+def check_volume_and_speed(monthly_tokens: float, api_usd_per_1m: float, tokens_per_s: float,
+                           utilization: float) -> None:
+    """The inputs every cost comparison shares; BadInput names the first one out of range."""
+    if monthly_tokens < 0:
+        raise BadInput("monthly tokens must be >= 0")
+    if api_usd_per_1m <= 0:
+        raise BadInput("the API price must be > 0 USD per 1M tokens")
+    if tokens_per_s <= 0:
+        raise BadInput("throughput must be > 0 tokens per second")
+    if not 0 < utilization <= 1:
+        raise BadInput("utilization must be in (0, 1] (e.g. 0.5 for 50%)")
+
+
 @dataclass(frozen=True)
 class BreakEvenInputs:
     monthly_tokens: float
@@ -45,17 +58,11 @@ class BreakEvenInputs:
     electricity_usd_per_kwh: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.monthly_tokens < 0:
-            raise BadInput("monthly tokens must be >= 0")
-        if self.api_usd_per_1m <= 0:
-            raise BadInput("the API price must be > 0 USD per 1M tokens")
+        check_volume_and_speed(self.monthly_tokens, self.api_usd_per_1m, self.tokens_per_s,
+                               self.utilization)
         if self.hosting_usd_per_hour < 0 or self.power_watts < 0 or (
                 self.electricity_usd_per_kwh < 0):
             raise BadInput("hosting cost, power and electricity price must be >= 0")
-        if self.tokens_per_s <= 0:
-            raise BadInput("throughput must be > 0 tokens per second")
-        if not 0 < self.utilization <= 1:
-            raise BadInput("utilization must be in (0, 1] (e.g. 0.5 for 50%)")
 
     @property
     def cost_per_hour(self) -> float:
@@ -99,51 +106,18 @@ def break_even(inputs: BreakEvenInputs) -> BreakEvenResult:
     savings = abs(api_monthly - hosting)
     if not reachable:
         verdict = (f"The API is cheaper at any volume: a full server costs "
-                   f"${at_capacity:,.2f} per 1M tokens at this throughput and utilization, more "
-                   f"than the API's ${inputs.api_usd_per_1m:,.2f}.")
+                   f"{money(at_capacity)} per 1M tokens at this throughput and utilization, more "
+                   f"than the API's {money(inputs.api_usd_per_1m)}.")
     elif cheaper == "self-host":
-        verdict = (f"Self-hosting saves ${savings:,.2f} a month at "
-                   f"{_tokens(inputs.monthly_tokens)} tokens; it wins from "
-                   f"{_tokens(threshold)} tokens a month.")
+        verdict = (f"Self-hosting wins: {money(hosting)} a month against {money(api_monthly)} "
+                   f"for the API at {format_count(inputs.monthly_tokens)} tokens (saves "
+                   f"{money(savings)}); it wins from {format_count(threshold)} tokens a month.")
     elif cheaper == "api":
-        verdict = (f"The API saves ${savings:,.2f} a month at {_tokens(inputs.monthly_tokens)} "
-                   f"tokens; self-hosting wins from {_tokens(threshold)} tokens a month.")
+        verdict = (f"The API wins: {money(api_monthly)} a month against {money(hosting)} for "
+                   f"self-hosting at {format_count(inputs.monthly_tokens)} tokens (saves "
+                   f"{money(savings)}); self-hosting wins from {format_count(threshold)} tokens "
+                   "a month.")
     else:
         verdict = "Both cost the same at this volume."
     return BreakEvenResult(inputs, api_monthly, server_monthly, capacity, servers, hosting,
                            at_capacity, threshold, reachable, cheaper, savings, verdict)
-
-
-def _tokens(count: float) -> str:
-    for limit, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if count >= limit:
-            return f"{count / limit:,.1f}{suffix}"
-    return f"{count:,.0f}"
-
-
-def measured_local_throughput(connection: sqlite3.Connection) -> tuple[float, str] | None:
-    """The newest measured local generation speed: a bench run (llama-bench's tg) or, failing
-    that, a local answer in a comparison. Returns (tok/s, where it comes from)."""
-    candidates: list[tuple[str, float, str]] = []
-    tables = {row[0] for row in connection.execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
-    if "bench_runs" in tables:
-        row = connection.execute(
-            "SELECT created_at, tg_tokens_per_s, model_name, model_path, tg_tokens FROM "
-            "bench_runs WHERE tg_tokens_per_s > 0 ORDER BY id DESC LIMIT 1").fetchone()
-        if row:
-            name = row[2] or row[3]
-            candidates.append((row[0], float(row[1]),
-                               f"bench run of {row[0]}: {name}, tg{row[4]}"))
-    if "compare_answers" in tables:
-        row = connection.execute(
-            "SELECT r.created_at, a.gen_tokens_per_s, a.label FROM compare_answers a JOIN "
-            "compare_runs r ON r.id = a.run_id WHERE a.provider = 'local' AND "
-            "a.gen_tokens_per_s > 0 AND a.error IS NULL ORDER BY a.id DESC LIMIT 1").fetchone()
-        if row:
-            candidates.append((row[0], float(row[1]),
-                               f"compare run of {row[0]}: {row[2]} (streamed speed)"))
-    if not candidates:
-        return None
-    _, rate, source = max(candidates, key=lambda c: c[0])
-    return rate, source

@@ -29,6 +29,8 @@ from typing import Any, Protocol
 
 import psutil
 
+from workbench.present.numbers import plain
+
 RAPL_ROOT = Path("/sys/class/powercap")
 DEFAULT_CPU_WATTS_PER_CORE = 8.0
 
@@ -271,7 +273,7 @@ class CpuTimeEstimate:
                                  "no process to measure", seconds)
         cpu_s = max(self._cpu_seconds() - self._start, 0.0)
         return EnergyReading(cpu_s * self.watts_per_core, "cpu-time-estimate", True,
-                             f"estimate: {cpu_s:.2f} CPU-seconds x {self.watts_per_core:g} W "
+                             f"estimate: {cpu_s:.2f} CPU-seconds x {plain(self.watts_per_core)} W "
                              "per busy core (assumed; no RAPL access)", seconds)
 
 

@@ -260,15 +260,17 @@ def export_json(conversation: Conversation) -> str:
 def _metrics_line(metrics: dict[str, Any] | None) -> str | None:
     if not metrics:
         return None
+    from workbench.present.numbers import format_ms, format_rate, number
+
     parts = []
     if metrics.get("gen_tokens_per_s") is not None:
-        parts.append(f"{metrics['gen_tokens_per_s']:.1f} tok/s")
+        parts.append(format_rate(metrics["gen_tokens_per_s"]))
     if metrics.get("ttft_ms") is not None:
-        parts.append(f"TTFT {metrics['ttft_ms']:.0f} ms")
+        parts.append(f"TTFT {format_ms(metrics['ttft_ms'])}")
     if metrics.get("completion_tokens") is not None:
-        parts.append(f"{metrics['completion_tokens']} tokens")
+        parts.append(f"{number(metrics['completion_tokens'])} tokens")
     if metrics.get("total_ms") is not None:
-        parts.append(f"total {metrics['total_ms'] / 1000:.2f} s")
+        parts.append(f"total {format_ms(metrics['total_ms'])}")
     return " · ".join(parts) or None
 
 

@@ -56,11 +56,12 @@ from workbench.engine.client import CancelToken, LocalEngine
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import LoadSettings
 from workbench.hub import LocalModel, scan_library
+from workbench.present.numbers import format_bytes, number
 from workbench.store import bench_runs, db
 from workbench.ui.background import BackgroundCall
-from workbench.ui.metric_text import format_bytes
+from workbench.ui.chart_axis import set_round_axis, use_text_numbers
 from workbench.ui.notice_banner import NoticeBanner
-from workbench.ui.widgets import confirm, page_title, row_table
+from workbench.ui.widgets import confirm, page_title, plain_label, row_table
 
 EngineFactory = Callable[[], LocalEngine]
 Scanner = Callable[[], list[LocalModel]]
@@ -222,7 +223,7 @@ def rate_text(mean: float | None, sd: float | None) -> str:
     if mean is None:
         return "–"
     digits = 0 if mean >= 100 else 1 if mean >= 10 else 2
-    return f"{mean:.{digits}f} ± {sd or 0:.{digits}f}"
+    return f"{number(mean, digits)} ± {number(sd or 0, digits)}"
 
 
 def settings_summary(run: dict[str, Any]) -> str:
@@ -304,7 +305,7 @@ class BenchChart(QChartView):
         self.categories.setTitleText("Model, quant (± sd, tok/s)")
         self.values = QValueAxis()
         self.values.setTitleText("Tokens per second (tok/s)")
-        self.values.setLabelFormat("%.0f")
+        use_text_numbers(chart)
         chart.addAxis(self.categories, Qt.AlignmentFlag.AlignLeft)
         chart.addAxis(self.values, Qt.AlignmentFlag.AlignBottom)
         self.series.attachAxis(self.categories)
@@ -324,8 +325,7 @@ class BenchChart(QChartView):
         top = max([(r.get("pp_tokens_per_s") or 0) + (r.get("pp_sd") or 0) for r in self.runs] +
                   [(r.get("tg_tokens_per_s") or 0) + (r.get("tg_sd") or 0) for r in self.runs] +
                   [1.0])
-        self.values.setRange(0, top * 1.15)  # room for the value labels
-        self.values.applyNiceNumbers()
+        set_round_axis(self.values, top * 1.15)  # room for the value labels
 
     def _hovered(self, status: bool, index: int, barset: QBarSet) -> None:
         if not status or not 0 <= index < len(self.runs):
@@ -407,7 +407,7 @@ class BenchPage(QWidget):
         self.models.setAccessibleName("Models to benchmark")
         self.models.setToolTip("Tick the models to measure; each runs in its own process.")
         self.models.itemChanged.connect(lambda *_: self._update_controls())
-        self.library_state = QLabel("", self)
+        self.library_state = plain_label("", self)
         self.library_state.setAccessibleName("Library scan state")
         self.rescan_button = QPushButton("Rescan", self)
         self.rescan_button.setAccessibleName("Scan the library for models again")
@@ -479,7 +479,7 @@ class BenchPage(QWidget):
         self.progress = QProgressBar(self)
         self.progress.setAccessibleName("Benchmark progress")
         self.progress.setTextVisible(False)
-        self.progress_label = QLabel("", self)
+        self.progress_label = plain_label("", self)
         self.progress_label.setAccessibleName("Benchmark progress text")
         self.progress_label.setWordWrap(True)
         run_row = QHBoxLayout()
@@ -506,7 +506,7 @@ class BenchPage(QWidget):
         self.delete_button.setToolTip("Remove the selected runs from this machine's store "
                                       "(Delete)")
         self.delete_button.clicked.connect(self.delete_selected)
-        self.results_state = QLabel("", self)
+        self.results_state = plain_label("", self)
         self.results_state.setAccessibleName("Stored runs")
         results_bar = QHBoxLayout()
         results_bar.addWidget(self.results_state, 1)

@@ -24,9 +24,11 @@ from PySide6.QtWidgets import (
 from workbench.compare.metric_help import tooltip
 from workbench.engine.settings import LoadSettings
 from workbench.errors import BadInput
+from workbench.present.numbers import answer_cost, format_energy, format_ms, format_rate, number
 from workbench.providers.base import AnswerResult
 from workbench.providers.registry import TargetSpec, parse_target
 from workbench.ui.style import banner_stylesheet
+from workbench.ui.widgets import plain_label
 
 LOADED = "loaded"
 # What the Chat page has loaded: its LoadSettings (context, GPU layers, ...), or only its path
@@ -42,11 +44,11 @@ KINDS = (
     ("profile", "Endpoint profile", "NAME/MODEL, e.g. groq/llama-3.3-70b-versatile"),
 )
 FIGURES = (  # (AnswerResult field, how to print the value)
-    ("ttft_ms", lambda v: f"TTFT {v:.0f} ms"),
-    ("completion_tokens", lambda v: f"{v} tokens"),
-    ("gen_tokens_per_s", lambda v: f"{v:.1f} tok/s"),
-    ("cost_usd", lambda v: "$0" if v == 0 else f"${v:.2e}" if v < 0.0001 else f"${v:.4f}"),
-    ("energy_j", lambda v: f"{v:.1f} J"),
+    ("ttft_ms", lambda v: f"TTFT {format_ms(v)}"),
+    ("completion_tokens", lambda v: f"{number(v)} tokens"),
+    ("gen_tokens_per_s", format_rate),
+    ("cost_usd", answer_cost),
+    ("energy_j", format_energy),
 )
 BLIND_HIDDEN = ("cost_usd", "energy_j")  # shown after a blind run's vote
 FIGURE_LABELS = {"ttft_ms": "TTFT", "completion_tokens": "tokens", "gen_tokens_per_s": "tok/s",
@@ -127,17 +129,17 @@ class AnswerPane(QFrame):
         self.setFrameShape(QFrame.Shape.StyledPanel)
         self.number = number
         self.result: AnswerResult | None = None
-        self.header = QLabel(f"Pane {number}", self)
+        self.header = plain_label(f"Pane {number}", self)
         font = self.header.font()
         font.setBold(True)
         self.header.setFont(font)
         self.header.setAccessibleName(f"Pane {number} target")
-        self.status = QLabel("", self)
+        self.status = plain_label("", self)
         self.status.setAccessibleName(f"Pane {number} status")
         self.text = QPlainTextEdit(self)
         self.text.setReadOnly(True)
         self.text.setAccessibleName(f"Pane {number} answer")
-        self.error = QLabel("", self)
+        self.error = plain_label("", self)
         self.error.setObjectName("noticeBanner")
         self.error.setWordWrap(True)
         self.error.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -180,11 +182,11 @@ class AnswerPane(QFrame):
 
     def show_live(self, ttft_ms: float | None, tokens: int, rate: float | None) -> None:
         if ttft_ms is not None:
-            self.figures["ttft_ms"].setText(f"TTFT {ttft_ms:.0f} ms")
+            self.figures["ttft_ms"].setText(f"TTFT {format_ms(ttft_ms)}")
         if tokens:
-            self.figures["completion_tokens"].setText(f"{tokens} tokens")
+            self.figures["completion_tokens"].setText(f"{number(tokens)} tokens")
         if rate is not None:
-            self.figures["gen_tokens_per_s"].setText(f"≈ {rate:.1f} tok/s")
+            self.figures["gen_tokens_per_s"].setText(f"≈ {format_rate(rate)}")
 
     def show_status(self, text: str, *, hidden: bool = False) -> None:
         """A status line; ``hidden`` (a blind run before the vote): a neutral one, since

@@ -95,7 +95,7 @@ class MainWindow(QMainWindow):
         self.library = LibraryPage(library_scanner, self.pages)
         self.chat = ChatPage(self.bridge, self.pages)
         self.compare = ComparePage(self._loaded_model_settings, self.pages)
-        self.costs = CostsPage(self.pages)
+        self.costs = CostsPage(self.pages, loaded_model=self._loaded_model_settings)
         self.bench = BenchPage(self.pages, library_scanner=library_scanner)
         self.settings_page = SettingsPage(self.pages)
         self.welcome = WelcomePage(self.downloads, self.pages, detector=hardware_detector,

@@ -1,4 +1,5 @@
-"""How metrics read in the window: units, rounding and the definition shown as a tooltip.
+"""How metrics read in the window: the definition shown as a tooltip; units and rounding are
+``workbench.present.numbers`` (re-exported here for the pages that import them from here).
 
 The definitions follow ``workbench.engine.metrics`` (the single source of what each figure means).
 """
@@ -8,7 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from workbench.engine.metrics import AnswerMetrics
+from workbench.present.numbers import format_bytes, format_ms, format_rate
 from workbench.ui.stream_buffer import LiveFigures
+
+__all__ = ["DEFINITIONS", "MetricItem", "final_items", "format_bytes", "format_ms",
+           "format_rate", "live_items"]
 
 DEFINITIONS = {
     "ttft": "Time to first token: from sending the request to the first non-empty answer text "
@@ -33,32 +38,6 @@ class MetricItem:
     key: str
     text: str
     tooltip: str
-
-
-def format_ms(ms: float | None) -> str:
-    if ms is None:
-        return "n/a"
-    if ms < 1000:
-        return f"{ms:.0f} ms"
-    return f"{ms / 1000:.2f} s"
-
-
-def format_rate(per_s: float | None) -> str:
-    if per_s is None:
-        return "n/a"
-    if per_s >= 100:
-        return f"{per_s:.0f} tok/s"
-    return f"{per_s:.1f} tok/s"
-
-
-def format_bytes(n: float | None) -> str:
-    if n is None:
-        return "n/a"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} GiB"  # pragma: no cover - the loop always returns
 
 
 def final_items(metrics: AnswerMetrics, finish_reason: str) -> list[MetricItem]:
