@@ -97,6 +97,30 @@ def test_profiles_and_prices_are_saved_and_validated(qtbot, tmp_path: Path,
         "electricity_usd_per_kwh"] == 0.3
 
 
+def test_machine_price_and_lifetime_are_saved_and_seed_the_costs_page(
+        qtbot, tmp_path: Path, monkeypatch) -> None:
+    from workbench.store import db
+    from workbench.store.settings import settings_path
+    from workbench.ui.costs_page import CostsPage
+
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+    page = SettingsPage(path=settings_path())
+    qtbot.addWidget(page)
+    page.hardware.setValue(2400)
+    page.save_machine()
+    assert "set both" in page.message.text()
+    page.lifetime.setValue(8000)
+    page.save_machine()
+    saved = json.loads(settings_path().read_text())
+    assert (saved["hardware_usd"], saved["hardware_lifetime_hours"]) == (2400, 8000)
+    assert page.message.text() == "Machine: $0.30 an hour of answering."
+    costs = CostsPage(connect=lambda: db.connect(tmp_path / "c.db"))
+    qtbot.addWidget(costs)
+    assert (costs.hardware.value(), costs.lifetime.value()) == (2400, 8000)
+    assert costs.machine_result.inputs.usd_per_hour == pytest.approx(
+        0.30 + costs.power.value() / 1000 * costs.electricity.value())
+
+
 def test_offline_toggle_guards_sockets_and_shows_in_the_status_bar(
         qtbot, keyring_backend, settings: QSettings) -> None:
     win = MainWindow(settings=settings)

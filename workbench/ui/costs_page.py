@@ -303,6 +303,10 @@ class CostsPage(QWidget):
         self.local_model.blockSignals(False)
         self._seed_from_measurement()
 
+    def seed_throughput(self) -> None:
+        """The older name of ``refresh_measurements`` (packaging/render_screenshots.py)."""
+        self.refresh_measurements()
+
     def _loaded_key(self) -> str | None:
         value = self._loaded_model()
         path = value.model_path if isinstance(value, LoadSettings) else value

@@ -33,10 +33,12 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.costs.own_machine import hardware_usd_per_hour
 from workbench.costs.pricing import load_pricing
 from workbench.errors import WorkbenchError
 from workbench.hub import add_folder, folders, remove_folder
 from workbench.net.offline import network_state
+from workbench.present.numbers import money
 from workbench.providers.profiles import Profile, all_profiles, remove_profile, save_profile
 from workbench.store import secrets
 from workbench.store.settings import AppSettings, load_settings, save_settings
@@ -100,6 +102,29 @@ class SettingsPage(QWidget):
         general_form.addRow(self.offline_note)
         general_form.addRow("Electricity:", self.electricity)
         general_form.addRow("", self.electricity_note)
+        self.hardware = QDoubleSpinBox(general)
+        self.hardware.setRange(0, 1_000_000)
+        self.hardware.setDecimals(0)
+        self.hardware.setPrefix("$")
+        self.hardware.setGroupSeparatorShown(True)
+        self.hardware.setSpecialValueText("not counted")
+        self.hardware.setAccessibleName("Machine price")
+        self.hardware.setMaximumWidth(220)
+        self.hardware.setToolTip("Optional: what this machine cost. With a lifetime, local "
+                                 "answers and the Costs page add its price spread over its "
+                                 "hours of answering.")
+        self.lifetime = QDoubleSpinBox(general)
+        self.lifetime.setRange(0, 1_000_000)
+        self.lifetime.setDecimals(0)
+        self.lifetime.setSuffix(" h of answering")
+        self.lifetime.setGroupSeparatorShown(True)
+        self.lifetime.setSpecialValueText("not set")
+        self.lifetime.setAccessibleName("Machine lifetime in hours of answering")
+        self.lifetime.setMaximumWidth(220)
+        self.lifetime.setToolTip("Hours this machine will spend answering over its life "
+                                 "(3 years of 8 h a day is 8,760 h).")
+        general_form.addRow("Machine price:", self.hardware)
+        general_form.addRow("Machine lifetime:", self.lifetime)
         self.theme = QComboBox(general)
         for key, title in THEMES.items():
             self.theme.addItem(title, key)
@@ -213,6 +238,8 @@ class SettingsPage(QWidget):
         self.reload()
         self.offline.toggled.connect(self.set_offline)
         self.electricity.editingFinished.connect(self.save_electricity)
+        self.hardware.editingFinished.connect(self.save_machine)
+        self.lifetime.editingFinished.connect(self.save_machine)
 
     # -- settings file ---------------------------------------------------------------------
     def _load(self) -> AppSettings | None:
@@ -246,6 +273,8 @@ class SettingsPage(QWidget):
         self.electricity.setValue(settings.electricity_price)
         self.electricity_note.setText("default price" if settings.electricity_usd_per_kwh
                                       is None else "your price")
+        self.hardware.setValue(settings.hardware_usd or 0.0)
+        self.lifetime.setValue(settings.hardware_lifetime_hours or 0.0)
         try:
             profiles = all_profiles(settings)
         except WorkbenchError as err:
@@ -288,8 +317,20 @@ class SettingsPage(QWidget):
         if settings is None or settings.electricity_price == self.electricity.value():
             return
         settings.electricity_usd_per_kwh = self.electricity.value()
-        if self._save(settings, f"Electricity price: ${self.electricity.value():.3f} per kWh."):
+        if self._save(settings, f"Electricity price: {money(self.electricity.value())} per kWh."):
             self.electricity_note.setText("your price")
+
+    def save_machine(self) -> None:
+        """The machine's price and lifetime (0: not set) for the hardware share of costs."""
+        settings = self._load()
+        price, hours = self.hardware.value() or None, self.lifetime.value() or None
+        if settings is None or (settings.hardware_usd, settings.hardware_lifetime_hours) == (
+                price, hours):
+            return
+        settings.hardware_usd, settings.hardware_lifetime_hours = price, hours
+        share = hardware_usd_per_hour(price, hours)
+        self._save(settings, f"Machine: {money(share)} an hour of answering." if share else
+                   "Machine price not counted (set both its price and its lifetime).")
 
     def set_theme(self, choice: str) -> None:
         """Show ``choice`` (the theme in use) without emitting themeChosen."""
