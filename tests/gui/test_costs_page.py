@@ -130,3 +130,16 @@ def test_typing_a_price_leaves_the_table(qtbot, tmp_path: Path) -> None:
     page.prompt_share.setValue(25)
     page.api_price.setValue(page.api_price.value() + 1)
     assert page.model.currentIndex() == 0 and page.price_source.text() == "typed"
+
+
+def test_opens_without_a_database_or_a_pricing_table(qtbot) -> None:
+    from workbench.costs.pricing import PricingTable
+
+    def broken() -> None:
+        raise OSError("disk gone")
+
+    page = CostsPage(connect=broken, pricing=PricingTable([]))
+    qtbot.addWidget(page)
+    assert page.model.currentData() == "" and page.price_source.text() == "typed"
+    assert "stored answers unavailable: disk gone" in page.throughput_source.text()
+    assert page.result is not None and page.machine_result is not None

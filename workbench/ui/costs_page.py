@@ -114,7 +114,8 @@ class CostsPage(QWidget):
             self.settings = AppSettings()
             self.statusMessage.emit(str(err))
         try:
-            self.pricing = pricing or load_pricing(overrides=self.settings.pricing_overrides)
+            self.pricing = (pricing if pricing is not None else
+                            load_pricing(overrides=self.settings.pricing_overrides))
         except WorkbenchError as err:
             self.pricing = PricingTable([])
             self.statusMessage.emit(f"pricing table unavailable: {err}")
