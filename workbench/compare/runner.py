@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ from workbench.providers.base import AnswerResult, Message, Params, Target
 from workbench.store.settings import AppSettings
 
 MAX_TARGETS = 4
+CANCEL_GRACE_S = 5.0  # after Ctrl-C, how long the targets get to stop by themselves
 
 
 @dataclass(frozen=True)
@@ -108,17 +110,26 @@ class CompareSession:
                 token.cancel()
 
     def wait(self, timeout: float | None = None) -> list[AnswerResult]:
+        """Every result; ``TimeoutError`` when some target is still running after ``timeout``
+        seconds (for all of them together)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
         for thread in self._threads:
-            thread.join(timeout)
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
         missing = [i for i, r in enumerate(self.results) if r is None]
         if missing:
             raise TimeoutError(f"targets {missing} have not finished")
         return [r for r in self.results if r is not None]
 
     def run(self) -> list[AnswerResult]:
+        """Run every target to the end. Ctrl-C cancels them: what they answered by then is
+        returned, or, when one does not stop within ``CANCEL_GRACE_S``, ``KeyboardInterrupt``
+        goes on up (the caller closes the targets, which stops their processes)."""
         self.start()
         try:
             return self.wait()
         except KeyboardInterrupt:
             self.cancel()
-            return self.wait(timeout=10)
+            try:
+                return self.wait(timeout=CANCEL_GRACE_S)
+            except TimeoutError:
+                raise KeyboardInterrupt from None

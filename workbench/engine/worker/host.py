@@ -26,6 +26,7 @@ from workbench.engine.worker.native import (
     make_abort_callback,
     token_piece,
 )
+from workbench.engine.worker.template_guard import GuardedChatFormatter
 from workbench.errors import BadInput
 
 # Used when a GGUF has no chat template: a plain, readable transcript.
@@ -114,10 +115,11 @@ class ModelHost:
         self.llm, self.settings = llm, settings
         metadata = dict(llm.metadata)
         template = metadata.get("tokenizer.chat_template")
-        self._formatter = Jinja2ChatFormatter(
+        self._formatter = GuardedChatFormatter(  # bounded in time and size: untrusted code
             template=template or FALLBACK_TEMPLATE,
             eos_token=_token_text(llm, llm.token_eos()),
             bos_token=_token_text(llm, llm.token_bos()),
+            name=str(metadata.get("general.name") or os.path.basename(settings.model_path)),
         )
         self.info = {
             "model_path": settings.model_path,
