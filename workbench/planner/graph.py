@@ -318,7 +318,7 @@ class _Builder:
         T = s.n_tokens
         tokens = self.inp(I32, T)
         embd_in = self.inp(F32, p.n_embd, T)
-        inp_l = ggml.get_rows(self.w("token_embd.weight"), tokens)  # type: ignore[arg-type]
+        inp_l = ggml.get_rows(self.need("token_embd.weight", p.n_embd, p.n_vocab), tokens)
         self.g.expand(inp_l)  # ggml_build_forward_select: the token path ...
         self.g.expand(embd_in)  # ... and the (unused) embeddings input, a leaf all the same
         if arch in ("gemma", "gemma2", "gemma3"):

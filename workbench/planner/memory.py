@@ -287,7 +287,12 @@ def _cached(p: ModelParams, shape: GraphShape, alignment: int, fn: Any) -> int:
     if hit is not None:
         _CACHE.move_to_end(key)
         return hit
-    value = fn(p, shape, alignment=alignment) if alignment else fn(p, shape)
+    try:
+        value = fn(p, shape, alignment=alignment) if alignment else fn(p, shape)
+    except (AttributeError, TypeError, ValueError, IndexError, KeyError, ZeroDivisionError,
+            OverflowError) as err:  # a header whose tensors do not fit its architecture
+        raise BadInput(f"the model's header does not describe a graph llama.cpp could build "
+                       f"({type(err).__name__}: {err})") from None
     _CACHE[key] = value
     if len(_CACHE) > _CACHE_SIZE:
         _CACHE.popitem(last=False)
