@@ -18,6 +18,7 @@ from typing import Any
 
 from workbench import __version__
 from workbench.errors import BadInput, WorkbenchError
+from workbench.terminal_text import terminal_safe
 
 # Each module in workbench.commands defines ``register(subparsers)``; order is the help order.
 COMMAND_MODULES = ("run", "bench", "inspect", "synth", "hw", "doctor", "estimate", "recommend",
@@ -57,24 +58,25 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
 def emit(args: argparse.Namespace, document: Any, human: Callable[[], None]) -> None:
     """Print ``document`` as JSON when ``--json`` was given, else call ``human()``."""
     if getattr(args, "json", False):
-        json.dump(document, sys.stdout, indent=2, ensure_ascii=False, default=str)
-        sys.stdout.write("\n")
+        from workbench.terminal_text import json_safe
+
+        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
+        sys.stdout.write(json_safe(text) + "\n")
         sys.stdout.flush()
     else:
         human()
 
 
 def _apply_offline_mode() -> None:
-    """Offline mode (settings or WORKBENCH_OFFLINE) guards every command: no connection leaves
-    this machine, whatever the command does."""
-    from workbench.net.offline import enable_guard, offline_requested
-    from workbench.store.settings import load_settings
+    """Offline mode (``network_state()``: the settings, WORKBENCH_OFFLINE, HF_HUB_OFFLINE)
+    guards every command: no connection leaves this machine, whatever the command does. A
+    settings file that cannot be used keeps it on (fail safe) and is named on stderr."""
+    from workbench.net.offline import enable_guard, network_state
 
-    try:
-        offline = load_settings().offline
-    except WorkbenchError:
-        offline = False
-    if offline_requested(offline):
+    state = network_state()
+    if state.settings_problem:
+        print(f"workbench: warning: {terminal_safe(state.settings_problem)}", file=sys.stderr)
+    if state.offline:
         enable_guard()
 
 
@@ -91,9 +93,25 @@ def _run_gui(args: argparse.Namespace) -> int:
     return run_app(model=getattr(args, "model", None))
 
 
+def _shown(err: BaseException) -> str:
+    """An error's text for stderr: keys redacted, terminal controls made visible."""
+    from workbench.store.secrets import redact
+
+    return terminal_safe(redact(str(err)))
+
+
+def _print_traceback() -> None:
+    from workbench.store.secrets import redact
+
+    print(terminal_safe(redact(traceback.format_exc())), end="", file=sys.stderr)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    from workbench.store.secrets import install_log_redaction
+
+    install_log_redaction()  # keys and tokens never reach a log line, a traceback included
     try:
         parser = build_parser()
         if not [a for a in argv if a != "--debug"]:
@@ -106,8 +124,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except WorkbenchError as err:
         if debug:
-            traceback.print_exc()
-        print(f"workbench: error: {err}", file=sys.stderr)
+            _print_traceback()
+        print(f"workbench: error: {_shown(err)}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("workbench: interrupted", file=sys.stderr)
@@ -116,9 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as err:  # the last line of defence: never a bare traceback
         if debug:
-            traceback.print_exc()
-        print(f"workbench: internal error: {type(err).__name__}: {err} (run with --debug for "
-              "details)", file=sys.stderr)
+            _print_traceback()
+        print(f"workbench: internal error: {type(err).__name__}: {_shown(err)} (run "
+              "with --debug for details)", file=sys.stderr)
         return EXIT_RUNTIME
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from workbench.errors import BadInput, WorkbenchError
+from workbench.terminal_text import markup_escape, rich_text, terminal_safe
 
 if TYPE_CHECKING:  # imported by the handler: the providers and the store are not needed to start
     from workbench.compare import store as compare_store
@@ -22,7 +23,7 @@ IDENTITY = ("target", "label", "provider", "model", "destination")
 
 def register(subparsers: Any) -> None:
     from workbench.cli import add_json_flag
-    from workbench.commands.run import add_model_options
+    from workbench.commands.run import add_chat_format_option, add_model_options
 
     parser = subparsers.add_parser(
         "compare",
@@ -37,6 +38,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--target", "-t", action="append", default=[], metavar="SPEC",
                         help="a target (repeat for up to 4)")
     parser.add_argument("--system", help="a system prompt (sent to every target)")
+    add_chat_format_option(parser, "local models")
     parser.add_argument("--max-tokens", type=int, default=512)
     parser.add_argument("--temperature", type=float, default=None,
                         help="sampling temperature (default: each provider's own)")
@@ -87,7 +89,7 @@ def _compare(args: argparse.Namespace) -> int:
     from workbench.compare import store as compare_store
     from workbench.compare.runner import MAX_TARGETS, CompareSession, build_messages
     from workbench.costs.pricing import load_pricing
-    from workbench.net.offline import enable_guard, offline_requested
+    from workbench.net.offline import enable_guard, is_offline
     from workbench.providers.base import Params, Target, failed_result
     from workbench.providers.registry import build_target, parse_target
     from workbench.store import db
@@ -111,7 +113,7 @@ def _compare(args: argparse.Namespace) -> int:
         if args.electricity_price < 0:
             raise BadInput("--electricity-price must be >= 0")
         settings.electricity_usd_per_kwh = args.electricity_price
-    if args.offline or offline_requested(settings.offline):
+    if args.offline or is_offline():
         enable_guard()
         print("workbench: offline mode: nothing leaves this machine (cloud targets are "
               "unavailable)", file=sys.stderr)
@@ -125,7 +127,7 @@ def _compare(args: argparse.Namespace) -> int:
                 load = load_settings_from(argparse.Namespace(**{**vars(args),
                                                                 "model": spec.model}))
             built.append(build_target(spec, settings=settings, load=load,
-                                      timeout_s=args.timeout))
+                                      timeout_s=args.timeout, chat_format=args.chat_format))
         except WorkbenchError as err:
             built.append(failed_result(spec.text, err, label=spec.text))
     targets = [t for t in built if isinstance(t, Target)]
@@ -171,7 +173,8 @@ def _announce(targets: list[Target], blind: bool) -> None:
     for target in targets:
         where = target.destination
         name = "a target" if blind else target.label
-        lines.append(f"  {name} -> {where}" + ("  (leaves this machine)"
+        lines.append(f"  {terminal_safe(name)} -> {terminal_safe(where)}" + (
+            "  (leaves this machine)"
                                                  if target.leaves_machine else ""))
     if lines:
         print("workbench: sending the prompt to:\n" + "\n".join(sorted(lines) if blind else
@@ -185,12 +188,12 @@ def _progress_printer(targets: list[Target], blind: bool):
     chars = [0] * len(targets)
 
     def on_event(event: CompareEvent) -> None:
-        name = f"#{event.index + 1}" if blind else targets[event.index].label
+        name = f"#{event.index + 1}" if blind else terminal_safe(targets[event.index].label)
         with lock:
             if event.kind == "delta":
                 chars[event.index] += len(event.text)
             elif event.kind == "status":
-                print(f"workbench: {name}: {redact(event.text)}", file=sys.stderr)
+                print(f"workbench: {name}: {terminal_safe(redact(event.text))}", file=sys.stderr)
             elif event.kind == "done" and event.result is not None:
                 state = "failed" if event.result.error else (event.result.finish_reason or "done")
                 print(f"workbench: {name}: {state} ({chars[event.index]} characters)",
@@ -226,35 +229,32 @@ def _show(args: argparse.Namespace, run: compare_store.StoredRun) -> int:
     return 0 if any(a.ok for a in run.answers) else 1
 
 
-def _fmt(value: Any, kind: str) -> str:
-    if value is None:
-        return "n/a"
-    if kind == "ms":
-        return f"{value:.0f}" if value < 1000 else f"{value / 1000:.2f} s"
-    if kind == "tok/s":
-        return f"{value:.1f}"
-    if kind == "$":
-        return f"{value:.4f}" if value >= 0.01 else f"{value:.3g}"
-    if kind == "J":
-        return f"{value:.1f}"
-    return str(value)
+def _fmt(value: Any, unit: str) -> str:
+    """A table cell in the unit its row names (workbench.present.numbers)."""
+    from workbench.present.numbers import in_unit
+
+    return in_unit(value, unit)
 
 
 def _print_run(run: compare_store.StoredRun) -> None:
     from rich.console import Console
     from rich.panel import Panel
     from rich.table import Table
+    from rich.text import Text
 
     from workbench.compare.metric_help import METRICS
     from workbench.store.secrets import redact
 
-    console = Console()
+    console = Console(highlight=False, emoji=False)
     for letter, result in run.displayed():
         title = f"Answer {letter}" if not run.revealed else (
-            f"{letter}: {result.label}  [dim]({result.destination})[/dim]")
-        body = result.text or "[dim](no text)[/dim]"
+            f"{letter}: {markup_escape(result.label)}  "
+            f"[dim]({markup_escape(result.destination)})[/dim]")
+        body = rich_text(result.text) if result.text else Text("(no text)", style="dim")
         if result.error:
-            body += f"\n\n[red]{'this answer failed' if not run.revealed else result.error}[/red]"
+            body.append("\n\n")
+            body.append_text(rich_text("this answer failed" if not run.revealed
+                                       else redact(result.error), style="red"))
         console.print(Panel(body, title=title, title_align="left"))
     if not run.revealed:
         console.print(f"Blind run {run.id}: vote with `workbench compare --vote {run.id} "
@@ -263,18 +263,18 @@ def _print_run(run: compare_store.StoredRun) -> None:
     table = Table(title=f"Run {run.id}" if run.id else None)
     table.add_column("")
     for letter, result in run.displayed():
-        table.add_column(f"{letter}: {result.label}", justify="right")
+        table.add_column(rich_text(f"{letter}: {result.label}"), justify="right")
     for metric in METRICS:
         table.add_row(f"{metric.label} ({metric.unit})",
                       *[_fmt(getattr(r, metric.key), metric.unit) for _, r in run.displayed()])
-    table.add_row("finish", *[str(r.finish_reason) for _, r in run.displayed()])
+    table.add_row("finish", *[rich_text(r.finish_reason) for _, r in run.displayed()])
     console.print(table)
     for letter, result in run.displayed():
         for line in [result.cost_note, result.energy_note, *result.notes]:
             if line:
-                console.print(f"[dim]{letter}: {redact(line)}[/dim]")
+                console.print(rich_text(f"{letter}: {redact(line)}", style="dim"))
     if run.vote:
-        console.print(f"Your vote: {run.vote}")
+        console.print(rich_text(f"Your vote: {run.vote}"))
 
 
 def _ask_vote(run: compare_store.StoredRun) -> str | None:
@@ -354,7 +354,7 @@ def _scores(args: argparse.Namespace) -> int:
         for column in ("target", "rating", "wins", "ties", "losses"):
             table.add_column(column, justify="left" if column == "target" else "right")
         for row in rows:
-            table.add_row(row["name"], f"{row['rating']:.0f}", str(row["wins"]),
+            table.add_row(rich_text(row["name"]), f"{row['rating']:.0f}", str(row["wins"]),
                           str(row["ties"]), str(row["losses"]))
         Console().print(table)
         print("rating: Bradley-Terry on the Elo scale (1000 = average of these targets)")

@@ -176,13 +176,13 @@ def print_human(summary: ModelSummary, headers: tuple[GGUFHeader, ...],
                 args: argparse.Namespace) -> None:
     from rich.console import Console
     from rich.table import Table
-    from rich.text import Text
 
     from workbench.gguf import GGUFArray
     from workbench.gguf.ggml_types import value_type_name
+    from workbench.terminal_text import rich_text
 
-    def row(table: Table, *cells: str) -> None:  # Text: no markup or emoji codes in file data
-        table.add_row(*(Text(cell) for cell in cells))
+    def row(table: Table, *cells: str) -> None:  # no markup, emoji codes or controls
+        table.add_row(*(rich_text(cell) for cell in cells))
 
     console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False)
     table = Table(title="GGUF model", show_header=False, title_justify="left")
@@ -191,6 +191,8 @@ def print_human(summary: ModelSummary, headers: tuple[GGUFHeader, ...],
     for field, value in summary_rows(summary):
         row(table, field, value)
     console.print(table)
+    for notice in summary.notices:
+        print(f"Note: {notice}")
 
     if args.tensors:
         tensors = Table(title="Tensors", title_justify="left")

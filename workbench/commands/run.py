@@ -9,8 +9,9 @@ from typing import Any
 from workbench.cli import add_json_flag, emit
 from workbench.engine.client import ChatResult, LocalEngine
 from workbench.engine.errors import WorkerCrashed
-from workbench.engine.settings import KV_TYPES, LoadSettings, Sampling
+from workbench.engine.settings import CHAT_FORMATS, KV_TYPES, LoadSettings, Sampling
 from workbench.errors import BadInput
+from workbench.terminal_text import terminal_safe
 
 
 def register(subparsers: Any) -> None:
@@ -20,6 +21,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     add_model_options(parser)
     parser.add_argument("--system", help="a system prompt")
+    add_chat_format_option(parser)
     parser.add_argument("--max-tokens", type=int, default=256, help="answer length limit")
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--top-k", type=int, default=40)
@@ -47,6 +49,16 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="no repacking, CPU only, context <= 2048")
 
 
+def add_chat_format_option(parser: argparse.ArgumentParser,
+                           applies_to: str = "the model") -> None:
+    """--chat-format: how the prompt is put to a local model."""
+    parser.add_argument(
+        "--chat-format", choices=list(CHAT_FORMATS), default="auto",
+        help=f"for {applies_to}: auto, the model's own template; completion, continue the "
+             "prompt as raw text (base models); or a built-in format for a model whose "
+             "template is missing or broken")
+
+
 def load_settings_from(args: argparse.Namespace) -> LoadSettings:
     settings = LoadSettings(
         model_path=args.model,
@@ -70,6 +82,7 @@ def run(args: argparse.Namespace) -> int:
     sampling = Sampling(
         temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
         repeat_penalty=args.repeat_penalty, max_tokens=args.max_tokens, seed=args.seed,
+        chat_format=args.chat_format,
     )
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [
         {"role": "user", "content": prompt}]
@@ -81,8 +94,8 @@ def run(args: argparse.Namespace) -> int:
             if settings == settings.safe():
                 raise
             safe = settings.safe()
-            print(f"workbench: {err}; retrying once in safe mode (no weight repacking, CPU only,"
-                  f" context {safe.n_ctx})", file=sys.stderr)
+            print(f"workbench: {terminal_safe(err)}; retrying once in safe mode (no weight "
+                  f"repacking, CPU only, context {safe.n_ctx})", file=sys.stderr)
             if stream is not None and err.partial_text:
                 sys.stdout.write("\n")
             result, info = _answer(engine, safe, messages, sampling, stream)
@@ -92,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         "finish_reason": result.finish_reason,
         **result.metrics.to_dict(),
         "model": info.get("name") or info.get("model_path"),
+        "chat_template": bool(info.get("chat_template")),
+        "chat_format": sampling.chat_format,
+        "notes": info["notes"],
         "settings": {**(engine.settings or settings).to_dict(), "threads": info.get("threads")},
     }
     emit(args, document, lambda: _print_metrics(result))
@@ -102,12 +118,19 @@ def _answer(engine: LocalEngine, settings: LoadSettings, messages: list[dict[str
             sampling: Sampling, stream: Any) -> tuple[ChatResult, dict[str, Any]]:
     info = engine.load(settings)
     for note in info["notes"]:
-        print(f"workbench: {note}", file=sys.stderr)
+        print(f"workbench: {terminal_safe(note)}", file=sys.stderr)
+    if not info.get("chat_template") and sampling.chat_format == "auto":
+        named = "|".join(name for name in CHAT_FORMATS if name not in ("auto", "completion"))
+        print("workbench: answering with a plain 'User:/Assistant:' transcript; --chat-format "
+              f"completion continues your text as written, --chat-format {named} picks a chat "
+              "format", file=sys.stderr)
     return engine.chat(messages, sampling, on_delta=stream), info
 
 
 def _write_stdout(text: str, _tokens: int = 0) -> None:
-    sys.stdout.write(text)
+    """Stream answer text: model output, so its controls are made visible (``--json`` keeps
+    the exact text)."""
+    sys.stdout.write(terminal_safe(text))
     sys.stdout.flush()
 
 

@@ -31,10 +31,12 @@ from workbench.engine.errors import (
     WorkerCrashed,
     WorkerHung,
 )
+from workbench.engine.log_lines import bounded_lines
 from workbench.engine.metrics import AnswerMetrics
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.engine.worker.priority import NICE_ENV
 from workbench.errors import BadInput
+from workbench.store.secrets import environment_without_secrets
 
 START_TIMEOUT_S = 120.0  # importing llama_cpp on a cold disk can take a while
 DEFAULT_WATCHDOG_S = 30.0  # no heartbeat for this long: the worker is hung
@@ -112,7 +114,8 @@ class LocalEngine:
     def start(self) -> None:
         """Start a fresh worker (killing any previous one) and wait for it to be ready."""
         self.close()
-        env = dict(os.environ if self.env is None else self.env)
+        # the model process needs no API key or token: none is passed to it
+        env = environment_without_secrets(os.environ if self.env is None else self.env)
         env["PYTHONUNBUFFERED"] = "1"
         # ggml's crash backtrace attaches gdb: slow, and it buries the failed assertion
         env.setdefault("GGML_NO_BACKTRACE", "1")
@@ -148,9 +151,11 @@ class LocalEngine:
                 self._write_to(process, {"id": 0, "op": "shutdown"})
                 process.stdin.close()  # type: ignore[union-attr]
                 process.wait(timeout=3)
-            except (OSError, subprocess.TimeoutExpired, ValueError):
+            except BaseException as err:  # a busy worker, or a second Ctrl-C while waiting
                 process.kill()
                 process.wait()
+                if not isinstance(err, OSError | subprocess.TimeoutExpired | ValueError):
+                    raise
         for stream in (process.stdin, process.stdout, process.stderr):
             try:
                 if stream:
@@ -167,7 +172,9 @@ class LocalEngine:
     def __enter__(self) -> LocalEngine:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, kind: object, *exc: object) -> None:
+        if kind is KeyboardInterrupt:  # Ctrl-C: stop the model process at once
+            self.kill()
         self.close()
 
     # -- requests --------------------------------------------------------------------------
@@ -192,6 +199,10 @@ class LocalEngine:
             info = dict(reply["info"])
             self._load_log_done.wait(timeout=2.0)  # stderr is a separate pipe: let it catch up
             info["buffers"] = parse_buffer_sizes(self._load_log)
+            if not info.get("chat_template"):
+                from workbench.gguf.summary import NO_TEMPLATE_NOTICE
+
+                notes = [*notes, NO_TEMPLATE_NOTICE]
             info["notes"] = notes
             self.info = info
         _record_use(settings.model_path)
@@ -403,8 +414,7 @@ class LocalEngine:
         events.put(None)
 
     def _read_log(self, stream: IO[bytes]) -> None:
-        for raw in stream:
-            line = raw.decode("utf-8", "replace").rstrip()
+        for line in bounded_lines(stream):  # each line bounded: the buffer is too
             if line.startswith(protocol.LOG_MARK):
                 self._load_log_done.set()
                 continue

@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass
@@ -76,19 +74,24 @@ def _verdicts_path() -> Path:
 
 
 def _load_verdicts() -> dict[str, dict[str, object]]:
+    """The stored verdicts (``workbench.store.state_file``: a file that does not parse is set
+    aside; one that cannot be read now counts as none, so the probe runs again)."""
+    from workbench.store.state_file import read_json_state
+
     try:
-        data = json.loads(_verdicts_path().read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
+        data = read_json_state(_verdicts_path(), default={})
+    except OSError:
         return {}
+    return data if isinstance(data, dict) else {}
 
 
 def _save_verdict(verdict: RepackVerdict) -> None:
+    """Add ``verdict`` (atomic, unique temp name: the GUI and a CLI run never collide)."""
+    from workbench.store.state_file import write_json_atomic
+
     verdicts = _load_verdicts()
     verdicts[verdict.key] = asdict(verdict)
-    tmp = _verdicts_path().with_suffix(".tmp")
-    tmp.write_text(json.dumps(verdicts, indent=2))
-    os.replace(tmp, _verdicts_path())
+    write_json_atomic(_verdicts_path(), verdicts, indent=2)
 
 
 def family(quant: str) -> str:

@@ -104,12 +104,6 @@ def network_state(settings_path: Path | None = None) -> NetworkState:
     return NetworkState(bool(reasons), tuple(reasons), problem)
 
 
-def offline_requested(settings_offline: bool = False) -> bool:
-    """Legacy form of ``network_state()`` for callers that read the settings themselves:
-    ``settings_offline`` or an offline environment variable."""
-    return settings_offline or any(_env_flag(name) for name in OFFLINE_ENV_VARS)
-
-
 def is_offline(settings_path: Path | None = None) -> bool:
     """The guard is on, or ``network_state()`` says offline."""
     return guard_active() or network_state(settings_path).offline

@@ -35,8 +35,9 @@ from PySide6.QtWidgets import (
 from workbench.engine.client import ChatResult
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.metrics import AnswerMetrics
-from workbench.engine.settings import Sampling
+from workbench.engine.settings import CHAT_FORMATS, Sampling
 from workbench.errors import WorkbenchError
+from workbench.gguf.summary import NO_TEMPLATE_NOTICE
 from workbench.store import conversations as store
 from workbench.store import db
 from workbench.ui import engine_bridge as states
@@ -49,6 +50,7 @@ from workbench.ui.notice_banner import NoticeBanner
 from workbench.ui.prompt_edit import PromptEdit
 from workbench.ui.settings_panel import SettingsPanel
 from workbench.ui.stream_buffer import LiveFigures
+from workbench.ui.widgets import plain_label
 
 GGUF_MAGIC = b"GGUF"
 CRASH_NOTE = "Interrupted: the model process crashed."
@@ -103,7 +105,7 @@ class ChatPage(QWidget):
         self.editing: MessageWidget | None = None  # the user message being edited
 
         # header: the model and the conversation actions
-        self.model_label = QLabel("No model loaded", self)
+        self.model_label = plain_label("No model loaded", self)
         self.model_label.setObjectName("modelLabel")
         self.model_label.setAccessibleName("Loaded model")
         self.model_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -665,6 +667,14 @@ class ChatPage(QWidget):
             f"{'on' if info.get('repack') else 'off'}{notes}")
         if self.banner.kind is not None:
             self.banner.dismiss()
+        if not info.get("chat_template") and self.settings_panel.chat_format_name() == "auto":
+            self.banner.show_notice(
+                "This model has no chat template",
+                f"{NO_TEMPLATE_NOTICE[:1].upper()}{NO_TEMPLATE_NOTICE[1:]}. With the side "
+                f"panel's Chat format at “{CHAT_FORMATS['auto'].label}” it is sent a plain "
+                f"User:/Assistant: transcript; choose “{CHAT_FORMATS['completion'].label}” to "
+                "have your text continued as written, or a chat format (ChatML, Llama 3, …) "
+                "if it is an instruct model whose template is missing.")
         self.statusMessage.emit(f"Model loaded in {format_ms(info.get('load_ms'))}.")
         self.input.setFocus()
 

@@ -18,6 +18,7 @@ from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
+    QComboBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -37,15 +38,18 @@ from PySide6.QtWidgets import (
 from workbench.compare import store as compare_store
 from workbench.compare.runner import MAX_TARGETS, CompareEvent, CompareSession, build_messages
 from workbench.costs.pricing import load_pricing
+from workbench.engine.settings import CHAT_FORMATS
 from workbench.errors import WorkbenchError
 from workbench.providers.base import AnswerResult, Params, Target, failed_result
 from workbench.providers.registry import build_target
 from workbench.store import db
 from workbench.store.settings import load_settings
 from workbench.ui.background import BackgroundCall
+from workbench.ui.chart_axis import set_round_axis, use_text_numbers
 from workbench.ui.compare_pane import AnswerPane, LoadedModel, TargetPicker
 from workbench.ui.stream_buffer import StreamBuffer
 from workbench.ui.style import banner_stylesheet
+from workbench.ui.widgets import plain_label
 
 FLUSH_INTERVAL_MS = 16
 CHART_INTERVAL_MS = 1000
@@ -84,12 +88,11 @@ class CompareChart(QChartView):
         self.setAccessibleName("Live generation speed chart")
         self.setToolTip("Live estimate per pane: tokens since the first text / seconds since "
                         "the first text (where the target reports a running token count).")
+        use_text_numbers(chart)
         self.x_axis = QValueAxis()
-        self.x_axis.setTitleText("seconds")
-        self.x_axis.setLabelFormat("%d")
+        self.x_axis.setTitleText("time since sending (s)")
         self.y_axis = QValueAxis()
         self.y_axis.setTitleText("tok/s")
-        self.y_axis.setLabelFormat("%d")
         chart.addAxis(self.x_axis, Qt.AlignmentFlag.AlignBottom)
         chart.addAxis(self.y_axis, Qt.AlignmentFlag.AlignLeft)
         self.series: list[QLineSeries] = []
@@ -108,17 +111,18 @@ class CompareChart(QChartView):
             series.attachAxis(self.x_axis)
             series.attachAxis(self.y_axis)
             self.series.append(series)
-        self.x_axis.setRange(0, 10)
-        self.y_axis.setRange(0, 10)
+        set_round_axis(self.x_axis, 10)
+        set_round_axis(self.y_axis, 10)
 
     def add_point(self, index: int, seconds: float, rate: float) -> None:
+        """One point; the axes grow to the next round value (1-2-5 ticks) when it is past."""
         if not 0 <= index < len(self.series):
             return
         self.series[index].append(QPointF(seconds, rate))
         if seconds > self.x_axis.max():
-            self.x_axis.setMax(seconds * 1.25)
+            set_round_axis(self.x_axis, seconds * 1.25)
         if rate > self.y_axis.max() * 0.95:
-            self.y_axis.setMax(rate * 1.25)
+            set_round_axis(self.y_axis, rate * 1.25)
 
 
 class ComparePage(QWidget):
@@ -175,6 +179,16 @@ class ComparePage(QWidget):
         self.max_tokens.setValue(256)
         self.max_tokens.setPrefix("max tokens ")
         self.max_tokens.setAccessibleName("Maximum answer tokens")
+        self.chat_format = QComboBox(self)
+        for name, chat_format in CHAT_FORMATS.items():
+            self.chat_format.addItem(f"local: {chat_format.label}", name)
+            self.chat_format.setItemData(self.chat_format.count() - 1,
+                                         chat_format.description, Qt.ItemDataRole.ToolTipRole)
+        self.chat_format.setAccessibleName("Chat format of local models")
+        self.chat_format.setToolTip(
+            "How the prompt is put to local models: their own chat template, completion (the "
+            "prompt is continued as raw text, for base models) or a built-in chat format. "
+            "Cloud APIs format chats themselves.")
         self.blind_box = QCheckBox("Blind", self)
         self.blind_box.setToolTip("Blind mode: the answers are shown in random order as A, B, "
                                   "...; the names appear after you vote for the better one.")
@@ -187,6 +201,7 @@ class ComparePage(QWidget):
         self.stop_button.setEnabled(False)
         controls = QHBoxLayout()
         controls.addWidget(self.max_tokens)
+        controls.addWidget(self.chat_format)
         controls.addWidget(self.blind_box)
         controls.addStretch(1)
         controls.addWidget(self.run_button)
@@ -197,7 +212,7 @@ class ComparePage(QWidget):
         self.send_bar.setObjectName("noticeBanner")
         self.send_bar.setStyleSheet(banner_stylesheet(self.palette()))
         self.send_bar.setAccessibleName("The prompt leaves this machine")
-        self.send_text = QLabel(self.send_bar)
+        self.send_text = plain_label("", self.send_bar)
         self.send_text.setWordWrap(True)
         self.send_button = QPushButton("Send", self.send_bar)
         self.send_button.setAccessibleName("Send the prompt to these providers")
@@ -308,10 +323,10 @@ class ComparePage(QWidget):
         system = self.system.text().strip() or None
         try:
             build_messages(prompt, system)
+            settings = load_settings()  # a bad settings file is named, nothing runs
         except WorkbenchError as err:
             self.statusMessage.emit(str(err))
             return False
-        settings = load_settings()
         built: list[AnswerResult | Target] = []
         for picker in self.pickers[: self.count.value()]:
             text = f"{picker.kind.currentText()}"
@@ -319,7 +334,8 @@ class ComparePage(QWidget):
                 spec = picker.spec()
                 text = spec.text
                 built.append(build_target(spec, settings=settings,
-                                          load=picker.load_settings()))
+                                          load=picker.load_settings(),
+                                          chat_format=str(self.chat_format.currentData())))
             except WorkbenchError as err:
                 built.append(failed_result(text, err, label=text))
         params = Params(max_tokens=self.max_tokens.value())

@@ -23,6 +23,7 @@ from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import SAFE_MODE_MAX_CTX
 from workbench.ui.fonts import code_font
 from workbench.ui.style import banner_stylesheet
+from workbench.ui.widgets import plain_label
 
 SAFE_MODE_TEXT = (
     f"Safe mode loads without CPU weight repacking, on the CPU only, with a context of at most "
@@ -57,20 +58,18 @@ class NoticeBanner(QFrame):
         self.setObjectName("noticeBanner")
         self.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
         self.setAccessibleName("Error")
-        self.kind: str | None = None  # "crash" | "error" while shown
+        self.kind: str | None = None  # "crash" | "error" | "notice" while shown
 
         self.icon = QLabel(self)
-        size = self.style().pixelMetric(QStyle.PixelMetric.PM_MessageBoxIconSize)
-        self.icon.setPixmap(
-            self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxCritical).pixmap(size))
+        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxCritical)
         self.icon.setAlignment(Qt.AlignmentFlag.AlignTop)
-        self.title = QLabel(self)
+        self.title = plain_label("", self)
         self.title.setObjectName("noticeTitle")
         font = self.title.font()
         font.setBold(True)
         self.title.setFont(font)
         self.title.setWordWrap(True)
-        self.message = QLabel(self)
+        self.message = plain_label("", self)
         self.message.setObjectName("noticeMessage")
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -122,6 +121,8 @@ class NoticeBanner(QFrame):
                    kept_text: bool = False) -> None:
         """The model process died: cause, details, and the safe-mode retry."""
         self.kind = "crash"
+        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxCritical)
+        self.setAccessibleName("Error")
         signal = err.signal_name or (f"exit code {err.returncode}"
                                      if err.returncode is not None else "no response")
         self.title.setText(f"The model process crashed ({signal})")
@@ -140,6 +141,8 @@ class NoticeBanner(QFrame):
     def show_error(self, title: str, message: str, details: str | None = None) -> None:
         """A failure the model process survived (e.g. the file is not a usable GGUF model)."""
         self.kind = "error"
+        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxCritical)
+        self.setAccessibleName("Error")
         self.title.setText(title)
         self.message.setText(message)
         self.details.setPlainText(details or "")
@@ -147,11 +150,23 @@ class NoticeBanner(QFrame):
         self.retry_button.hide()
         self.show()
 
+    def show_notice(self, title: str, message: str) -> None:
+        """Something the user should know that is not a failure (e.g. a model without a chat
+        template)."""
+        self.show_error(title, message)
+        self.kind = "notice"
+        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxInformation)
+        self.setAccessibleName("Notice")
+
     def dismiss(self) -> None:
         self.kind = None
         self.details_toggle.setChecked(False)
         self.hide()
         self.dismissed.emit()
+
+    def _set_icon(self, which: QStyle.StandardPixmap) -> None:
+        size = self.style().pixelMetric(QStyle.PixelMetric.PM_MessageBoxIconSize)
+        self.icon.setPixmap(self.style().standardIcon(which).pixmap(size))
 
     def _toggle_details(self, shown: bool) -> None:
         self.details.setVisible(shown)

@@ -24,11 +24,18 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.engine.settings import KV_TYPES, LoadSettings, Sampling, physical_cores
+from workbench.engine.settings import (
+    CHAT_FORMATS,
+    KV_TYPES,
+    LoadSettings,
+    Sampling,
+    physical_cores,
+)
 from workbench.errors import WorkbenchError
 from workbench.store import prompt_presets
 from workbench.store.prompt_presets import PromptPreset
 from workbench.ui.memory_preview import Detect, MemoryPreview, PreviewResult
+from workbench.ui.widgets import plain_label
 
 MAX_CONTEXT = 131_072
 MAX_GPU_LAYERS = 1024  # the range before a model (and its layer count) is known
@@ -144,11 +151,25 @@ class SettingsPanel(QWidget):
         self.system_prompt.setMaximumHeight(self.fontMetrics().lineSpacing() * 6 + 16)
         self.system_prompt.textChanged.connect(self._sync_preset_combo)
         column.addWidget(self.system_prompt)
-        self.preset_message = QLabel(box)
+        self.preset_message = plain_label("", box)
         self.preset_message.setWordWrap(True)
         self.preset_message.setAccessibleName("Preset message")
         self.preset_message.setVisible(False)
         column.addWidget(self.preset_message)
+        format_row = QHBoxLayout()
+        self.chat_format = QComboBox(box)
+        for name, chat_format in CHAT_FORMATS.items():
+            self.chat_format.addItem(chat_format.label, name)
+            self.chat_format.setItemData(self.chat_format.count() - 1,
+                                         chat_format.description, Qt.ItemDataRole.ToolTipRole)
+        self.chat_format.setAccessibleName("Chat format")
+        self.chat_format.setToolTip(
+            "How the conversation is put to the model. Model's template: the one in its GGUF "
+            "file. Completion: no chat, the text is continued as written (base models). Or a "
+            "built-in format, for a model whose template is missing or broken.")
+        format_row.addWidget(_label("Chat &format", self.chat_format))
+        format_row.addWidget(self.chat_format, 1)
+        column.addLayout(format_row)
         return box
 
     def _build_sampling_box(self) -> QGroupBox:
@@ -274,6 +295,7 @@ class SettingsPanel(QWidget):
             repeat_penalty=self.repeat_penalty.value(),
             max_tokens=self.max_tokens.value(),
             seed=None if seed < 0 else seed,
+            chat_format=self.chat_format_name(),
         )
 
     def load_settings(self, model_path: str) -> LoadSettings:
@@ -283,6 +305,10 @@ class SettingsPanel(QWidget):
                             flash_attn=self.flash_attn.currentData(),
                             kv_type=self.kv_type.currentData(),
                             threads=threads or None)
+
+    def chat_format_name(self) -> str:
+        """The chosen CHAT_FORMATS key."""
+        return str(self.chat_format.currentData())
 
     def system_text(self) -> str:
         return self.system_prompt.toPlainText().strip()
@@ -467,6 +493,7 @@ class SettingsPanel(QWidget):
         settings.setValue("flash_attn", self.flash_attn.currentData())
         settings.setValue("kv_type", self.kv_type.currentData())
         settings.setValue("threads", self.threads.value())
+        settings.setValue("chat_format", self.chat_format_name())
         settings.endGroup()
 
     def restore(self, settings: QSettings) -> None:
@@ -482,7 +509,8 @@ class SettingsPanel(QWidget):
                 (self.threads, "threads", int),
             ):
                 spin.setValue(_number(settings.value(key), spin.value(), kind))
-            for combo, key in ((self.flash_attn, "flash_attn"), (self.kv_type, "kv_type")):
+            for combo, key in ((self.flash_attn, "flash_attn"), (self.kv_type, "kv_type"),
+                               (self.chat_format, "chat_format")):
                 index = combo.findData(str(settings.value(key, combo.currentData())))
                 if index >= 0:
                     combo.setCurrentIndex(index)
