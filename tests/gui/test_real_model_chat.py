@@ -54,7 +54,7 @@ def test_no_template_notice_and_the_chat_format_choice(qtbot, window: MainWindow
     info = load_model(qtbot, window, smollm2_base)
     assert not info["chat_template"]
     banner = window.chat.banner
-    assert banner.kind == "notice" and banner.isVisible()
+    assert banner.kind == "notice" and banner.isVisible() and banner.accessibleName() == "Notice"
     assert "no chat template" in banner.message.text().lower()
     assert "Completion (raw text)" in banner.message.text()
 
@@ -86,3 +86,16 @@ def test_compare_page_in_completion_mode(qtbot, smollm2_base: Path) -> None:
         assert pane.result is not None and pane.result.ok, pane.result
         assert pane.result.prompt_tokens == 5  # the text itself, not a chat transcript
         assert "Paris" in pane.result.text
+
+
+def test_a_notice_is_not_dressed_as_an_error(qtbot) -> None:
+    from workbench.ui.notice_banner import NoticeBanner
+
+    banner = NoticeBanner()
+    qtbot.addWidget(banner)
+    banner.show_notice("This model has no chat template", "It continues text.")
+    assert (banner.kind, banner.accessibleName()) == ("notice", "Notice")
+    notice_style = banner.styleSheet()
+    banner.show_error("The model could not be loaded", "bad file")
+    assert (banner.kind, banner.accessibleName()) == ("error", "Error")
+    assert banner.styleSheet() != notice_style

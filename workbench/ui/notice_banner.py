@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import SAFE_MODE_MAX_CTX
 from workbench.ui.fonts import code_font
-from workbench.ui.style import banner_stylesheet
+from workbench.ui.style import ERROR_HUE, NOTICE_HUE, banner_stylesheet
 from workbench.ui.widgets import plain_label
 
 SAFE_MODE_TEXT = (
@@ -120,9 +120,7 @@ class NoticeBanner(QFrame):
     def show_crash(self, err: WorkerCrashed, *, can_retry: bool = True,
                    kept_text: bool = False) -> None:
         """The model process died: cause, details, and the safe-mode retry."""
-        self.kind = "crash"
-        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxCritical)
-        self.setAccessibleName("Error")
+        self._set_kind("crash")
         signal = err.signal_name or (f"exit code {err.returncode}"
                                      if err.returncode is not None else "no response")
         self.title.setText(f"The model process crashed ({signal})")
@@ -140,9 +138,7 @@ class NoticeBanner(QFrame):
 
     def show_error(self, title: str, message: str, details: str | None = None) -> None:
         """A failure the model process survived (e.g. the file is not a usable GGUF model)."""
-        self.kind = "error"
-        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxCritical)
-        self.setAccessibleName("Error")
+        self._set_kind("error")
         self.title.setText(title)
         self.message.setText(message)
         self.details.setPlainText(details or "")
@@ -154,15 +150,22 @@ class NoticeBanner(QFrame):
         """Something the user should know that is not a failure (e.g. a model without a chat
         template)."""
         self.show_error(title, message)
-        self.kind = "notice"
-        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxInformation)
-        self.setAccessibleName("Notice")
+        self._set_kind("notice")
 
     def dismiss(self) -> None:
         self.kind = None
         self.details_toggle.setChecked(False)
         self.hide()
         self.dismissed.emit()
+
+    def _set_kind(self, kind: str) -> None:
+        """Icon, accessible name and colour follow the kind: a notice is not an error."""
+        self.kind = kind
+        notice = kind == "notice"
+        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxInformation if notice
+                       else QStyle.StandardPixmap.SP_MessageBoxCritical)
+        self.setAccessibleName("Notice" if notice else "Error")
+        self._apply_style()
 
     def _set_icon(self, which: QStyle.StandardPixmap) -> None:
         size = self.style().pixelMetric(QStyle.PixelMetric.PM_MessageBoxIconSize)
@@ -176,7 +179,8 @@ class NoticeBanner(QFrame):
             Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
 
     def _apply_style(self) -> None:
-        self.setStyleSheet(banner_stylesheet(QApplication.palette()))
+        hue = NOTICE_HUE if self.kind == "notice" else ERROR_HUE
+        self.setStyleSheet(banner_stylesheet(QApplication.palette(), hue))
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

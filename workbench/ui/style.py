@@ -12,6 +12,7 @@ from workbench.resources import resources_dir
 
 RESOURCES = resources_dir()
 ERROR_HUE = QColor(200, 60, 50)
+NOTICE_HUE = QColor(50, 110, 200)  # something to know, not a failure
 
 
 def blend(base: QColor, over: QColor, amount: float) -> QColor:
@@ -47,12 +48,13 @@ def chat_stylesheet(palette: QPalette) -> str:
     """
 
 
-def banner_stylesheet(palette: QPalette) -> str:
+def banner_stylesheet(palette: QPalette, hue: QColor = ERROR_HUE) -> str:
+    """The banner's look: an error's red by default, ``NOTICE_HUE`` for a notice."""
     base = palette.color(QPalette.ColorRole.Window)
     return f"""
     QFrame#noticeBanner {{
-        background: {css(blend(base, ERROR_HUE, 0.14))};
-        border: 1px solid {css(blend(base, ERROR_HUE, 0.45))};
+        background: {css(blend(base, hue, 0.14))};
+        border: 1px solid {css(blend(base, hue, 0.45))};
         border-radius: 6px;
     }}
     """
