@@ -18,7 +18,6 @@ from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
-    QComboBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -38,7 +37,6 @@ from PySide6.QtWidgets import (
 from workbench.compare import store as compare_store
 from workbench.compare.runner import MAX_TARGETS, CompareEvent, CompareSession, build_messages
 from workbench.costs.pricing import load_pricing
-from workbench.engine.settings import CHAT_FORMATS
 from workbench.errors import WorkbenchError
 from workbench.providers.base import AnswerResult, Params, Target, failed_result
 from workbench.providers.registry import build_target
@@ -49,7 +47,7 @@ from workbench.ui.chart_axis import set_round_axis, use_text_numbers
 from workbench.ui.compare_pane import AnswerPane, LoadedModel, TargetPicker
 from workbench.ui.stream_buffer import StreamBuffer
 from workbench.ui.style import banner_stylesheet
-from workbench.ui.widgets import plain_label
+from workbench.ui.widgets import chat_format_combo, plain_label
 
 FLUSH_INTERVAL_MS = 16
 CHART_INTERVAL_MS = 1000
@@ -179,16 +177,11 @@ class ComparePage(QWidget):
         self.max_tokens.setValue(256)
         self.max_tokens.setPrefix("max tokens ")
         self.max_tokens.setAccessibleName("Maximum answer tokens")
-        self.chat_format = QComboBox(self)
-        for name, chat_format in CHAT_FORMATS.items():
-            self.chat_format.addItem(f"local: {chat_format.label}", name)
-            self.chat_format.setItemData(self.chat_format.count() - 1,
-                                         chat_format.description, Qt.ItemDataRole.ToolTipRole)
-        self.chat_format.setAccessibleName("Chat format of local models")
-        self.chat_format.setToolTip(
+        self.chat_format = chat_format_combo(
+            self, "Chat format of local models",
             "How the prompt is put to local models: their own chat template, completion (the "
             "prompt is continued as raw text, for base models) or a built-in chat format. "
-            "Cloud APIs format chats themselves.")
+            "Cloud APIs format chats themselves.", prefix="local: ")
         self.blind_box = QCheckBox("Blind", self)
         self.blind_box.setToolTip("Blind mode: the answers are shown in random order as A, B, "
                                   "...; the names appear after you vote for the better one.")

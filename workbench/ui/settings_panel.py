@@ -25,7 +25,6 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.engine.settings import (
-    CHAT_FORMATS,
     KV_TYPES,
     LoadSettings,
     Sampling,
@@ -35,7 +34,7 @@ from workbench.errors import WorkbenchError
 from workbench.store import prompt_presets
 from workbench.store.prompt_presets import PromptPreset
 from workbench.ui.memory_preview import Detect, MemoryPreview, PreviewResult
-from workbench.ui.widgets import plain_label
+from workbench.ui.widgets import chat_format_combo, plain_label
 
 MAX_CONTEXT = 131_072
 MAX_GPU_LAYERS = 1024  # the range before a model (and its layer count) is known
@@ -157,13 +156,8 @@ class SettingsPanel(QWidget):
         self.preset_message.setVisible(False)
         column.addWidget(self.preset_message)
         format_row = QHBoxLayout()
-        self.chat_format = QComboBox(box)
-        for name, chat_format in CHAT_FORMATS.items():
-            self.chat_format.addItem(chat_format.label, name)
-            self.chat_format.setItemData(self.chat_format.count() - 1,
-                                         chat_format.description, Qt.ItemDataRole.ToolTipRole)
-        self.chat_format.setAccessibleName("Chat format")
-        self.chat_format.setToolTip(
+        self.chat_format = chat_format_combo(
+            box, "Chat format",
             "How the conversation is put to the model. Model's template: the one in its GGUF "
             "file. Completion: no chat, the text is continued as written (base models). Or a "
             "built-in format, for a model whose template is missing or broken.")

@@ -1,5 +1,5 @@
 """Small widget builders the pages share: a page title, a plain-text label, a read-only
-row-selecting table, and a Yes/No question whose default is No."""
+row-selecting table, a Yes/No question whose default is No, and a chat-format choice."""
 
 from __future__ import annotations
 
@@ -8,12 +8,15 @@ from collections.abc import Sequence
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QAbstractItemView,
+    QComboBox,
     QHeaderView,
     QLabel,
     QMessageBox,
     QTableWidget,
     QWidget,
 )
+
+from workbench.engine.settings import CHAT_FORMATS
 
 
 def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
@@ -58,3 +61,15 @@ def confirm(parent: QWidget, title: str, text: str) -> bool:
                                   QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
                                   QMessageBox.StandardButton.No)
     return answer == QMessageBox.StandardButton.Yes
+
+
+def chat_format_combo(parent: QWidget, name: str, tip: str, *, prefix: str = "") -> QComboBox:
+    """A choice of CHAT_FORMATS (data: the format's key, each item's tooltip its description)."""
+    combo = QComboBox(parent)
+    for key, chat_format in CHAT_FORMATS.items():
+        combo.addItem(f"{prefix}{chat_format.label}", key)
+        combo.setItemData(combo.count() - 1, chat_format.description,
+                          Qt.ItemDataRole.ToolTipRole)
+    combo.setAccessibleName(name)
+    combo.setToolTip(tip)
+    return combo
