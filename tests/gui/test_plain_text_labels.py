@@ -70,3 +70,30 @@ def test_hub_and_file_text_is_plain_on_the_other_pages(window: MainWindow) -> No
     for label in labels:
         label.setText(HOSTILE)
         assert_plain(label)
+
+
+def shown_tooltip(text: str) -> str:
+    """What Qt shows for a tooltip: rich text when it looks like HTML, as QToolTip decides."""
+    from PySide6 import QtGui
+    from PySide6.QtGui import QTextDocument
+
+    if not QtGui.Qt.mightBeRichText(text):
+        return text
+    document = QTextDocument()
+    document.setHtml(text)
+    return document.toPlainText()
+
+
+def test_tooltips_show_file_and_model_text_as_written(window: MainWindow) -> None:
+    window.bridge.loaded.emit({"name": "m", "architecture": "llama", "model_path": HOSTILE,
+                               "model_size_bytes": 1 << 20, "n_ctx": 2048,
+                               "notes": [f"note {HOSTILE}"]})
+    shown = shown_tooltip(window.chat.model_label.toolTip())
+    assert HOSTILE in shown and f"note {HOSTILE}" in shown.splitlines()
+
+
+def test_plain_tip_keeps_line_breaks_and_markup_characters() -> None:
+    from workbench.ui.widgets import plain_tip
+
+    text = "a <b>b</b> & c\nsecond line"
+    assert shown_tooltip(plain_tip(text)) == text

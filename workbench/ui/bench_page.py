@@ -61,7 +61,7 @@ from workbench.store import bench_runs, db
 from workbench.ui.background import BackgroundCall
 from workbench.ui.chart_axis import set_round_axis, use_text_numbers
 from workbench.ui.notice_banner import NoticeBanner
-from workbench.ui.widgets import confirm, page_title, plain_label, row_table
+from workbench.ui.widgets import confirm, page_title, plain_label, plain_tip, row_table
 
 EngineFactory = Callable[[], LocalEngine]
 Scanner = Callable[[], list[LocalModel]]
@@ -604,7 +604,7 @@ class BenchPage(QWidget):
         self._scan = None
         self.scanned_once = True
         self.library_state.setText("Library scan failed: use Add file…")
-        self.library_state.setToolTip(f"The library scan failed: {err}")
+        self.library_state.setToolTip(plain_tip(f"The library scan failed: {err}"))
         self.statusMessage.emit(f"The library scan failed: {err}")
         self._update_controls()
 
@@ -619,7 +619,7 @@ class BenchPage(QWidget):
                 return item
         item = QListWidgetItem(label or path.replace("\\", "/").rsplit("/", 1)[-1])
         item.setData(PATH_ROLE, path)
-        item.setToolTip(path)
+        item.setToolTip(plain_tip(path))
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked)
         self.models.addItem(item)
@@ -762,7 +762,7 @@ class BenchPage(QWidget):
             self.table.insertRow(row)
             for column, value in enumerate(row_values(run)):
                 item = QTableWidgetItem(value)
-                item.setToolTip(run["model_path"] if column == 0 else value)
+                item.setToolTip(plain_tip(run["model_path"] if column == 0 else value))
                 if column == 0:
                     item.setData(RUN_ID_ROLE, run["id"])
                 if 2 <= column <= 4:

@@ -50,7 +50,7 @@ from workbench.ui.notice_banner import NoticeBanner
 from workbench.ui.prompt_edit import PromptEdit
 from workbench.ui.settings_panel import SettingsPanel
 from workbench.ui.stream_buffer import LiveFigures
-from workbench.ui.widgets import plain_label
+from workbench.ui.widgets import plain_label, plain_tip
 
 GGUF_MAGIC = b"GGUF"
 CRASH_NOTE = "Interrupted: the model process crashed."
@@ -653,7 +653,7 @@ class ChatPage(QWidget):
         self._load_started = time.monotonic()
         self._load_clock.start()
         self.model_label.setText(self._loading_text)
-        self.model_label.setToolTip(settings.model_path)
+        self.model_label.setToolTip(plain_tip(settings.model_path))
 
     def _on_loaded(self, info: dict[str, Any]) -> None:
         self.model_label.setText(model_summary(info))
@@ -661,10 +661,10 @@ class ChatPage(QWidget):
         if settings is not None:
             self.settings_panel.set_model(settings.model_path, settings)
         notes = "".join(f"\n{note}" for note in info.get("notes") or [])
-        self.model_label.setToolTip(
+        self.model_label.setToolTip(plain_tip(
             f"{info.get('model_path')}\nloaded in {format_ms(info.get('load_ms'))}, "
             f"{info.get('threads')} threads, weight repacking "
-            f"{'on' if info.get('repack') else 'off'}{notes}")
+            f"{'on' if info.get('repack') else 'off'}{notes}"))
         if self.banner.kind is not None:
             self.banner.dismiss()
         if not info.get("chat_template") and self.settings_panel.chat_format_name() == "auto":

@@ -47,7 +47,7 @@ from workbench.ui.chart_axis import set_round_axis, use_text_numbers
 from workbench.ui.compare_pane import AnswerPane, LoadedModel, TargetPicker
 from workbench.ui.stream_buffer import StreamBuffer
 from workbench.ui.style import banner_stylesheet
-from workbench.ui.widgets import chat_format_combo, plain_label
+from workbench.ui.widgets import chat_format_combo, plain_label, plain_tip
 
 FLUSH_INTERVAL_MS = 16
 CHART_INTERVAL_MS = 1000
@@ -558,7 +558,7 @@ class ComparePage(QWidget):
             flags += " · voted" if run["voted"] else ""
             item = QListWidgetItem(f"#{run['id']} {prompt} ({run['answers']} answers{flags})")
             item.setData(Qt.ItemDataRole.UserRole, int(run["id"]))
-            item.setToolTip(f"{run['created_at']}\n{run['prompt']}")
+            item.setToolTip(plain_tip(f"{run['created_at']}\n{run['prompt']}"))
             self.history.addItem(item)
 
     def _open_history(self, item: QListWidgetItem) -> None:

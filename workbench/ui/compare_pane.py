@@ -28,7 +28,7 @@ from workbench.present.numbers import answer_cost, format_energy, format_ms, for
 from workbench.providers.base import AnswerResult
 from workbench.providers.registry import TargetSpec, parse_target
 from workbench.ui.style import banner_stylesheet
-from workbench.ui.widgets import plain_label
+from workbench.ui.widgets import plain_label, plain_tip
 
 LOADED = "loaded"
 # What the Chat page has loaded: its LoadSettings (context, GPU layers, ...), or only its path
@@ -212,7 +212,7 @@ class AnswerPane(QFrame):
                                       else f"{FIGURE_LABELS[key]} —")
         note = result.cost_note or result.energy_note
         if note and not hidden:
-            self.figures["cost_usd"].setToolTip(f"{tooltip('cost_usd')}\n\n{note}")
+            self.figures["cost_usd"].setToolTip(plain_tip(f"{tooltip('cost_usd')}\n\n{note}"))
         if result.error:
             if hidden:
                 self.error.setText(neutral_error(result))

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 from workbench.errors import WorkbenchError
 from workbench.store import conversations as store
 from workbench.ui.style import secondary_text
-from workbench.ui.widgets import confirm
+from workbench.ui.widgets import confirm, plain_tip
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 FORMATS = {"md": ("Markdown", "Markdown (*.md)"), "json": ("JSON", "JSON (*.json)")}
@@ -174,9 +174,10 @@ class ConversationList(QWidget):
         for summary in summaries:
             item = QListWidgetItem(self._item_text(summary))
             item.setData(ID_ROLE, summary.id)
-            item.setToolTip(f"{summary.title}\n{summary.message_count} messages, last changed "
-                            f"{summary.updated_at.replace('T', ' ')[:16]} UTC"
-                            + (f"\n{summary.snippet}" if summary.snippet else ""))
+            item.setToolTip(plain_tip(
+                f"{summary.title}\n{summary.message_count} messages, last changed "
+                f"{summary.updated_at.replace('T', ' ')[:16]} UTC"
+                + (f"\n{summary.snippet}" if summary.snippet else "")))
             self.list.addItem(item)
             if summary.id == self.current_id:
                 self.list.setCurrentItem(item)

@@ -23,7 +23,7 @@ from workbench.errors import WorkbenchError
 from workbench.hub import LocalModel, delete_model, reveal, scan_library
 from workbench.ui.background import BackgroundCall
 from workbench.ui.metric_text import format_bytes
-from workbench.ui.widgets import confirm, page_title, plain_label, row_table
+from workbench.ui.widgets import confirm, page_title, plain_label, plain_tip, row_table
 
 Scanner = Callable[[], list[LocalModel]]
 COLUMNS = ("Name", "Quant", "Size", "Architecture", "Parameters", "Context", "Source",
@@ -133,7 +133,7 @@ class LibraryPage(QWidget):
             self.table.insertRow(row)
             for column, value in enumerate(row_values(model)):
                 item = QTableWidgetItem(value)
-                item.setToolTip(model.path if column == 0 else value)
+                item.setToolTip(plain_tip(model.path if column == 0 else value))
                 self.table.setItem(row, column, item)
         self._update_buttons()
         self.scanned.emit(self.models)

@@ -48,7 +48,7 @@ from workbench.ui.hardware_page import Detector, detect_and_diagnose
 from workbench.ui.library_page import Scanner
 from workbench.ui.metric_text import format_bytes
 from workbench.ui.style import secondary_text
-from workbench.ui.widgets import plain_label
+from workbench.ui.widgets import plain_label, plain_tip
 
 Recommender = Callable[[HardwareReport], list[Recommendation]]
 NetworkCheck = Callable[[], str | None]  # None: the Hub answers; else why it cannot be reached
@@ -603,7 +603,7 @@ class WelcomePage(QWidget):
             return
         size = format_bytes(rec.file.size_bytes)
         self.pick_title.setText(f"{rec.entry.name}, {rec.file.quant} ({size})")
-        self.pick_title.setToolTip(f"{rec.entry.repo}/{rec.file.name}")
+        self.pick_title.setToolTip(plain_tip(f"{rec.entry.repo}/{rec.file.name}"))
         lines = [f"Memory: {memory_words(rec)}.",
                  f"Speed: {speed_words(rec)}.",
                  f"Licence: {rec.entry.licence}.",

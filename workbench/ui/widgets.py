@@ -1,8 +1,9 @@
-"""Small widget builders the pages share: a page title, a plain-text label, a read-only
-row-selecting table, a Yes/No question whose default is No, and a chat-format choice."""
+"""Small widget builders the pages share: a page title, a plain-text label and tooltip, a
+read-only row-selecting table, a Yes/No question whose default is No, a chat-format choice."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt
@@ -26,6 +27,12 @@ def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
     label = QLabel(text, parent)
     label.setTextFormat(Qt.TextFormat.PlainText)
     return label
+
+
+def plain_tip(text: str) -> str:
+    """A tooltip that shows ``text`` as it is: Qt renders a tooltip that looks like HTML as rich
+    text, so text from a file, a model or a server is escaped (line breaks kept)."""
+    return f"<p style='white-space:pre-wrap'>{html.escape(str(text))}</p>"
 
 
 def page_title(text: str, parent: QWidget) -> QLabel:
