@@ -79,3 +79,26 @@ def test_no_gpu_and_a_failed_probe_are_said_plainly(qtbot, tmp_path: Path) -> No
     assert any(t.startswith("No GPU found") for t in texts)
     assert any("failed: probe crashed: SIGSEGV" in t for t in texts)
     assert any(f.severity == "error" and f.fix for f in page.findings)
+
+
+def test_a_drivers_gpu_name_is_shown_as_written(qtbot, tmp_path: Path) -> None:
+    from PySide6.QtGui import QTextDocument
+    from PySide6.QtWidgets import QLabel
+
+    hostile = 'RTX <img src="file:///etc/passwd"><a href="x">update</a>'
+
+    def detector():
+        report = detect(nvml_module=make_fake_pynvml([rtx_4090(name=hostile)]),
+                        sysfs_root=tmp_path, probe_llama=False)
+        return report, diagnose(report)
+
+    page = HardwarePage(detector)
+    qtbot.addWidget(page)
+    with qtbot.waitSignal(page.detected, timeout=10_000):
+        page.show()
+    shown = []
+    for label in page.findChildren(QLabel):
+        document = QTextDocument()
+        document.setHtml(label.text())
+        shown.append(document.toPlainText())
+    assert any(f"0: {hostile}" in text for text in shown)

@@ -7,6 +7,7 @@ installed llama.cpp can use, and the doctor's findings with their fixes.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 from PySide6.QtCore import Qt, Signal
@@ -79,8 +80,9 @@ class FindingRow(QFrame):
         self.setObjectName("finding")
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 4, 0, 4)
-        title = QLabel(f"<b>{SEVERITY_TEXT.get(finding.severity, finding.severity)}</b>: "
-                       f"{finding.title}", self)
+        severity = html.escape(SEVERITY_TEXT.get(finding.severity, finding.severity))
+        # a finding can quote a driver, a GPU name or an error: escaped, only the severity bold
+        title = QLabel(f"<b>{severity}</b>: {html.escape(finding.title)}", self)
         title.setTextFormat(Qt.TextFormat.RichText)
         title.setWordWrap(True)
         title.setAccessibleName(f"{finding.severity}: {finding.title}")
@@ -223,7 +225,7 @@ class HardwarePage(QWidget):
         for gpu in report.gpus:
             form = QFormLayout()
             name = gpu.name or f"{gpu.vendor} GPU {gpu.index}"
-            heading = QLabel(f"<b>{gpu.index}: {name}</b>", box)
+            heading = QLabel(f"<b>{gpu.index}: {html.escape(name)}</b>", box)  # a driver's text
             heading.setTextFormat(Qt.TextFormat.RichText)
             layout.addWidget(heading)
             gauge = MemoryGauge(f"VRAM of GPU {gpu.index}", box)
