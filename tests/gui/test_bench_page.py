@@ -10,10 +10,11 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt
 
+from workbench.engine import bench_runs
 from workbench.engine.bench import BenchResult
 from workbench.engine.client import LocalEngine
 from workbench.hub import scan_library
-from workbench.store import bench_runs, db
+from workbench.store import db
 from workbench.ui.bench_page import BenchPage
 
 RUN_TIMEOUT_MS = 90_000  # worker starts + loads on a busy 2-core machine

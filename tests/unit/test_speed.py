@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from workbench.engine import bench_runs
 from workbench.engine.bench import BenchResult
 from workbench.errors import BadInput, RuntimeFailure
 from workbench.gguf import read_header
@@ -17,7 +18,7 @@ from workbench.planner import calibration as cal
 from workbench.planner import speed
 from workbench.planner.catalog import load_catalog, synthetic_header
 from workbench.planner.synthetic import preset_header
-from workbench.store import bench_runs, db
+from workbench.store import db
 
 
 @pytest.fixture(autouse=True)

@@ -74,7 +74,8 @@ def bench_one(args: argparse.Namespace, path: str) -> BenchResult:
 
 
 def _store(results: list[BenchResult]) -> None:
-    from workbench.store import bench_runs, db
+    from workbench.engine import bench_runs
+    from workbench.store import db
 
     with db.connect() as connection:
         bench_runs.save_all(connection, results)

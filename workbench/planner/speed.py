@@ -218,7 +218,8 @@ class Predictor:
         if self._runs is None:
             self._runs = []
             if self.use_stored_runs:
-                from workbench.store import bench_runs, db
+                from workbench.engine import bench_runs
+                from workbench.store import db
 
                 try:
                     conn = self.connection or db.connect()

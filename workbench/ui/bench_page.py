@@ -3,7 +3,7 @@
 Choose models (the library scan, plus any GGUF file), the test sizes and load settings, then Run:
 each model is measured in its own worker process (``LocalEngine``) on a background thread, with
 the same code as the CLI (``workbench.engine.bench.measure``) and stored the same way
-(``workbench.store.bench_runs``), so the speed preview learns from it. Cancel kills the worker at
+(``workbench.engine.bench_runs``), so the speed preview learns from it. Cancel kills the worker at
 once and stores nothing of the model in progress. Below: every stored run, with delete, and a
 horizontal bar chart of prompt and generation speed of the selected (else the latest) runs.
 """
@@ -51,13 +51,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.engine import bench_runs
 from workbench.engine.bench import bench_context, measure
 from workbench.engine.client import CancelToken, LocalEngine
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import LoadSettings
 from workbench.hub import LocalModel, scan_library
 from workbench.present.numbers import format_bytes, number
-from workbench.store import bench_runs, db
+from workbench.store import db
 from workbench.ui.background import BackgroundCall
 from workbench.ui.chart_axis import set_round_axis, use_text_numbers
 from workbench.ui.notice_banner import NoticeBanner
