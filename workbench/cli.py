@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 import traceback
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from workbench import __version__
+from workbench.commands.output import add_json_flag, emit
 from workbench.errors import BadInput, WorkbenchError
 from workbench.terminal_text import terminal_safe
+
+__all__ = ["COMMAND_MODULES", "add_json_flag", "build_parser", "emit", "main"]
 
 # Each module in workbench.commands defines ``register(subparsers)``; order is the help order.
 COMMAND_MODULES = ("run", "bench", "inspect", "synth", "hw", "doctor", "estimate", "recommend",
@@ -49,22 +50,6 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         importlib.import_module(f"workbench.commands.{name}").register(subparsers)
     return parser
-
-
-def add_json_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
-
-
-def emit(args: argparse.Namespace, document: Any, human: Callable[[], None]) -> None:
-    """Print ``document`` as JSON when ``--json`` was given, else call ``human()``."""
-    if getattr(args, "json", False):
-        from workbench.terminal_text import json_safe
-
-        text = json.dumps(document, indent=2, ensure_ascii=False, default=str)
-        sys.stdout.write(json_safe(text) + "\n")
-        sys.stdout.flush()
-    else:
-        human()
 
 
 def _apply_offline_mode() -> None:

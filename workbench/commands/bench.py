@@ -9,7 +9,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from workbench.cli import add_json_flag, emit
+from workbench.commands.output import add_json_flag, emit
 from workbench.commands.run import add_model_options, load_settings_from
 from workbench.engine.bench import BenchResult, bench_context, measure
 from workbench.engine.client import LocalEngine

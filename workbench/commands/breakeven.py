@@ -15,7 +15,7 @@ PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "gemini": "google"}
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "breakeven", help="monthly cost of an API vs a self-hosted server, and the break-even "
@@ -79,7 +79,7 @@ def _api_price(args: argparse.Namespace) -> tuple[float, str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.costs.breakeven import BreakEvenInputs, break_even, parse_amount
     from workbench.costs.measured import measurement_for
     from workbench.store import db

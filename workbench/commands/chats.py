@@ -15,7 +15,7 @@ from workbench.terminal_text import rich_text, terminal_safe
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "chats", help="the conversations kept by the Chat page: list, show, export, delete",
@@ -54,7 +54,7 @@ def _connect() -> sqlite3.Connection:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.store import conversations as store
 
     limit = getattr(args, "limit", None)
@@ -90,7 +90,7 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.store import conversations as store
 
     with closing(_connect()) as connection:
@@ -120,7 +120,7 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.store import conversations as store
 
     with closing(_connect()) as connection:

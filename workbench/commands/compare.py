@@ -22,7 +22,7 @@ IDENTITY = ("target", "label", "provider", "model", "destination")
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
     from workbench.commands.run import add_chat_format_option, add_model_options
 
     parser = subparsers.add_parser(
@@ -223,7 +223,7 @@ def _document(run: compare_store.StoredRun) -> list[dict[str, Any]]:
 
 
 def _show(args: argparse.Namespace, run: compare_store.StoredRun) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
 
     emit(args, _document(run), lambda: _print_run(run))
     return 0 if any(a.ok for a in run.answers) else 1
@@ -336,7 +336,7 @@ def _vote(args: argparse.Namespace) -> int:
 
 
 def _scores(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.compare import store as compare_store
     from workbench.store import db
 

@@ -21,7 +21,7 @@ STYLES = {"ok": "green", "info": "cyan", "warning": "yellow", "error": "red"}
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "doctor",
@@ -40,7 +40,7 @@ def register(subparsers: Any) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.hardware import detect, diagnose
     from workbench.hardware.gui_doctor import gui_section
 

@@ -21,7 +21,7 @@ FIT_TEXT = {
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "estimate",
@@ -112,7 +112,7 @@ def _hardware(args: argparse.Namespace) -> tuple[str, list[int], int, str | None
 
 
 def handler(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.gguf import read_split_headers, summarize
     from workbench.planner import estimate_memory, model_params, plan_offload
 

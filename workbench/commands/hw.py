@@ -13,7 +13,7 @@ GIB = 1024**3
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "hw",
@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.hardware import detect
 
     report = detect(probe_llama=not args.no_probe, refresh_probe=args.refresh)

@@ -19,7 +19,7 @@ TEXT_CHARS_SHOWN = 160  # in the human table; JSON keeps whole strings
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "inspect",
@@ -49,7 +49,7 @@ def _default_max_header_mib() -> int:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.gguf import read_split_headers, summarize
 
     token = None

@@ -12,7 +12,7 @@ from workbench.errors import BadInput
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "keys", help="manage API keys (stored in the OS keyring, never in files)",
@@ -50,7 +50,7 @@ def _names() -> list[str]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.store import secrets
 
     rows = [{"name": name, "source": secrets.key_status(name),

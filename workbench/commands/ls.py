@@ -10,7 +10,7 @@ from workbench.commands.lazy import LazyChoices
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "ls",
@@ -37,7 +37,7 @@ def _sources() -> tuple[str, ...]:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.hub import HubConfig, library
 
     for folder in args.add_folder:

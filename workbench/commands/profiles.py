@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.cli import add_json_flag, emit
+from workbench.commands.output import add_json_flag, emit
 from workbench.costs.pricing import load_pricing, price_from_row
 from workbench.errors import BadInput
 from workbench.providers.profiles import (

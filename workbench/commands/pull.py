@@ -18,7 +18,7 @@ LOG_INTERVAL_S = 5.0
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "pull",
@@ -111,7 +111,7 @@ class _BarProgress:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.hub import DownloadQueue, HubConfig, repo_listing, resolve_token
     from workbench.hub.errors import DownloadCancelled
     from workbench.hub.quant import select_variant

@@ -19,7 +19,7 @@ FIT_TEXT = {"full_gpu": ("full GPU", "green"), "partial": ("partial", "yellow"),
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
     from workbench.planner.defaults import DEFAULT_MIN_TOKENS_PER_S, TASKS
 
     parser = subparsers.add_parser(
@@ -59,7 +59,7 @@ def register(subparsers: Any) -> None:
 def handler(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.planner.recommend import recommend
     from workbench.planner.speed import Predictor
 

@@ -10,7 +10,7 @@ from workbench.errors import BadInput
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "rm",
@@ -26,7 +26,7 @@ def register(subparsers: Any) -> None:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.hub import HubConfig, library
     from workbench.hub.errors import LibraryError
     from workbench.terminal_text import terminal_safe

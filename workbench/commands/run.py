@@ -6,7 +6,7 @@ import argparse
 import sys
 from typing import Any
 
-from workbench.cli import add_json_flag, emit
+from workbench.commands.output import add_json_flag, emit
 from workbench.engine.client import ChatResult, LocalEngine
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import CHAT_FORMATS, KV_TYPES, LoadSettings, Sampling

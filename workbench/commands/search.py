@@ -10,7 +10,7 @@ from workbench.errors import BadInput
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "search",
@@ -35,7 +35,7 @@ def _sorts() -> tuple[str, ...]:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
     from workbench.hub import HubConfig, search_models
 
     if not 1 <= args.limit <= 1000:

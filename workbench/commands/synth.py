@@ -17,7 +17,7 @@ SHOW_PROGRESS_BYTES = 256 << 20  # progress bars only for models that take a whi
 
 
 def register(subparsers: Any) -> None:
-    from workbench.cli import add_json_flag
+    from workbench.commands.output import add_json_flag
 
     parser = subparsers.add_parser(
         "synth",
@@ -76,7 +76,7 @@ def _fault_help() -> str:
 
 
 def handler(args: argparse.Namespace) -> int:
-    from workbench.cli import emit
+    from workbench.commands.output import emit
 
     if args.list:
         emit(args, _listing(), _print_listing)
