@@ -16,6 +16,7 @@ from workbench.engine.client import LocalEngine
 from workbench.hub import scan_library
 from workbench.store import db
 from workbench.ui.bench_page import BenchPage
+from workbench.ui.widgets import plain_tip
 
 RUN_TIMEOUT_MS = 90_000  # worker starts + loads on a busy 2-core machine
 
@@ -60,7 +61,7 @@ def test_empty_state_explains_and_a_library_model_is_measured_stored_and_charted
     assert page.views.currentWidget() is page.empty
     assert "Prompt processing" in page.empty.text() and "Run" in page.empty.text()
     # the library's model is listed, unticked; Run waits for a choice
-    assert page.models.count() == 1 and page.models.item(0).toolTip() == str(copy)
+    assert page.models.count() == 1 and page.models.item(0).toolTip() == plain_tip(str(copy))
     assert not page.run_button.isEnabled()
     page.models.item(0).setCheckState(Qt.CheckState.Checked)
     assert page.run_button.isEnabled()
