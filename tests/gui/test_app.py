@@ -6,10 +6,10 @@ import logging
 import sys
 from pathlib import Path
 
-from gui_helpers import LOAD_TIMEOUT_MS
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from tests.helpers.gui import LOAD_TIMEOUT_MS
 from workbench.ui import app as app_module
 from workbench.ui.main_window import MainWindow
 

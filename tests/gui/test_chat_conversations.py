@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from gui_helpers import ANSWER_TIMEOUT_MS, LOAD_TIMEOUT_MS, ask, load_model, start_long_answer
 from PySide6.QtCore import QSettings, Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from tests.helpers.gui import ANSWER_TIMEOUT_MS, LOAD_TIMEOUT_MS, ask, load_model, start_long_answer
 from workbench.engine.metrics import AnswerMetrics
 from workbench.store import conversations as store
 from workbench.store.db import database_path

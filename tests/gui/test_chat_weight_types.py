@@ -4,8 +4,8 @@ IQ4_NL), with the default settings, as a user opens them."""
 from __future__ import annotations
 
 import pytest
-from gui_helpers import ask, load_model
 
+from tests.helpers.gui import ask, load_model
 from workbench.ui.main_window import MainWindow
 
 

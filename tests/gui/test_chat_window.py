@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from gui_helpers import ask, load_model
 from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
@@ -15,6 +14,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
 )
 
+from tests.helpers.gui import ask, load_model
 from workbench.ui import engine_bridge as states
 from workbench.ui import main_window as main_window_module
 from workbench.ui.main_window import MainWindow

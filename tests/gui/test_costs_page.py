@@ -10,7 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.measured_answers import MODEL, add_bench_run, add_chat_answers, add_compare_answer
+from tests.helpers.measured_answers import (
+    MODEL,
+    add_bench_run,
+    add_chat_answers,
+    add_compare_answer,
+)
 from workbench.costs.breakeven import BreakEvenInputs, break_even
 from workbench.store import db
 from workbench.ui.chart_axis import axis_ticks

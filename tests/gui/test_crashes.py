@@ -6,9 +6,9 @@ import os
 import signal
 from pathlib import Path
 
-from gui_helpers import ANSWER_TIMEOUT_MS, LOAD_TIMEOUT_MS, ask, load_model, start_long_answer
 from PySide6.QtCore import Qt
 
+from tests.helpers.gui import ANSWER_TIMEOUT_MS, LOAD_TIMEOUT_MS, ask, load_model, start_long_answer
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import SAFE_MODE_MAX_CTX
 from workbench.ui import engine_bridge as states

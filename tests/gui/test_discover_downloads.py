@@ -4,21 +4,17 @@ find it in the Library afterwards."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from tests.hub_server import synthetic_gguf
+from tests.fakes.nvml import make_fake_pynvml
+from tests.helpers.hub import synthetic_gguf
 from workbench.hardware import detect
 from workbench.hub import plan_variants
 from workbench.planner.recommend import machine_budget
 from workbench.ui.main_window import MainWindow
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from fake_pynvml import make_fake_pynvml
-
-pytest_plugins = ["tests.hub_fixtures"]
 REPO = "someone/Tiny-GGUF"
 
 

@@ -6,12 +6,12 @@ but disables Download with its reason."""
 from __future__ import annotations
 
 import dataclasses
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.nvml import MIB, make_fake_pynvml, rtx_4090
 from workbench.hardware import detect
 from workbench.hub import plan_variants, repo_listing
 from workbench.net.offline import offline_guard
@@ -23,10 +23,6 @@ from workbench.ui.discover_page import OFFLINE_REASON, DiscoverPage
 from workbench.ui.downloads import DownloadsController
 from workbench.ui.metric_text import format_bytes
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from fake_pynvml import MIB, make_fake_pynvml, rtx_4090
-
-pytest_plugins = ["tests.hub_fixtures"]
 REPO = "workbench-synthetic/llama-tiny-GGUF"
 Q8 = "llama-tiny-Q8_0.gguf"
 Q4 = "llama-tiny-Q4_K_M.gguf"

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 
 from PySide6.QtGui import QGuiApplication
 
+from tests.fakes.nvml import make_fake_pynvml, rtx_4090
 from workbench.hardware import detect, diagnose
 from workbench.hardware.model import LlamaBuild
 from workbench.ui.hardware_page import HardwarePage
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from fake_pynvml import make_fake_pynvml, rtx_4090
 
 GIB = 1024**3
 

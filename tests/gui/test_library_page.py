@@ -7,9 +7,9 @@ import shutil
 import threading
 from pathlib import Path
 
-from gui_helpers import LOAD_TIMEOUT_MS
 from PySide6.QtCore import QSettings
 
+from tests.helpers.gui import LOAD_TIMEOUT_MS
 from workbench.hub import scan_library
 from workbench.ui.library_page import LibraryPage
 from workbench.ui.main_window import MainWindow

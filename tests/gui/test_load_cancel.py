@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from gui_helpers import load_model
 from PySide6.QtCore import QSettings, Qt
 
+from tests.helpers.gui import load_model
 from workbench.engine.client import LocalEngine
 from workbench.ui import engine_bridge as states
 from workbench.ui.main_window import MainWindow

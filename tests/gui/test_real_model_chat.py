@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gui_helpers import ANSWER_TIMEOUT_MS, load_model, type_and_send
 from PySide6.QtCore import Qt
 
+from tests.helpers.gui import ANSWER_TIMEOUT_MS, load_model, type_and_send
 from workbench.engine.client import ChatResult
 from workbench.ui.main_window import MainWindow
 

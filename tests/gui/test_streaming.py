@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from gui_helpers import ANSWER_TIMEOUT_MS, ask, load_model, start_long_answer
 from PySide6.QtCore import Qt, QTimer
 
+from tests.helpers.gui import ANSWER_TIMEOUT_MS, ask, load_model, start_long_answer
 from workbench.ui import engine_bridge as states
 from workbench.ui.main_window import MainWindow
 

@@ -6,29 +6,26 @@ from __future__ import annotations
 
 import dataclasses
 import shutil
-import sys
 import threading
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import QSettings
 
-from tests.gui.gui_helpers import LOAD_TIMEOUT_MS
+from tests.fakes.nvml import make_fake_pynvml
+from tests.helpers.gui import LOAD_TIMEOUT_MS
 from workbench.hardware import detect
 from workbench.hub import scan_library
 from workbench.hub.apps import HomeEnv
+from workbench.hub.probe import check_hub
 from workbench.net.offline import offline_guard
 from workbench.planner.catalog import Catalog, QuantFile, load_catalog
 from workbench.planner.recommend import recommend
 from workbench.planner.speed import Predictor
 from workbench.ui import engine_bridge as states
 from workbench.ui.main_window import MainWindow
-from workbench.ui.welcome_page import check_hub, machine_line
+from workbench.ui.welcome_page import machine_line
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from fake_pynvml import make_fake_pynvml
-
-pytest_plugins = ["tests.hub_fixtures"]
 REPO = "workbench-synthetic/llama-tiny-GGUF"
 FILE = "llama-tiny-Q8_0.gguf"
 
@@ -265,7 +262,7 @@ def test_the_slow_pick_keeps_the_page_responsive(qtbot, tmp_path: Path,
 @pytest.mark.parametrize(("bandwidth", "floors"), [(200.0, [10.0]), (0.05, [10.0, None])])
 def test_first_pick_prefers_a_comfortable_speed_then_the_usual_floor(
         monkeypatch, tmp_path: Path, llama_tiny: Path, bandwidth: float, floors: list) -> None:
-    from workbench.ui import welcome_page
+    from workbench.planner import recommend as recommend_module
 
     catalog = load_catalog()
     entry = min(catalog.entries, key=lambda e: e.n_params)
@@ -279,8 +276,8 @@ def test_first_pick_prefers_a_comfortable_speed_then_the_usual_floor(
         return recommend(report, catalog=small, predictor=Predictor(bandwidth_gbps=bandwidth),
                          **kwargs)
 
-    monkeypatch.setattr(welcome_page, "recommend", real_recommend)
-    picks = welcome_page.default_recommender(_detector(tmp_path)()[0])
+    monkeypatch.setattr(recommend_module, "recommend", real_recommend)
+    picks = recommend_module.first_pick(_detector(tmp_path)()[0])
     assert asked == floors
     assert len(picks) == 1 and picks[0].speed.tg_tokens_per_s is not None
     assert (picks[0].speed.tg_tokens_per_s >= 10.0) == (floors == [10.0])

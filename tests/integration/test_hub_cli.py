@@ -16,11 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_server import HubEnv, split_gguf, synthetic_gguf
+from tests.helpers.hub import HubEnv, split_gguf, synthetic_gguf
 from workbench.gguf import read_header, summarize
 from workbench.hub import cache
-
-pytest_plugins = ["tests.hub_fixtures"]
 
 TINY = "alice/Tiny-Llama-GGUF"
 FIT_LABELS = {"full_gpu", "partial", "cpu_only", "too_large"}

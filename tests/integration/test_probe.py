@@ -11,10 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.nvml import make_fake_pynvml, rtx_4090
 from workbench.hardware import detect, diagnose, llama_probe, probe_llama
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit"))
-from fake_pynvml import make_fake_pynvml, rtx_4090
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
                                 reason="llama-cpp-python is not installed")

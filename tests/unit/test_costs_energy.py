@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_pynvml import NOT_SUPPORTED, h100_sxm, make_fake_pynvml, rtx_4090
 
+from tests.fakes.nvml import NOT_SUPPORTED, h100_sxm, make_fake_pynvml, rtx_4090
 from workbench.costs.energy import (
     CompositeMeter,
     CpuTimeEstimate,

@@ -8,7 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.measured_answers import MODEL, add_bench_run, add_chat_answers, add_compare_answer
+from tests.helpers.measured_answers import (
+    MODEL,
+    add_bench_run,
+    add_chat_answers,
+    add_compare_answer,
+)
 from workbench.costs.measured import estimated_watts, measured_models, measurement_for, model_key
 from workbench.costs.own_machine import OwnMachineInputs, own_machine_cost
 from workbench.costs.rental import load_rental_presets

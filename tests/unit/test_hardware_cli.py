@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from fake_pynvml import LIBRARY_NOT_FOUND, h100_sxm, make_fake_pynvml, rtx_4090
 
+from tests.fakes.nvml import LIBRARY_NOT_FOUND, h100_sxm, make_fake_pynvml, rtx_4090
 from workbench import cli
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from fake_pynvml import make_fake_pynvml, rtx_4090
 
+from tests.fakes.nvml import make_fake_pynvml, rtx_4090
 from workbench.hardware import (
     CpuInfo,
     GpuInfo,

@@ -6,7 +6,8 @@ import os
 import sys
 
 import pytest
-from fake_pynvml import (
+
+from tests.fakes.nvml import (
     DRIVER_NOT_LOADED,
     ERROR_CODES,
     GPU_IS_LOST,
@@ -20,7 +21,6 @@ from fake_pynvml import (
     make_fake_pynvml,
     rtx_4090,
 )
-
 from workbench.hardware import detect_nvidia, theoretical_bandwidth_gbps
 from workbench.hardware.nvidia import format_cuda_version
 

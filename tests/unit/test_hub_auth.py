@@ -10,8 +10,6 @@ from workbench.hub import auth
 from workbench.hub.config import HubConfig
 from workbench.hub.errors import OfflineError
 
-pytest_plugins = ["tests.hub_fixtures"]
-
 
 def test_config_reads_the_environment_at_call_time(hub_env, monkeypatch) -> None:
     monkeypatch.setenv("HF_ENDPOINT", "http://mirror.example:8080/")
@@ -49,7 +47,7 @@ def test_token_order_env_then_keyring_then_hf_login(hub_env, monkeypatch) -> Non
     (hub_env.hf_home / "token").write_text("hf_from_login\n", encoding="utf-8")
     assert auth.resolve_token() == auth.Token("hf_from_login", "hf-login")
     auth.save_token("hf_from_keyring")
-    assert hub_env.keyring.passwords == {("workbench", "huggingface"): "hf_from_keyring"}
+    assert hub_env.keyring.store == {("workbench", "huggingface"): "hf_from_keyring"}
     assert auth.resolve_token() == auth.Token("hf_from_keyring", "keyring")
     monkeypatch.setenv("HF_TOKEN", " hf_from_env ")
     token = auth.resolve_token()

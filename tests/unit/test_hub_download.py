@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_server import FakeHub, HubEnv, synthetic_gguf
+from tests.fakes.hub_server import FakeHub
+from tests.helpers.hub import HubEnv, synthetic_gguf
 from workbench.hub import cache
 from workbench.hub.download import Downloader, DownloadProgress, RateMeter
 from workbench.hub.errors import (
@@ -26,8 +27,6 @@ from workbench.hub.errors import (
 from workbench.hub.library import scan_library
 from workbench.hub.quant import RemoteFile
 from workbench.hub.remote import repo_listing
-
-pytest_plugins = ["tests.hub_fixtures"]
 
 REPO = "test/Small-GGUF"
 NAME = "small-F32.gguf"

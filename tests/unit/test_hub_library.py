@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_server import HubEnv, split_gguf, synthetic_gguf
+from tests.helpers.hub import HubEnv, split_gguf, synthetic_gguf
 from workbench.errors import BadInput
 from workbench.gguf import read_header, summarize
 from workbench.hub import library
@@ -19,8 +19,6 @@ from workbench.hub.download import Downloader
 from workbench.hub.errors import LibraryError, NetworkError, NotFoundError
 from workbench.hub.queue import DownloadQueue
 from workbench.hub.remote import repo_listing
-
-pytest_plugins = ["tests.hub_fixtures"]
 
 
 @pytest.fixture(scope="module")

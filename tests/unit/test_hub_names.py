@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_server import HubEnv, HubFile
+from tests.fakes.hub_server import HubFile
+from tests.helpers.hub import HubEnv
 from workbench import cli
 from workbench.hub import cache
 from workbench.hub.names import UnsafeHubName, checked_filename
 from workbench.hub.remote import repo_listing
 
-pytest_plugins = ["tests.hub_fixtures"]
 REPO = "mirror/Evil-GGUF"
 PRECIOUS = b"the user's own file\n"
 CONTENT = b"GGUF" + b"\0" * 4096  # an LFS-sized file

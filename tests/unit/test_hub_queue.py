@@ -9,15 +9,13 @@ import threading
 
 import pytest
 
-from tests.hub_server import HubEnv, synthetic_gguf
+from tests.helpers.hub import HubEnv, synthetic_gguf
 from workbench.hub import cache
 from workbench.hub.download import DownloadProgress
 from workbench.hub.errors import DownloadCancelled
 from workbench.hub.quant import Variant
 from workbench.hub.queue import DownloadJob, DownloadQueue, JobStore, state_path
 from workbench.hub.remote import repo_listing
-
-pytest_plugins = ["tests.hub_fixtures"]
 
 REPO = "test/Queue-GGUF"
 

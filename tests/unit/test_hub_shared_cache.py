@@ -10,14 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.hub_server import HubEnv
+from tests.helpers.hub import HubEnv
 from workbench.hub import cache
 from workbench.hub.download import Downloader
 from workbench.hub.errors import DownloadError
 from workbench.hub.quant import RemoteFile
 from workbench.hub.remote import repo_listing
 
-pytest_plugins = ["tests.hub_fixtures"]
 REPO = "shared/Cache-GGUF"
 NAME = "model-Q4_0.gguf"
 CONTENT = b"GGUF" + bytes(range(256)) * 32

