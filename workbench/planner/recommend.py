@@ -291,6 +291,21 @@ def recommend(
     return ranked[:limit] if limit else ranked
 
 
+FIRST_PICK_TOKENS_PER_S = 10.0  # a first model should answer faster than one reads
+
+
+def first_pick(hardware_report: HardwareReport, **options: Any) -> list[Recommendation]:
+    """The one catalog file to offer on a first start (the Start page's pick): the best among
+    those predicted to answer comfortably fast (at least ``FIRST_PICK_TOKENS_PER_S``; a first
+    model at the usual 5 tok/s floor feels broken), else the best at the usual floor. At most
+    one recommendation; ``options`` go to ``recommend`` (catalog, predictor, ctx, ...)."""
+    picks = recommend(hardware_report, limit=1, min_tokens_per_s=FIRST_PICK_TOKENS_PER_S,
+                      **options)
+    if picks and picks[0].usable:
+        return picks
+    return recommend(hardware_report, limit=1, **options)
+
+
 def _rank(results: list[Recommendation], *, per_entry: bool,
           include_too_large: bool) -> list[Recommendation]:
     if not include_too_large:

@@ -15,8 +15,6 @@ GGUF file or adding a models folder is offered instead.
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -38,10 +36,14 @@ from PySide6.QtWidgets import (
 from workbench.errors import WorkbenchError
 from workbench.hardware import HardwareReport
 from workbench.hub import DownloadJob, LocalModel, RepoListing, Variant, add_folder, repo_listing
-from workbench.hub.config import HubConfig
+from workbench.hub.probe import check_hub
 from workbench.hub.quant import select_variant
-from workbench.net.offline import find_offline_block, is_offline
-from workbench.planner.recommend import DEFAULT_MIN_TOKENS_PER_S, Recommendation, recommend
+from workbench.planner.recommend import (
+    DEFAULT_MIN_TOKENS_PER_S,
+    FIRST_PICK_TOKENS_PER_S,
+    Recommendation,
+    first_pick,
+)
 from workbench.ui.background import BackgroundCall
 from workbench.ui.downloads import DownloadsController, progress_text
 from workbench.ui.hardware_page import Detector, detect_and_diagnose
@@ -53,47 +55,9 @@ from workbench.ui.widgets import plain_label, plain_tip
 Recommender = Callable[[HardwareReport], list[Recommendation]]
 NetworkCheck = Callable[[], str | None]  # None: the Hub answers; else why it cannot be reached
 
-HUB_TIMEOUT_S = 4.0
 PROGRESS_STEPS = 1000
 FIT_WORDS = {"full_gpu": "fits on the GPU", "partial": "partial GPU offload",
              "cpu_only": "runs on the CPU", "too_large": "does not fit"}
-
-
-FIRST_PICK_TOKENS_PER_S = 10.0  # a first model should answer faster than one reads
-
-
-def default_recommender(report: HardwareReport) -> list[Recommendation]:
-    """The best catalog file for this machine (the real planner) among those predicted to
-    answer comfortably fast (a first model at the 5 tok/s floor feels broken); the usual
-    floor when none is."""
-    picks = recommend(report, limit=1, min_tokens_per_s=FIRST_PICK_TOKENS_PER_S)
-    if picks and picks[0].usable:
-        return picks
-    return recommend(report, limit=1)
-
-
-def check_hub(timeout: float = HUB_TIMEOUT_S) -> str | None:
-    """None when the Hub endpoint (``HF_ENDPOINT``) answers at all, else why it does not.
-
-    Offline mode (the settings' guard, ``HF_HUB_OFFLINE``, ``WORKBENCH_OFFLINE``) answers
-    without a connection attempt.
-    """
-    if is_offline():
-        return "offline mode is on: nothing leaves this machine"
-    config = HubConfig.from_env()
-    request = urllib.request.Request(f"{config.endpoint}/api/models?limit=1", method="HEAD",
-                                     headers={"User-Agent": "workbench"})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout):
-            return None
-    except urllib.error.HTTPError:  # it answered: reachable
-        return None
-    except OSError as err:  # URLError, timeouts, refused connections
-        if find_offline_block(err) is not None or find_offline_block(
-                getattr(err, "reason", None)) is not None:
-            return "offline mode is on: nothing leaves this machine"
-        reason = getattr(err, "reason", None) or err
-        return f"{config.endpoint} cannot be reached ({reason})"
 
 
 def machine_line(report: HardwareReport) -> str:
@@ -219,7 +183,7 @@ class WelcomePage(QWidget):
         self.downloads = downloads
         self._detector = detector or detect_and_diagnose
         self._scanner = scanner or scan_library
-        self._recommender = recommender or default_recommender
+        self._recommender = recommender or first_pick
         self._network_check = network_check or check_hub
         self.offline = offline
         self.models: list[LocalModel] | None = None
