@@ -11,8 +11,9 @@ from rich.table import Table
 
 from workbench.commands.output import add_json_flag, emit
 from workbench.commands.run import add_model_options, load_settings_from
-from workbench.engine.bench import BenchResult, bench_context, measure
-from workbench.engine.client import LocalEngine
+from workbench.engine.bench import BenchResult, bench_context
+from workbench.engine.bench_runner import BenchProgress, run_benchmarks
+from workbench.engine.settings import LoadSettings
 from workbench.errors import BadInput
 from workbench.terminal_text import markup_escape, rich_text, terminal_safe
 
@@ -40,45 +41,45 @@ def run(args: argparse.Namespace) -> int:
         raise BadInput("nothing to measure: give --prompt-tokens and/or --gen-tokens > 0")
     if args.repetitions < 1:
         raise BadInput("--repetitions must be at least 1")
-    results = [bench_one(args, path) for path in args.models]
-    if not args.no_store:
-        _store(results)
+    results = bench_all(args)
     document: Any = results[0].to_dict() if len(results) == 1 else [r.to_dict() for r in results]
     emit(args, document, lambda: _print_table(results))
     return 0
 
 
-def bench_one(args: argparse.Namespace, path: str) -> BenchResult:
+def settings_for(args: argparse.Namespace, path: str) -> LoadSettings:
+    """The load settings of one model from the command's options."""
     args.model = path
     if not args.ctx:
         args.ctx = bench_context(args.prompt_tokens, args.gen_tokens)
-    settings = load_settings_from(args)
-    console = Console(stderr=True)
-    shown = markup_escape(path)
-    with LocalEngine() as engine, console.status(f"loading {shown}") as status:
+    return load_settings_from(args)
 
-        def loaded(info: dict[str, Any]) -> None:
+
+def bench_all(args: argparse.Namespace) -> list[BenchResult]:
+    """Measure every model (the core's bench runner), stored unless ``--no-store``; the
+    progress on a stderr status line."""
+    from workbench.store import db
+
+    settings = [settings_for(args, path) for path in args.models]
+    console = Console(stderr=True)
+    with console.status(f"loading {markup_escape(args.models[0])}") as status:
+
+        def loaded(_index: int, info: dict[str, Any]) -> None:
             for note in info["notes"]:
                 print(f"workbench: {terminal_safe(note)}", file=sys.stderr)
 
-        def progress(stage: str, rep: int) -> None:
+        def progress(step: BenchProgress) -> None:
+            shown = markup_escape(step.path)
             label = {"load": "loading", "warmup": "warm-up", "pp": f"pp{args.prompt_tokens}",
-                     "tg": f"tg{args.gen_tokens}"}[stage]
-            status.update(f"{shown}: {label} {rep}/{args.repetitions}" if rep else
+                     "tg": f"tg{args.gen_tokens}"}[step.stage]
+            status.update(f"{shown}: {label} {step.rep}/{args.repetitions}" if step.rep else
                           f"{shown}: {label}")
 
-        result = measure(engine, settings, args.prompt_tokens, args.gen_tokens,
-                         args.repetitions, on_progress=progress, on_loaded=loaded)
-    assert result is not None  # only a cancel token makes it None
-    return result
-
-
-def _store(results: list[BenchResult]) -> None:
-    from workbench.engine import bench_runs
-    from workbench.store import db
-
-    with db.connect() as connection:
-        bench_runs.save_all(connection, results)
+        report = run_benchmarks(
+            settings, pp_tokens=args.prompt_tokens, tg_tokens=args.gen_tokens,
+            repetitions=args.repetitions, connect=None if args.no_store else db.connect,
+            on_progress=progress, on_loaded=loaded)
+    return report.results
 
 
 def _fmt(mean: float | None, sd: float | None) -> str:

@@ -1,10 +1,10 @@
 """The Benchmarks page: run ``workbench bench`` from the GUI and chart the stored results.
 
 Choose models (the library scan, plus any GGUF file), the test sizes and load settings, then Run:
-each model is measured in its own worker process (``LocalEngine``) on a background thread, with
-the same code as the CLI (``workbench.engine.bench.measure``) and stored the same way
-(``workbench.engine.bench_runs``), so the speed preview learns from it. Cancel kills the worker at
-once and stores nothing of the model in progress. Below: every stored run, with delete, and a
+each model is measured in its own worker process (``LocalEngine``) on a background thread by the
+CLI's own runner (``workbench.engine.bench_runner``), which stores each finished model
+(``workbench.engine.bench_runs``), so the speed preview learns from it. Cancel kills the worker
+at once and stores nothing of the model in progress. Below: every stored run, with delete, and a
 horizontal bar chart of prompt and generation speed of the selected (else the latest) runs.
 """
 
@@ -16,7 +16,6 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from datetime import datetime
-from functools import partial
 from typing import Any
 
 from PySide6.QtCharts import (
@@ -52,8 +51,9 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.engine import bench_runs
-from workbench.engine.bench import bench_context, measure
-from workbench.engine.client import CancelToken, LocalEngine
+from workbench.engine.bench import BenchResult, bench_context
+from workbench.engine.bench_runner import BenchProgress, BenchRunner, steps_per_model
+from workbench.engine.client import LocalEngine
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import LoadSettings
 from workbench.hub import LocalModel, scan_library
@@ -122,7 +122,7 @@ class BenchPlan:
 
     @property
     def steps_per_model(self) -> int:
-        return self.repetitions * ((self.pp_tokens > 0) + (self.tg_tokens > 0))
+        return steps_per_model(self.pp_tokens, self.tg_tokens, self.repetitions)
 
 
 def stage_text(stage: str, rep: int, repetitions: int) -> str:
@@ -131,10 +131,11 @@ def stage_text(stage: str, rep: int, repetitions: int) -> str:
 
 
 class BenchRun(QObject):
-    """Measures the plan's models one after another on a background thread.
+    """The core's ``BenchRunner`` on a background thread, its callbacks as Qt signals.
 
     Signals come from that thread and reach the GUI thread queued. ``cancel()`` (any thread)
     kills the current worker, so it lands at once; the model in progress is not stored.
+    (A thin wrapper until the UI has one task runner with progress and cancel.)
     """
 
     progressed = Signal(str, int)  # text, steps done of len(paths) * steps_per_model
@@ -146,76 +147,42 @@ class BenchRun(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.plan = plan
-        self.token = CancelToken()
-        self._engine_factory = engine_factory
-        self._connect = connect
-        self._engine: LocalEngine | None = None
-        self._lock = threading.Lock()
+        self.runner = BenchRunner(
+            [plan.settings_for(path) for path in plan.paths], pp_tokens=plan.pp_tokens,
+            tg_tokens=plan.tg_tokens, repetitions=plan.repetitions,
+            engine_factory=engine_factory, connect=connect, on_progress=self._progress,
+            on_result=self._result, on_failed=self._failed)
+        self.token = self.runner.token
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="workbench-bench", daemon=True).start()
 
     def cancel(self) -> None:
-        self.token.cancel()
-        with self._lock:
-            engine = self._engine
-        if engine is not None:
-            engine.kill()
+        self.runner.cancel()
 
     def _emit(self, signal: Any, *args: object) -> None:
         with contextlib.suppress(RuntimeError):  # the page is gone (window closed)
             signal.emit(*args)
 
-    def _progress(self, index: int, path: str, stage: str, rep: int) -> None:
-        plan = self.plan
-        done = index * plan.steps_per_model
-        per_rep = plan.steps_per_model // plan.repetitions
-        if stage == "pp":
-            done += (rep - 1) * per_rep
-        elif stage == "tg":
-            done += (rep - 1) * per_rep + (1 if plan.pp_tokens else 0)
-        name = path.replace("\\", "/").rsplit("/", 1)[-1]
-        text = (f"model {index + 1}/{len(plan.paths)} · "
-                f"{stage_text(stage, rep, plan.repetitions)}" +
-                (f" {name}" if stage == "load" else ""))
-        self._emit(self.progressed, text, done)
+    def _progress(self, step: BenchProgress) -> None:
+        name = step.path.replace("\\", "/").rsplit("/", 1)[-1]
+        text = (f"model {step.index + 1}/{step.models} · "
+                f"{stage_text(step.stage, step.rep, step.repetitions)}" +
+                (f" {name}" if step.stage == "load" else ""))
+        self._emit(self.progressed, text, step.steps_done)
+
+    def _result(self, _result: BenchResult, run_id: int | None) -> None:
+        if run_id is not None:
+            self._emit(self.stored, run_id)
+
+    def _failed(self, path: str, err: BaseException) -> None:
+        self._emit(self.failed, path, err)
 
     def _run(self) -> None:
-        plan = self.plan
-        machine: dict[str, Any] | None = None
-        for index, path in enumerate(plan.paths):
-            if self.token.cancelled:
-                break
-            engine = self._engine_factory()
-            with self._lock:
-                self._engine = engine
-            try:
-                if self.token.cancelled:
-                    break
-                result = measure(engine, plan.settings_for(path), plan.pp_tokens,
-                                 plan.tg_tokens, plan.repetitions,
-                                 on_progress=partial(self._progress, index, path),
-                                 cancel=self.token)
-            except Exception as err:  # shown on the page; the next model still runs
-                if self.token.cancelled:
-                    break
-                self._emit(self.failed, path, err)
-                continue
-            finally:
-                with self._lock:
-                    self._engine = None
-                engine.close()
-            if result is None or self.token.cancelled:
-                break
-            try:
-                machine = machine or bench_runs.machine_facts()
-                with contextlib.closing(self._connect()) as connection:
-                    run_id = bench_runs.save(connection, result, machine)
-            except Exception as err:  # e.g. the database is locked or the disk full
-                self._emit(self.failed, path, err)
-                continue
-            self._emit(self.stored, run_id)
-        self._emit(self.ended, self.token.cancelled)
+        try:
+            self.runner.run()
+        finally:
+            self._emit(self.ended, self.token.cancelled)
 
 
 # -- results -------------------------------------------------------------------------------------
