@@ -70,26 +70,23 @@ def fake_hub() -> Iterator[FakeHub]:
 
 
 @pytest.fixture
-def hub_env(fake_hub: FakeHub, tmp_path: Path,
+def hub_env(fake_hub: FakeHub, home: Path, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]:
-    """HF_ENDPOINT at the fake Hub, a fresh HF_HOME and WORKBENCH_HOME, no token, online, and
-    a throwaway keyring (in memory here, the null backend in child processes)."""
+    """HF_ENDPOINT at the fake Hub, a fresh HF_HOME and WORKBENCH_HOME (``home``), no token,
+    online, and a throwaway keyring (in memory here, the null backend in child processes)."""
     from tests.fakes.keyring_backend import installed
     from tests.helpers.hub import ISOLATED_VARS, HubEnv
 
     hf_home = tmp_path / "hf-home"
-    wb_home = tmp_path / "workbench-home"
     hf_home.mkdir()
-    wb_home.mkdir(exist_ok=True)  # the same directory as the ``home`` fixture's
     for name in ISOLATED_VARS:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HF_ENDPOINT", fake_hub.endpoint)
     monkeypatch.setenv("HF_HOME", str(hf_home))
-    monkeypatch.setenv("WORKBENCH_HOME", str(wb_home))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
     with installed() as backend:
-        yield HubEnv(fake_hub, hf_home, wb_home, backend)
+        yield HubEnv(fake_hub, hf_home, home, backend)
 
 
 @pytest.fixture(scope="session")

@@ -27,11 +27,8 @@ METRICS = AnswerMetrics(ttft_ms=42.0, prompt_tokens=12, prompt_eval_tokens=12, p
                         gen_ms=400.0, gen_tokens_per_s=50.0, total_ms=450.0).to_dict()
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A data directory of this test's own (the database starts empty)."""
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
-    return tmp_path / "home"
+# A data directory of each test's own (tests/conftest.py): the database starts empty.
+pytestmark = pytest.mark.usefixtures("home")
 
 
 @pytest.fixture

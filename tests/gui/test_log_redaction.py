@@ -24,12 +24,6 @@ PATTERNS = ["sk-" + "a" * 40, "sk-proj-" + "Zx9_" * 10, "sk-ant-api03-" + "q" * 
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
-    return tmp_path
-
-
-@pytest.fixture
 def gui_log(home: Path):
     """The GUI's log file, as the app sets it up (removed again after the test)."""
     logger = logging.getLogger("workbench")

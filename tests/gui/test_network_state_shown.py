@@ -15,11 +15,11 @@ from workbench.ui.status_bar import OFFLINE_TEXT, ONLINE_TEXT
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fresh WORKBENCH_HOME of tests/conftest.py, online, no guard left behind."""
     for name in ("WORKBENCH_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
-    yield tmp_path / "home"
+    yield home
     disable_guard()
 
 

@@ -98,12 +98,11 @@ def test_profiles_and_prices_are_saved_and_validated(qtbot, tmp_path: Path,
 
 
 def test_machine_price_and_lifetime_are_saved_and_seed_the_costs_page(
-        qtbot, tmp_path: Path, monkeypatch) -> None:
+        qtbot, home: Path, tmp_path: Path) -> None:
     from workbench.store import db
     from workbench.store.settings import settings_path
     from workbench.ui.costs_page import CostsPage
 
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
     page = SettingsPage(path=settings_path())
     qtbot.addWidget(page)
     page.hardware.setValue(2400)

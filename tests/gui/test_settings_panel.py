@@ -299,9 +299,7 @@ def test_save_and_restore_round_trip(qtbot, settings: QSettings) -> None:
     assert second.preset_combo.currentText() == CUSTOM
 
 
-def test_presets_fill_the_box_and_user_presets_round_trip(qtbot, monkeypatch,
-                                                          tmp_path: Path) -> None:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+def test_presets_fill_the_box_and_user_presets_round_trip(qtbot, home: Path) -> None:
     panel = make_panel(qtbot)
     combo = panel.preset_combo
     assert combo.currentText() == "Default" and not panel.delete_preset_action.isEnabled()

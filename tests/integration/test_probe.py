@@ -14,15 +14,11 @@ import pytest
 from tests.fakes.nvml import make_fake_pynvml, rtx_4090
 from workbench.hardware import detect, diagnose, llama_probe, probe_llama
 
-pytestmark = pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
-                                reason="llama-cpp-python is not installed")
+pytestmark = [pytest.mark.skipif(importlib.util.find_spec("llama_cpp") is None,
+                                 reason="llama-cpp-python is not installed"),
+              pytest.mark.usefixtures("home")]  # a fresh WORKBENCH_HOME (tests/conftest.py)
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(autouse=True)
-def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
 
 
 def test_probe_prints_one_json_object() -> None:
@@ -49,11 +45,11 @@ def test_probe_without_memory_queries() -> None:
     assert any("--no-memory" in note for note in result["notes"])
 
 
-def test_probe_is_cached_and_refreshable(tmp_path: Path) -> None:
+def test_probe_is_cached_and_refreshable(home: Path) -> None:
     first = probe_llama()
     assert first.probe_ok and first.cached is False
     assert first.gpu_offload is False and first.version == "0.3.36"
-    assert list((tmp_path / "cache").glob("llama-probe-*.json"))
+    assert list((home / "cache").glob("llama-probe-*.json"))
     second = probe_llama()
     assert second.cached is True and second.to_dict() | {"cached": False} == first.to_dict()
     assert probe_llama(refresh=True).cached is False

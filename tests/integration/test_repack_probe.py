@@ -11,17 +11,12 @@ import pytest
 
 from workbench.engine import repack_probe
 from workbench.engine.client import LocalEngine
+from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.settings import LoadSettings, Sampling
 
 
-@pytest.fixture
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
-    return tmp_path
-
-
 def test_a_crashing_probe_switches_repacking_off_and_is_remembered(
-        isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WORKBENCH_WORKER_FAULT", "abort-on-repack")
     verdict = repack_probe.repack_verdict("Q4_K_M")
     assert verdict.safe is False
@@ -33,21 +28,22 @@ def test_a_crashing_probe_switches_repacking_off_and_is_remembered(
     assert repack_probe.repack_verdict("Q4_K_M", refresh=True).safe is True
 
 
-def test_every_load_uses_the_verdict(isolated_home: Path, monkeypatch: pytest.MonkeyPatch,
+def test_every_load_uses_the_verdict(home: Path, monkeypatch: pytest.MonkeyPatch,
                                      tiny_model_path) -> None:
     model = tiny_model_path(arch="llama", quant="Q4_K_M")
     monkeypatch.setenv("WORKBENCH_WORKER_FAULT", "abort-on-repack")
     with LocalEngine() as engine:
-        info = engine.load(LoadSettings(str(model), n_ctx=512))  # repack left to Workbench
+        # repack left to Workbench
+        info = engine.load(*resolve_load_settings(LoadSettings(str(model), n_ctx=512)))
         assert info["repack"] is False
         assert any("weight repacking off for Q4_K" in note for note in info["notes"])
         assert engine.settings is not None and engine.settings.repack is False
 
 
-def test_types_that_are_never_repacked_need_no_probe(isolated_home: Path) -> None:
+def test_types_that_are_never_repacked_need_no_probe(home: Path) -> None:
     verdict = repack_probe.repack_verdict("F16")
     assert verdict.safe and "not repacked" in verdict.reason
-    assert not (isolated_home / "data" / "repack-probe.json").exists()
+    assert not (home / "data" / "repack-probe.json").exists()
 
 
 def test_quant_families() -> None:
@@ -70,12 +66,13 @@ def _synth_without(monkeypatch: pytest.MonkeyPatch, quant: str) -> None:
 
 @pytest.mark.parametrize("quant", ["Q4_1", "IQ4_NL"])
 def test_a_type_the_synthesiser_cannot_make_still_loads_and_answers(
-        quant: str, isolated_home: Path, monkeypatch: pytest.MonkeyPatch,
+        quant: str, home: Path, monkeypatch: pytest.MonkeyPatch,
         tiny_model_path) -> None:
     model = tiny_model_path(arch="llama", quant=quant)  # built before the synthesiser "forgets"
     _synth_without(monkeypatch, quant)
     with LocalEngine() as engine:
-        info = engine.load(LoadSettings(str(model), n_ctx=512))  # repack left to Workbench
+        # repack left to Workbench
+        info = engine.load(*resolve_load_settings(LoadSettings(str(model), n_ctx=512)))
         assert info["repack"] is False
         [note] = [n for n in info["notes"] if "weight repacking" in n]
         assert note.startswith(f"weight repacking off for {quant}: no probe could be run")
@@ -85,7 +82,7 @@ def test_a_type_the_synthesiser_cannot_make_still_loads_and_answers(
 
 
 def test_a_failed_probe_is_retried_later_not_remembered_forever(
-        isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with monkeypatch.context() as patch:
         _synth_without(patch, "Q4_1")
         failed = repack_probe.repack_verdict("Q4_1")
@@ -101,8 +98,8 @@ def test_a_failed_probe_is_retried_later_not_remembered_forever(
 
 
 def test_an_unwritable_synth_cache_means_off_with_the_reason(
-        isolated_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    blocker = isolated_home / "not-a-directory"
+        home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = home / "not-a-directory"
     blocker.write_text("")
     monkeypatch.setenv("WORKBENCH_SYNTH_CACHE", str(blocker / "synth"))
     verdict = repack_probe.repack_verdict("Q8_0")
@@ -110,9 +107,9 @@ def test_an_unwritable_synth_cache_means_off_with_the_reason(
     assert verdict.reason.startswith("no probe could be run (")
 
 
-def test_a_verdict_stored_by_another_version_is_probed_again(isolated_home: Path) -> None:
+def test_a_verdict_stored_by_another_version_is_probed_again(home: Path) -> None:
     key = repack_probe.probe_key("Q8_0")
-    path = isolated_home / "data" / "repack-probe.json"
+    path = home / "data" / "repack-probe.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({key: {"safe": False, "verdict": "from the future"}}))
     assert repack_probe.repack_verdict("Q8_0").safe is True

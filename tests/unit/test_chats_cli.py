@@ -18,8 +18,7 @@ METRICS = {"ttft_ms": 42.0, "prompt_tokens": 12, "prompt_eval_tokens": 12, "prom
 
 
 @pytest.fixture
-def chats(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+def chats(home: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     monkeypatch.delenv("WORKBENCH_OFFLINE", raising=False)
     connection = connect()
     ids = {}

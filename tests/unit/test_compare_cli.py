@@ -23,8 +23,7 @@ REQUIRED = {"target", "text", "ttft_ms", "prompt_tokens", "completion_tokens",
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch):
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "home"))
+def env(home: Path, tmp_path: Path, monkeypatch):
     for names in secrets.ENV_VARS.values():
         for name in names:
             monkeypatch.delenv(name, raising=False)
@@ -34,7 +33,7 @@ def env(tmp_path: Path, monkeypatch):
         monkeypatch.setenv("OPENAI_BASE_URL", openai_srv.url + "/v1")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic_srv.url)
         monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-        yield {"home": tmp_path / "home", "openai": openai_srv, "anthropic": anthropic_srv,
+        yield {"home": home, "openai": openai_srv, "anthropic": anthropic_srv,
                "keyring": keyring_backend, "tmp": tmp_path}
     offline.disable_guard()
 

@@ -4,7 +4,6 @@ from the database, and `workbench breakeven --json`."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
@@ -73,12 +72,6 @@ def test_bad_inputs(changes) -> None:
     values.update(changes)
     with pytest.raises(BadInput):
         BreakEvenInputs(**values)
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
-    return tmp_path
 
 
 def test_measured_throughput_comes_from_a_bench_run(home) -> None:

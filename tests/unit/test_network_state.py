@@ -23,12 +23,12 @@ ENV_VARS = ("WORKBENCH_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh WORKBENCH_HOME, no offline variable set, no guard left behind."""
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fresh WORKBENCH_HOME of tests/conftest.py, no offline variable set, no guard left
+    behind."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
-    yield tmp_path
+    yield home
     offline.disable_guard()
 
 

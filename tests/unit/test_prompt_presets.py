@@ -23,13 +23,12 @@ def test_builtin_presets_ship_the_useful_ones() -> None:
     assert "JSON" in next(p.text for p in presets if p.name == "Extraction to JSON")
 
 
-def test_user_presets_round_trip_in_the_data_dir(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+def test_user_presets_round_trip_in_the_data_dir(home: Path) -> None:
     assert pp.user_presets() == []
     saved = pp.save_preset("  Pirate   voice ", "Answer like a pirate.")
     assert saved == pp.PromptPreset("Pirate voice", "Answer like a pirate.", False)
     pp.save_preset("brief", "Be brief.")
-    assert pp.presets_path() == tmp_path / "data" / pp.PRESETS_FILE
+    assert pp.presets_path() == home / "data" / pp.PRESETS_FILE
     assert [p.name for p in pp.user_presets()] == ["brief", "Pirate voice"]
     document = json.loads(pp.presets_path().read_text(encoding="utf-8"))
     assert document["presets"][1] == {"name": "Pirate voice", "text": "Answer like a pirate."}

@@ -31,12 +31,12 @@ KEY = "sk-test-secret-4f2c9a7b1e"
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch) -> Path:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+def home(home: Path, monkeypatch) -> Path:
+    """The fresh WORKBENCH_HOME of tests/conftest.py, with no API key variable set."""
     for names in secrets.ENV_VARS.values():
         for name in names:
             monkeypatch.delenv(name, raising=False)
-    return tmp_path
+    return home
 
 
 @pytest.fixture

@@ -20,10 +20,7 @@ from workbench.planner.catalog import load_catalog, synthetic_header
 from workbench.planner.synthetic import preset_header
 from workbench.store import db
 
-
-@pytest.fixture(autouse=True)
-def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+pytestmark = pytest.mark.usefixtures("home")  # a fresh WORKBENCH_HOME (tests/conftest.py)
 
 
 def profile_of(entry_id: str, quant: str) -> speed.WeightProfile:

@@ -35,10 +35,10 @@ def assert_inert(output: str) -> None:
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+def home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The fresh WORKBENCH_HOME of tests/conftest.py, and a wide terminal."""
     monkeypatch.setenv("COLUMNS", "400")  # wide enough that rich does not wrap the text
-    return tmp_path
+    return home
 
 
 def test_terminal_safe_makes_every_control_visible_and_keeps_lines() -> None:
