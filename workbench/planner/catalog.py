@@ -5,9 +5,10 @@ numbers from the model's ``config.json``, licence, task tags and a quality score
 source; ``models/quant_loss.json`` holds llama.cpp's published quantisation-loss figures.
 
 Without downloading anything a catalog entry becomes a *synthetic GGUF header*
-(``synthetic_header``): the tensors llama.cpp would load, with the types its quantiser picks for
-that file type (``src/llama-quant.cpp``, llama-cpp-python 0.3.36), and the metadata keys the
-memory planner and the speed predictor read. The file's real size (when the catalog has it)
+(``synthetic_header``): the tensors llama.cpp would load (the one layout,
+``workbench.synth.layout``), with the types its quantiser picks for that file type
+(``workbench.planner.synthetic.quantiser_types``), and the metadata keys the memory planner and
+the speed predictor read. The file's real size (when the catalog has it)
 rescales the tensor sizes so the total matches the file.
 """
 
@@ -17,36 +18,34 @@ import functools
 import json
 import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gguf.constants import GGML_QUANT_SIZES, GGMLQuantizationType, LlamaFileType
+from gguf.constants import LlamaFileType
 
 from workbench.errors import BadInput
-from workbench.gguf import GGUFHeader, TensorInfo
+from workbench.gguf import GGUFHeader
 from workbench.planner.defaults import TASKS
+from workbench.planner.synthetic import ALIGNMENT as ALIGNMENT  # the one alignment constant
+from workbench.planner.synthetic import (
+    FTYPE_BASE,
+    build_header,
+    padded,
+    quantised_tensors,
+    quantiser_types,
+    type_nbytes,
+)
 from workbench.resources import models_dir
+from workbench.synth.layout import ArchShape, TensorSpec, layout_tensors
 
 CATALOG_ENV = "WORKBENCH_CATALOG_DIR"
 QUANT_LOSS_FILE = "quant_loss.json"
 ARCHS = ("llama", "qwen2", "qwen3", "qwen3moe", "gemma2", "gemma3", "phi3", "olmo2")
 SIZE_SOURCES = ("hf-listing", "computed")
 COMPARABLE_METRIC = "MMLU-Pro"
-ALIGNMENT = 32
-
-# File type -> the ggml type most tensors get (llama_ftype_get_default_type, llama-quant.cpp).
-FTYPE_BASE: dict[str, str] = {
-    "F16": "F16", "BF16": "BF16", "Q8_0": "Q8_0", "Q6_K": "Q6_K",
-    "Q5_K_M": "Q5_K", "Q5_K_S": "Q5_K", "Q4_K_M": "Q4_K", "Q4_K_S": "Q4_K", "Q4_0": "Q4_0",
-    "Q3_K_L": "Q3_K", "Q3_K_M": "Q3_K", "Q3_K_S": "Q3_K", "Q2_K": "Q2_K",
-    "IQ4_XS": "IQ4_XS", "IQ4_NL": "IQ4_NL",
-}
 QUANT_TYPES = tuple(FTYPE_BASE)
-# tensor_type_fallback: a 256-block type on a row length that is not a multiple of 256.
-_FALLBACK = {"Q2_K": "Q4_0", "Q3_K": "Q4_0", "Q4_K": "Q5_0", "Q5_K": "Q5_1", "Q6_K": "Q8_0",
-             "IQ4_XS": "IQ4_NL"}
 
 
 # -- data ------------------------------------------------------------------------------------
@@ -75,6 +74,15 @@ class Architecture:
     @property
     def kv_dim(self) -> int:
         return self.n_head_kv * self.head_dim
+
+    @property
+    def layout(self) -> ArchShape:
+        """The numbers that decide the tensors (workbench.synth.layout), for this model."""
+        return ArchShape(arch=self.arch, n_layer=self.n_layer, n_embd=self.n_embd,
+                         n_head=self.n_head, n_head_kv=self.n_head_kv, head_dim=self.head_dim,
+                         n_ff=self.n_ff, n_vocab=self.n_vocab,
+                         tied_embeddings=self.tied_embeddings, n_expert=self.n_expert,
+                         n_ff_expert=self.n_ff_expert)
 
 
 @dataclass(frozen=True)
@@ -355,186 +363,30 @@ def _validate_entry(raw: Any, seen: set[str], loss_quants: set[str]) -> list[str
 
 
 # -- tensors, types and sizes ----------------------------------------------------------------
-@dataclass(frozen=True)
-class TensorPlan:
-    """A tensor llama.cpp loads for this architecture: GGUF name, ggml shape (ne0 first), role."""
-
-    name: str
-    shape: tuple[int, ...]
-    role: str  # token_embd output attn_q attn_k attn_v attn_qkv attn_output ffn_gate ffn_up
-    # ffn_down ffn_gate_exps ffn_up_exps ffn_down_exps router norm bias
-    layer: int = -1
-
-    @property
-    def n_elements(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+# One layout (workbench.synth.layout) and one header builder (workbench.planner.synthetic) serve
+# the catalog, the presets and the synthesiser; these names are the catalog's view of them.
+TensorPlan = TensorSpec  # a tensor llama.cpp loads: GGUF name, ggml shape (ne0 first), role, layer
 
 
 def plan_tensors(a: Architecture) -> list[TensorPlan]:
     """The tensors of a model with these numbers, in llama.cpp's naming and order."""
-    E, V, F = a.n_embd, a.n_vocab, a.n_ff
-    out = [TensorPlan("token_embd.weight", (E, V), "token_embd")]
-    for i in range(a.n_layer):
-        def t(name: str, role: str, *shape: int, i: int = i) -> TensorPlan:
-            return TensorPlan(f"blk.{i}.{name}", shape, role, i)
-
-        if a.arch != "olmo2":
-            out.append(t("attn_norm.weight", "norm", E))
-        if a.arch == "phi3":
-            out.append(t("attn_qkv.weight", "attn_qkv", E, a.q_dim + 2 * a.kv_dim))
-        else:
-            out += [t("attn_q.weight", "attn_q", E, a.q_dim),
-                    t("attn_k.weight", "attn_k", E, a.kv_dim),
-                    t("attn_v.weight", "attn_v", E, a.kv_dim)]
-        if a.arch == "qwen2":
-            out += [t("attn_q.bias", "bias", a.q_dim), t("attn_k.bias", "bias", a.kv_dim),
-                    t("attn_v.bias", "bias", a.kv_dim)]
-        if a.arch in ("qwen3", "qwen3moe", "gemma3"):
-            out += [t("attn_q_norm.weight", "norm", a.head_dim),
-                    t("attn_k_norm.weight", "norm", a.head_dim)]
-        if a.arch == "olmo2":
-            out += [t("attn_q_norm.weight", "norm", a.q_dim),
-                    t("attn_k_norm.weight", "norm", a.kv_dim)]
-        out.append(t("attn_output.weight", "attn_output", a.q_dim, E))
-        if a.arch in ("gemma2", "gemma3", "olmo2"):
-            out.append(t("post_attention_norm.weight", "norm", E))
-        if a.arch != "olmo2":
-            out.append(t("ffn_norm.weight", "norm", E))
-        if a.n_expert:
-            X, Fe = a.n_expert, a.n_ff_expert
-            out += [t("ffn_gate_inp.weight", "router", E, X),
-                    t("ffn_gate_exps.weight", "ffn_gate_exps", E, Fe, X),
-                    t("ffn_down_exps.weight", "ffn_down_exps", Fe, E, X),
-                    t("ffn_up_exps.weight", "ffn_up_exps", E, Fe, X)]
-        elif a.arch == "phi3":
-            out += [t("ffn_up.weight", "ffn_up", E, 2 * F), t("ffn_down.weight", "ffn_down", F, E)]
-        else:
-            out += [t("ffn_gate.weight", "ffn_gate", E, F), t("ffn_down.weight", "ffn_down", F, E),
-                    t("ffn_up.weight", "ffn_up", E, F)]
-        if a.arch in ("gemma2", "gemma3", "olmo2"):
-            out.append(t("post_ffw_norm.weight", "norm", E))
-    out.append(TensorPlan("output_norm.weight", (E,), "norm"))
-    if not a.tied_embeddings:
-        out.append(TensorPlan("output.weight", (E, V), "output"))
-    return out
+    return list(layout_tensors(a.layout))
 
 
 def count_parameters(a: Architecture) -> int:
     """Every element of every tensor llama.cpp loads (what ``llama_model_n_params`` reports)."""
-    return sum(t.n_elements for t in plan_tensors(a))
-
-
-def _use_more_bits(i: int, n: int) -> bool:
-    return i < n // 8 or i >= 7 * n // 8 or (i - n // 8) % 3 == 2
+    return sum(t.n_elements for t in layout_tensors(a.layout))
 
 
 def tensor_types(a: Architecture, quant: str) -> list[tuple[TensorPlan, str]]:
-    """Each tensor with the ggml type llama.cpp's quantiser gives it for file type ``quant``.
-
-    Follows ``llama_tensor_get_type_impl`` for the file types in ``FTYPE_BASE`` (no importance
-    matrix, no overrides), including the row-length fallbacks of ``tensor_type_fallback``.
-    """
-    return list(_tensor_types(a, quant.upper()))
-
-
-@functools.lru_cache(maxsize=512)
-def _tensor_types(a: Architecture, quant: str) -> tuple[tuple[TensorPlan, str], ...]:
-    """``tensor_types``, memoised: validation, sizes and headers ask for the same ones."""
-    base = FTYPE_BASE[quant]
-    gqa = a.n_head // a.n_head_kv
-    n_layer = a.n_layer
-    seventy_b = n_layer == 80 and a.n_embd == 8192  # LLM_TYPE_70B
-    out: list[tuple[TensorPlan, str]] = []
-    for t in plan_tensors(a):
-        if t.role in ("norm", "bias", "router"):
-            out.append((t, "F32"))
-            continue
-        if base in ("F16", "BF16"):
-            out.append((t, base))
-            continue
-        new = base
-        i = t.layer
-        if t.role == "output" or (a.tied_embeddings and t.role == "token_embd"):
-            new = "Q8_0" if t.shape[0] % 256 or base == "Q8_0" else "Q6_K"
-        elif t.role == "token_embd":
-            new = base
-        elif t.role == "attn_v":
-            if quant == "Q2_K":
-                new = "Q4_K" if gqa >= 4 else "Q3_K"
-            elif quant == "Q3_K_M":
-                new = "Q5_K" if i < 2 else "Q4_K"
-            elif quant == "Q3_K_L" or (quant in ("IQ4_NL", "IQ4_XS") and gqa >= 4):
-                new = "Q5_K"
-            elif quant in ("Q4_K_M", "Q5_K_M") and _use_more_bits(i, n_layer):
-                new = "Q6_K"
-            elif quant == "Q4_K_S" and i < 4:
-                new = "Q5_K"
-            if seventy_b and new in ("Q3_K", "Q4_K"):
-                new = "Q5_K"
-            if a.n_expert == 8:
-                new = "Q8_0"
-        elif t.role == "attn_k" and a.n_expert == 8:
-            new = "Q8_0"
-        elif t.role in ("ffn_down", "ffn_down_exps"):
-            if quant == "Q2_K":
-                new = "Q3_K"
-            elif quant == "Q3_K_M":
-                new = "Q5_K" if i < n_layer // 16 else "Q4_K"
-            elif quant == "Q3_K_L":
-                new = "Q5_K"
-            elif quant in ("Q4_K_M", "Q5_K_M") and _use_more_bits(i, n_layer):
-                new = "Q6_K"
-            elif quant in ("IQ4_NL", "IQ4_XS", "Q4_K_S") and i < n_layer // 8:
-                new = "Q5_K"  # IQ4: without an importance matrix, as computed sizes assume
-        elif t.role == "attn_output":
-            if a.n_expert == 8:
-                if quant in ("Q2_K", "Q3_K_S", "Q3_K_M", "IQ4_NL", "Q4_K_S", "Q4_K_M", "IQ4_XS"):
-                    new = "Q5_K"
-            elif quant == "Q2_K":
-                new = "Q3_K"
-            elif quant == "Q3_K_M":
-                new = "Q4_K"
-            elif quant == "Q3_K_L":
-                new = "Q5_K"
-        elif t.role == "attn_qkv":
-            if quant in ("Q3_K_M", "Q3_K_L"):
-                new = "Q4_K"
-            elif quant == "Q4_K_M":
-                new = "Q5_K"
-            elif quant == "Q5_K_M":
-                new = "Q6_K"
-        out.append((t, _fallback(new, t.shape[0])))
-    return tuple(out)
-
-
-def _fallback(type_name: str, ncols: int) -> str:
-    block = GGML_QUANT_SIZES[GGMLQuantizationType[type_name]][0]
-    if ncols % block == 0:
-        return type_name
-    fallback = _FALLBACK.get(type_name, type_name)
-    if ncols % GGML_QUANT_SIZES[GGMLQuantizationType[fallback]][0]:
-        return "F16"
-    return fallback
-
-
-def type_nbytes(type_name: str, shape: Sequence[int]) -> int:
-    block, size = GGML_QUANT_SIZES[GGMLQuantizationType[type_name]]
-    rows = 1
-    for d in shape[1:]:
-        rows *= d
-    return shape[0] // block * size * rows
+    """Each tensor with the ggml type llama.cpp's quantiser gives it for file type ``quant``
+    (``workbench.planner.synthetic.quantised_tensors``)."""
+    return list(quantised_tensors(a.layout, quant))
 
 
 def computed_file_size(a: Architecture, quant: str) -> int:
     """Bytes of tensor data a file of this quant type holds (the header adds a few MB more)."""
-    return sum(_padded(type_nbytes(ty, t.shape)) for t, ty in tensor_types(a, quant))
-
-
-def _padded(n: int) -> int:
-    return -(-n // ALIGNMENT) * ALIGNMENT
+    return sum(padded(type_nbytes(ty, t.shape)) for t, ty in quantised_tensors(a.layout, quant))
 
 
 # -- a header without a file -------------------------------------------------------------------
@@ -545,19 +397,7 @@ def synthetic_header(entry: CatalogEntry, quant_file: QuantFile) -> GGUFHeader:
     total matches the file's catalogued size (which includes the real file's tokenizer header).
     """
     a = entry.architecture
-    typed = tensor_types(a, quant_file.quant)
-    raw = [type_nbytes(ty, t.shape) for t, ty in typed]
-    computed = sum(_padded(n) for n in raw)
-    scale = 1.0 if quant_file.computed else min(1.3, max(0.75, quant_file.size_bytes / computed))
-    tensors: list[TensorInfo] = []
-    offset = 0
-    for (plan, ty), nbytes in zip(typed, raw, strict=True):
-        size = nbytes if plan.role in ("norm", "bias", "router") else int(nbytes * scale)
-        ggml_type = int(GGMLQuantizationType[ty])
-        tensors.append(TensorInfo(name=plan.name, shape=plan.shape, ggml_type=ggml_type,
-                                  type_name=ty, offset=offset, n_bytes=size,
-                                  n_elements=plan.n_elements))
-        offset += _padded(size)
+    layout = a.layout
     arch = a.arch
     metadata: dict[str, Any] = {
         "general.architecture": arch,
@@ -579,12 +419,9 @@ def synthetic_header(entry: CatalogEntry, quant_file: QuantFile) -> GGUFHeader:
         metadata[f"{arch}.expert_count"] = a.n_expert
         metadata[f"{arch}.expert_used_count"] = a.n_expert_used
         metadata[f"{arch}.expert_feed_forward_length"] = a.n_ff_expert
-    file_size = max(quant_file.size_bytes, offset)
-    return GGUFHeader(
-        source=f"catalog:{entry.id}:{quant_file.quant}", version=3, metadata=metadata,
-        tensors=tuple(tensors), alignment=ALIGNMENT, data_offset=file_size - offset,
-        file_size=file_size, header_size=file_size - offset,
-    )
+    return build_header(layout_tensors(layout), quantiser_types(layout, quant_file.quant),
+                        metadata, source=f"catalog:{entry.id}:{quant_file.quant}",
+                        file_size=quant_file.size_bytes, rescale=not quant_file.computed)
 
 
 def entries_with_files(entries: Iterable[CatalogEntry]) -> list[tuple[CatalogEntry, QuantFile]]:
