@@ -17,6 +17,14 @@ import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
 from workbench.engine.metrics import AnswerMetrics, rate
+from workbench.engine.protocol import (
+    BenchSamples,
+    BenchStage,
+    ErrorKind,
+    FinishReason,
+    ModelInfo,
+    WorkerStats,
+)
 from workbench.engine.settings import LoadSettings, Sampling, physical_cores
 from workbench.engine.worker.chat_formats import BUILTIN, builtin_prompt, completion_prompt
 from workbench.engine.worker.native import (
@@ -58,14 +66,14 @@ def inject_fault(stage: str, *, repack: bool) -> None:
 class HostError(Exception):
     """A request the worker survives but cannot serve; ``kind`` is a protocol ERROR_KINDS name."""
 
-    def __init__(self, kind: str, message: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str) -> None:
         super().__init__(message)
-        self.kind = kind
+        self.kind: ErrorKind = kind
 
 
 @dataclass
 class Answer:
-    finish_reason: str
+    finish_reason: FinishReason
     metrics: AnswerMetrics
 
 
@@ -75,13 +83,13 @@ class ModelHost:
     def __init__(self) -> None:
         self.llm: llama_cpp.Llama | None = None
         self.settings: LoadSettings | None = None
-        self.info: dict[str, Any] = {}
+        self.info: ModelInfo | None = None
         self.cancel = threading.Event()
         self._abort = make_abort_callback(self.cancel.is_set)
         self._formatter: Jinja2ChatFormatter | None = None
 
     # -- loading ---------------------------------------------------------------------------
-    def load(self, settings: LoadSettings) -> dict[str, Any]:
+    def load(self, settings: LoadSettings) -> ModelInfo:
         self.unload()
         if not os.path.isfile(settings.model_path):
             raise HostError("load_failed", f"no such model file: {settings.model_path}")
@@ -121,31 +129,31 @@ class ModelHost:
             bos_token=_token_text(llm, llm.token_bos()),
             name=str(metadata.get("general.name") or os.path.basename(settings.model_path)),
         )
-        self.info = {
-            "model_path": settings.model_path,
-            "architecture": metadata.get("general.architecture"),
-            "name": metadata.get("general.name"),
-            "n_params": llm._model.n_params(),
-            "model_size_bytes": llm._model.size(),
-            "n_vocab": llm.n_vocab(),
-            "n_ctx": llm.n_ctx(),
-            "n_ctx_train": llm._model.n_ctx_train(),
-            "chat_template": template is not None,
-            "load_ms": load_ms,
-            "threads": threads,
-            "repack": repack,
-            "flash_attn": settings.flash_attn,
-            "kv_type": settings.kv_type,
-            "n_gpu_layers": settings.n_gpu_layers,
-            "gpu_offload": bool(llama_cpp.llama_supports_gpu_offload()),
-            "llama_cpp_version": llama_cpp.__version__,
-        }
+        self.info = ModelInfo(
+            model_path=settings.model_path,
+            architecture=_optional_text(metadata.get("general.architecture")),
+            name=_optional_text(metadata.get("general.name")),
+            n_params=llm._model.n_params(),
+            model_size_bytes=llm._model.size(),
+            n_vocab=llm.n_vocab(),
+            n_ctx=llm.n_ctx(),
+            n_ctx_train=llm._model.n_ctx_train(),
+            chat_template=template is not None,
+            load_ms=load_ms,
+            threads=threads,
+            repack=repack,
+            flash_attn=settings.flash_attn,
+            kv_type=settings.kv_type,
+            n_gpu_layers=settings.n_gpu_layers,
+            gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
+            llama_cpp_version=llama_cpp.__version__,
+        )
         return self.info
 
     def unload(self) -> None:
         if self.llm is not None:
             self.llm.close()
-        self.llm, self.settings, self._formatter, self.info = None, None, None, {}
+        self.llm, self.settings, self._formatter, self.info = None, None, None, None
 
     # -- answering -------------------------------------------------------------------------
     def chat(
@@ -159,7 +167,7 @@ class ModelHost:
         if llm is None or formatter is None:
             raise HostError("no_model", "no model is loaded")
         t_sent = time.perf_counter()
-        inject_fault("chat", repack=bool(self.info.get("repack")))
+        inject_fault("chat", repack=bool(self.info and self.info.repack))
         text_prompt, stops = self._prompt(messages, sampling.chat_format, formatter)
         bos_text = _token_text(llm, llm.token_bos())
         add_bos = llm._model.add_bos_token() and not (
@@ -184,7 +192,8 @@ class ModelHost:
         vocab = llm._model.vocab
         decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
         text, held = "", ""
-        n_out, finish = 0, "length"
+        n_out = 0
+        finish: FinishReason = "length"
         t_first: float | None = None
         t_first_token = t_last_token = 0.0
         llama_cpp.llama_perf_context_reset(llm.ctx)
@@ -258,7 +267,7 @@ class ModelHost:
             gen_tokens_per_s=rate(perf.n_eval, perf.t_eval_ms),
             total_ms=(t_done - t_sent) * 1000.0,
             stream_tokens_per_s=rate(n_out - 1, (t_last_token - t_first_token) * 1000.0),
-            load_ms=self.info.get("load_ms"),
+            load_ms=self.info.load_ms if self.info else None,
         )
         return Answer(finish_reason=finish, metrics=metrics)
 
@@ -277,7 +286,7 @@ class ModelHost:
         except Exception as err:  # the template is untrusted input (sandboxed Jinja)
             raise HostError("bad_request", f"the chat template failed: {err}") from None
         stops = [s for s in _as_list(formatted.stop) if s]
-        if not self.info.get("chat_template"):
+        if not (self.info and self.info.chat_template):
             stops.append(FALLBACK_STOP)  # a base model would write the next turn itself
         return formatted.prompt, stops
 
@@ -286,8 +295,8 @@ class ModelHost:
         pp_tokens: int,
         tg_tokens: int,
         repetitions: int,
-        progress: Callable[[str, int], None],
-    ) -> dict[str, Any]:
+        progress: Callable[[BenchStage, int], None],
+    ) -> BenchSamples:
         """llama-bench's tests, run the same way: random prompt tokens decoded in batches of
         n_batch (pp), then tokens decoded one at a time from an empty context (tg); a warm-up
         run first; the KV cache cleared before every repetition; wall time around each run."""
@@ -342,24 +351,24 @@ class ModelHost:
         llm.reset()
         llm._ctx.kv_cache_clear()
         if self.cancel.is_set():
-            return {"cancelled": True}
-        return {
-            "cancelled": False,
-            "pp_samples": pp_rates,
-            "tg_samples": tg_rates,
-            "system_info": llama_cpp.llama_print_system_info().decode(errors="replace"),
-        }
+            return BenchSamples(cancelled=True)
+        return BenchSamples(
+            cancelled=False,
+            pp_samples=tuple(pp_rates),
+            tg_samples=tuple(tg_rates),
+            system_info=llama_cpp.llama_print_system_info().decode(errors="replace"),
+        )
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> WorkerStats:
         import psutil
 
         process = psutil.Process()
-        return {
-            "loaded": self.llm is not None,
-            "model": self.info or None,
-            "rss_bytes": process.memory_info().rss,
-            "n_tokens_cached": self.llm.n_tokens if self.llm is not None else 0,
-        }
+        return WorkerStats(
+            loaded=self.llm is not None,
+            model=self.info,
+            rss_bytes=process.memory_info().rss,
+            n_tokens_cached=self.llm.n_tokens if self.llm is not None else 0,
+        )
 
 
 def _warm_up(llm: llama_cpp.Llama) -> None:
@@ -371,6 +380,10 @@ def _warm_up(llm: llama_cpp.Llama) -> None:
     llm.reset()
     llm._ctx.kv_cache_clear()
     llama_cpp.llama_perf_context_reset(llm.ctx)
+
+
+def _optional_text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def _token_text(llm: llama_cpp.Llama, token: int) -> str:

@@ -14,12 +14,11 @@ import sys
 import threading
 import time
 import traceback
-from typing import IO, Any
+from typing import IO
 
 import llama_cpp
 
 from workbench.engine import protocol
-from workbench.engine.settings import LoadSettings, Sampling
 from workbench.engine.worker.host import HostError, ModelHost
 from workbench.errors import BadInput
 
@@ -31,8 +30,8 @@ class EventWriter:
         self._stream = stream
         self._lock = threading.Lock()
 
-    def send(self, event: str, **fields: Any) -> None:
-        data = protocol.encode({"event": event, **fields})
+    def send(self, event: protocol.Event) -> None:
+        data = event.encode()
         with self._lock:
             self._stream.write(data)
             self._stream.flush()
@@ -42,7 +41,7 @@ class Worker:
     def __init__(self, events: EventWriter) -> None:
         self.events = events
         self.host = ModelHost()
-        self.requests: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.requests: queue.Queue[protocol.Request | None] = queue.Queue()
         self._lock = threading.Lock()
         self._current: int | None = None
         self._cancelled_early: set[int] = set()
@@ -53,63 +52,59 @@ class Worker:
             if not line.strip():
                 continue
             try:
-                message = protocol.decode(line)
+                request = protocol.parse_request(line)
             except protocol.ProtocolError as err:
-                self.events.send("error", id=None, kind="bad_request", message=str(err))
+                self.events.send(protocol.Error(id=err.request_id, kind="bad_request",
+                                                message=str(err)))
                 continue
-            if message.get("op") == "cancel":
-                self._cancel(message.get("target"))
+            if isinstance(request, protocol.CancelRequest):
+                self._cancel(request.target)
             else:
-                self.requests.put(message)
+                self.requests.put(request)
         self.host.cancel.set()  # the app is gone: stop what we are doing and exit
         self.requests.put(None)
 
     def heartbeat(self, started: float) -> None:
         while True:
             time.sleep(protocol.HEARTBEAT_S)
-            self.events.send("heartbeat", t=round(time.monotonic() - started, 3))
+            self.events.send(protocol.Heartbeat(t=round(time.monotonic() - started, 3)))
 
-    def _cancel(self, target: Any) -> None:
+    def _cancel(self, target: int) -> None:
         with self._lock:
-            if target is None or target == self._current:
+            if target == self._current:
                 self.host.cancel.set()
-            elif isinstance(target, int):
+            else:
                 self._cancelled_early.add(target)
 
     # -- requests --------------------------------------------------------------------------
     def serve(self) -> None:
         while True:
-            message = self.requests.get()
-            if message is None or message.get("op") == "shutdown":
+            request = self.requests.get()
+            if request is None or isinstance(request, protocol.ShutdownRequest):
                 return
-            rid = message.get("id")
+            rid = request.id
             try:
-                self.handle(rid, message)
+                self.handle(request)
             except HostError as err:
-                self.events.send("error", id=rid, kind=err.kind, message=str(err))
+                self.events.send(protocol.Error(id=rid, kind=err.kind, message=str(err)))
             except BadInput as err:
-                self.events.send("error", id=rid, kind="bad_request", message=str(err))
+                self.events.send(protocol.Error(id=rid, kind="bad_request", message=str(err)))
             except Exception as err:  # the worker survives what it can; the app shows the text
                 traceback.print_exc()
-                self.events.send("error", id=rid, kind="internal",
-                                 message=f"{type(err).__name__}: {err}")
+                self.events.send(protocol.Error(id=rid, kind="internal",
+                                                message=f"{type(err).__name__}: {err}"))
             finally:
                 with self._lock:
                     self._current = None
 
-    def handle(self, rid: Any, message: dict[str, Any]) -> None:
-        op = message.get("op")
-        if op == "load":
-            settings = LoadSettings.from_dict(dict(message.get("settings") or {}))
-            info = self.host.load(settings)
+    def handle(self, request: protocol.Request) -> None:
+        rid = request.id
+        if isinstance(request, protocol.LoadRequest):
+            info = self.host.load(request.settings)
             # a marker in the log tells the app it has all of llama.cpp's load lines
             print(f"{protocol.LOG_MARK}{rid}", file=sys.stderr, flush=True)
-            self.events.send("loaded", id=rid, info=info)
-        elif op == "chat":
-            messages = message.get("messages")
-            if not isinstance(messages, list) or not messages:
-                raise HostError("bad_request", "chat needs a non-empty list of messages")
-            sampling = Sampling.from_dict(dict(message.get("sampling") or {}))
+            self.events.send(protocol.Loaded(id=rid, info=info))
+        elif isinstance(request, protocol.ChatRequest):
             with self._lock:
                 self._current = rid
                 self.host.cancel.clear()
@@ -117,29 +112,30 @@ class Worker:
                     self._cancelled_early.discard(rid)
                     self.host.cancel.set()
             answer = self.host.chat(
-                messages, sampling,
-                lambda text, n: self.events.send("delta", id=rid, text=text, tokens=n),
+                request.messages, request.sampling,
+                lambda text, n: self.events.send(protocol.Delta(id=rid, text=text, tokens=n)),
             )
-            self.events.send("done", id=rid, finish_reason=answer.finish_reason,
-                             metrics=answer.metrics.to_dict())
-        elif op == "bench":
+            self.events.send(protocol.Done(id=rid, finish_reason=answer.finish_reason,
+                                           metrics=answer.metrics))
+        elif isinstance(request, protocol.BenchRequest):
             with self._lock:
                 self._current = rid
                 self.host.cancel.clear()
             result = self.host.bench(
-                int(message.get("pp_tokens", 512)),
-                int(message.get("tg_tokens", 128)),
-                max(1, int(message.get("repetitions", 5))),
-                lambda stage, rep: self.events.send("progress", id=rid, stage=stage, rep=rep),
+                request.pp_tokens,
+                request.tg_tokens,
+                max(1, request.repetitions),
+                lambda stage, rep: self.events.send(
+                    protocol.Progress(id=rid, stage=stage, rep=rep)),
             )
-            self.events.send("bench_result", id=rid, result=result)
-        elif op == "unload":
+            self.events.send(protocol.BenchResult(id=rid, result=result))
+        elif isinstance(request, protocol.UnloadRequest):
             self.host.unload()
-            self.events.send("unloaded", id=rid)
-        elif op == "stats":
-            self.events.send("stats", id=rid, stats=self.host.stats())
+            self.events.send(protocol.Unloaded(id=rid))
+        elif isinstance(request, protocol.StatsRequest):
+            self.events.send(protocol.Stats(id=rid, stats=self.host.stats()))
         else:
-            raise HostError("bad_request", f"unknown op {op!r} (known: {protocol.OPS})")
+            raise HostError("bad_request", f"unknown op {request.OP!r} (known: {protocol.OPS})")
 
 
 def main() -> int:
@@ -152,8 +148,8 @@ def main() -> int:
     started = time.monotonic()
     threading.Thread(target=worker.heartbeat, args=(started,), daemon=True).start()
     threading.Thread(target=worker.read_requests, args=(sys.stdin.buffer,), daemon=True).start()
-    events.send("ready", pid=os.getpid(), protocol=protocol.PROTOCOL_VERSION,
-                llama_cpp_version=llama_cpp.__version__)
+    events.send(protocol.Ready(pid=os.getpid(), protocol=protocol.PROTOCOL_VERSION,
+                               llama_cpp_version=llama_cpp.__version__))
     worker.serve()
     worker.host.unload()
     return 0
