@@ -16,12 +16,13 @@ from workbench.hardware import detect
 from workbench.hub import plan_variants, repo_listing
 from workbench.net.offline import offline_guard
 from workbench.planner.catalog import Catalog, QuantFile, load_catalog
+from workbench.planner.memory import MemoryPlan
 from workbench.planner.offload import DEFAULT_MARGIN
 from workbench.planner.recommend import machine_budget, recommend
 from workbench.planner.speed import Predictor
+from workbench.present.numbers import format_bytes
 from workbench.ui.discover_page import OFFLINE_REASON, DiscoverPage
 from workbench.ui.downloads import DownloadsController
-from workbench.ui.metric_text import format_bytes
 
 REPO = "workbench-synthetic/llama-tiny-GGUF"
 Q8 = "llama-tiny-Q8_0.gguf"
@@ -71,8 +72,8 @@ def _open_and_plan(qtbot, page: DiscoverPage, **kwargs) -> None:
         page.open_repo(REPO, **kwargs)
 
 
-def _parts(memory: dict, keys: list[tuple[str, str]]) -> list[tuple[str, int]]:
-    return [(name, memory[key]) for name, key in keys if memory[key] > 0]
+def _parts(memory: MemoryPlan, keys: list[tuple[str, str]]) -> list[tuple[str, int]]:
+    return [(name, getattr(memory, key)) for name, key in keys if getattr(memory, key) > 0]
 
 
 def test_gpu_layers_and_detail_bars_follow_the_plan(qtbot, hub_env, tmp_path: Path,
@@ -100,8 +101,8 @@ def test_gpu_layers_and_detail_bars_follow_the_plan(qtbot, hub_env, tmp_path: Pa
                                 ("compute", "compute_cpu_bytes"), ("output", "output_bytes")])
     assert detail.gpu_bar.isVisible() and detail.cpu_bar.isVisible()
     assert detail.gpu_bar.parts == gpu_parts and detail.cpu_bar.parts == cpu_parts
-    assert detail.gpu_bar.used == memory["gpu_bytes"] and detail.cpu_bar.used == memory["cpu_bytes"]
-    assert memory["weights_gpu_bytes"] > 0 and memory["kv_gpu_bytes"] > 0
+    assert detail.gpu_bar.used == memory.gpu_bytes and detail.cpu_bar.used == memory.cpu_bytes
+    assert memory.weights_gpu_bytes > 0 and memory.kv_gpu_bytes > 0
     assert detail.gpu_bar.capacity == 7168 * MIB  # the fake GPU's free memory
     assert detail.cpu_bar.capacity == budget.free_ram_bytes
     assert detail.gpu_text.text().endswith(f"of {format_bytes(7168 * MIB)} free")
@@ -121,7 +122,7 @@ def test_partial_offload_and_cpu_only_columns(qtbot, hub_env, tmp_path: Path,
     assert full.memory is not None
     # free VRAM (less the planner's margin) for the runtime, compute, KV cache and about half
     # of the weights
-    need = DEFAULT_MARGIN + full.memory["gpu_bytes"] - full.memory["weights_gpu_bytes"] // 2
+    need = DEFAULT_MARGIN + full.memory.gpu_bytes - full.memory.weights_gpu_bytes // 2
     tight = dataclasses.replace(big, free_vram_bytes=(need,))
     page = page_factory(planner=_planner(tight), recommender=lambda: [])
     page.show()
@@ -132,9 +133,9 @@ def test_partial_offload_and_cpu_only_columns(qtbot, hub_env, tmp_path: Path,
     page.variant_table.selectRow(0)
     assert page.detail.badge.text() == "Partial offload"
     assert page.detail.gpu_bar.capacity == need
-    assert page.detail.gpu_bar.used == plan.memory["gpu_bytes"] <= need - DEFAULT_MARGIN
-    assert page.detail.cpu_bar.parts[0] == ("weights", plan.memory["weights_cpu_bytes"])
-    assert page.detail.cpu_bar.used == plan.memory["cpu_bytes"]
+    assert page.detail.gpu_bar.used == plan.memory.gpu_bytes <= need - DEFAULT_MARGIN
+    assert page.detail.cpu_bar.parts[0] == ("weights", plan.memory.weights_cpu_bytes)
+    assert page.detail.cpu_bar.used == plan.memory.cpu_bytes
     # a machine without a GPU: every layer on the CPU, no GPU bar
     cpu = machine_budget(_report(tmp_path, []))
     page._planner = _planner(cpu)
@@ -146,7 +147,7 @@ def test_partial_offload_and_cpu_only_columns(qtbot, hub_env, tmp_path: Path,
     assert page.variant_table.item(0, 4).text() == "CPU only"
     assert page.selected_variant() is not None  # the selection survives the new plan
     assert not page.detail.gpu_bar.isVisible() and page.detail.cpu_bar.isVisible()
-    assert page.detail.cpu_bar.used == plan.memory["cpu_bytes"] == plan.memory["total_bytes"]
+    assert page.detail.cpu_bar.used == plan.memory.cpu_bytes == plan.memory.total_bytes
     assert page.detail.badge.text() == "CPU only"
 
 

@@ -8,11 +8,11 @@ from workbench.errors import BadInput
 from workbench.hub.quant import (
     RemoteFile,
     group_variants,
-    human_size,
     quant_from_name,
     select_variant,
     split_info,
 )
+from workbench.present.numbers import format_size
 
 
 @pytest.mark.parametrize(("name", "quant"), [
@@ -83,7 +83,7 @@ def test_select_variant() -> None:
     assert select_variant(variants[:1]).name == variants[0].name
 
 
-def test_human_size() -> None:
-    assert human_size(3 << 30) == "3.00 GiB"
-    assert human_size(1536 << 10) == "1.5 MiB"
-    assert human_size(10) == "10 bytes"
+def test_format_size() -> None:
+    assert format_size(3 << 30) == "3.00 GiB"
+    assert format_size(1536 << 10) == "1.5 MiB"
+    assert format_size(10) == "10 bytes"

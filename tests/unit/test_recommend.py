@@ -88,7 +88,7 @@ def test_cpu_only_24gb_runs_an_8b_and_not_a_70b() -> None:
     recs = by_file(run(NO_GPU, "llama-3.1-8b-instruct", "llama-3.3-70b-instruct"))
     eight = recs[("llama-3.1-8b-instruct", "Q4_K_M")]
     assert eight.fit == "cpu_only" and eight.n_gpu_layers == 0
-    assert eight.memory["weights_bytes"] > 4.5e9 and eight.memory["kv_cache_bytes"] > 0
+    assert eight.memory.weights_bytes > 4.5e9 and eight.memory.kv_cache_bytes > 0
     assert eight.speed.tg_tokens_per_s and eight.speed.device == "cpu"
     assert eight.entry.licence == "llama3.1"
     assert all(r.fit == "too_large" for (eid, _), r in recs.items()

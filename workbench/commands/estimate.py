@@ -10,14 +10,7 @@ from typing import Any
 from workbench.errors import BadInput
 
 GiB = 1 << 30
-MiB = 1 << 20
 FLASH_CHOICES = ("on", "off", "auto")
-FIT_TEXT = {
-    "full_gpu": "fits entirely on the GPU",
-    "partial": "partial offload",
-    "cpu_only": "runs on the CPU only",
-    "too_large": "does not fit in this machine's memory",
-}
 
 
 def register(subparsers: Any) -> None:
@@ -162,7 +155,7 @@ def handler(args: argparse.Namespace) -> int:
     })
     if offload is not None:
         document["offload"] = {k: v for k, v in offload.to_dict().items() if k != "plan"}
-    emit(args, document, lambda: print_human(document, offload))
+    emit(args, document, lambda: print_human(document, plan, offload))
     return 0
 
 
@@ -187,33 +180,12 @@ def _speed(args: argparse.Namespace, headers: Any, plan: Any) -> dict[str, Any]:
     }
 
 
-def verdict(document: dict[str, Any], offload: Any = None) -> str:
-    """One line: where the model runs and what it needs."""
-    fit = document["fit"]
-    gpu, cpu = document["gpu_bytes"], document["cpu_bytes"]
-    text = FIT_TEXT[fit]
-    if fit == "full_gpu":
-        line = (f"{text}: {document['gpu_layers']}/{document['n_layers']} layers, "
-                f"{gpu / GiB:.2f} GiB of GPU memory and {cpu / GiB:.2f} GiB of RAM")
-    elif fit == "partial":
-        n_moe = document.get("n_cpu_moe") or 0
-        moe = (f", experts of {n_moe} layer{'s' if n_moe > 1 else ''} on the CPU"
-               if n_moe else "")
-        line = (f"{text}: {document['gpu_layers']} of {document['n_layers']} layers on the GPU"
-                f"{moe}, {gpu / GiB:.2f} GiB of GPU memory and {cpu / GiB:.2f} GiB of RAM")
-    elif fit == "cpu_only":
-        line = f"{text}: {cpu / GiB:.2f} GiB of RAM"
-    else:
-        line = f"{text}: needs {document['total_bytes'] / GiB:.2f} GiB"
-    if offload is not None:
-        line += f" at ctx {document['ctx']} ({offload.reason})"
-    return line
-
-
-def print_human(document: dict[str, Any], offload: Any = None) -> None:
+def print_human(document: dict[str, Any], plan: Any, offload: Any = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from workbench.present.numbers import format_size
+    from workbench.present.plans import memory_verdict
     from workbench.terminal_text import markup_escape as esc
 
     console = Console(highlight=False, emoji=False)
@@ -221,7 +193,7 @@ def print_human(document: dict[str, Any], offload: Any = None) -> None:
     console.print(f"[bold]{esc(title)}[/bold]  {esc(document.get('architecture'))}, "
                   f"{(document.get('parameter_count') or 0) / 1e9:.2f} B parameters, "
                   f"{esc(document.get('file_type') or '?')}, "
-                  f"{(document.get('file_size') or 0) / GiB:.2f} GiB file")
+                  f"{format_size(document.get('file_size') or 0)} file")
     console.print(f"ctx {document['ctx']}, ubatch {document['n_ubatch']}, flash attention "
                   f"{'on' if document['flash_attn'] else 'off'}, KV {document['kv_type']}, "
                   f"backend {document['backend']}, GPU layers {document['gpu_layers']}/"
@@ -231,7 +203,7 @@ def print_human(document: dict[str, Any], offload: Any = None) -> None:
         table.add_column(column, justify="left" if not column else "right")
 
     def row(label: str, gpu: int, cpu: int) -> None:
-        table.add_row(label, _mib(gpu), _mib(cpu), _mib(gpu + cpu))
+        table.add_row(label, *(format_size(n) if n else "-" for n in (gpu, cpu, gpu + cpu)))
 
     d = document
     row("weights", d["weights_gpu_bytes"], d["weights_cpu_bytes"])
@@ -244,12 +216,5 @@ def print_human(document: dict[str, Any], offload: Any = None) -> None:
     console.print(table)
     for note in d.get("notes") or []:
         console.print(f"[dim]note: {esc(note)}[/dim]")
-    console.print(f"[bold]{esc(verdict(document, offload))}[/bold]")
-
-
-def _mib(n: int) -> str:
-    if not n:
-        return "-"
-    if n >= GiB:
-        return f"{n / GiB:.2f} GiB"
-    return f"{n / MiB:.1f} MiB"
+    reason = offload.reason if offload is not None else None
+    console.print(f"[bold]{esc(memory_verdict(plan, reason))}[/bold]")

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from workbench.errors import BadInput
+
+if TYPE_CHECKING:
+    from workbench.planner.variant_plan import VariantPlan
 
 
 def register(subparsers: Any) -> None:
@@ -64,38 +67,28 @@ def handler(args: argparse.Namespace) -> int:
     for variant in document["variants"]:
         plan = plans.get(variant["name"])
         variant["plan"] = plan.to_dict() if plan is not None else None
-    emit(args, document, lambda: print_human(document))
+    emit(args, document, lambda: print_human(document, plans))
     return 0
 
 
-FIT_TEXT = {"full_gpu": "full GPU", "partial": "partial offload", "cpu_only": "CPU only",
-            "too_large": "does not fit"}
-FIT_STYLE = {"full_gpu": "green", "partial": "yellow", "cpu_only": "cyan",
-             "too_large": "red"}
-
-
 def _gib(n: int | None) -> str:
-    from workbench.hub.quant import human_size
+    from workbench.present.numbers import format_size
 
-    return "-" if n is None else human_size(n)
-
-
-def fit_text(plan: dict[str, Any] | None) -> str:
-    if plan is None:
-        return "-"
-    if plan.get("error"):
-        return "[red]header not read[/red]"
-    fit = plan["fit"]
-    text = FIT_TEXT.get(fit, fit)
-    if fit == "partial":
-        text += f" ({plan['n_gpu_layers']}/{plan['n_layers']} layers)"
-    return f"[{FIT_STYLE.get(fit, 'white')}]{text}[/]"
+    return "-" if n is None else format_size(n)
 
 
-def print_human(document: dict[str, Any]) -> None:
+def fit_text(plan: VariantPlan | None) -> str:
+    from workbench.present.plans import variant_fit_cell
+
+    text, style = variant_fit_cell(plan)
+    return text if plan is None else f"[{style}]{text}[/{style}]"
+
+
+def print_human(document: dict[str, Any], plans: dict[str, VariantPlan] | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from workbench.present.plans import variant_memory_cell
     from workbench.terminal_text import markup_escape as esc
 
     console = Console(highlight=False, emoji=False)
@@ -118,20 +111,18 @@ def print_human(document: dict[str, Any]) -> None:
     for column, justify in (("quant", "left"), ("size", "right"), ("files", "right"),
                             ("fit here", "left"), ("memory", "right"), ("gen tok/s", "right")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    plans = plans or {}
     notes = []
     for v in document["variants"]:
-        plan = v.get("plan")
+        plan = plans.get(v["name"])
         memory = "-"
         speed = "-"
-        if plan and not plan.get("error"):
-            mem = plan["memory"]
-            memory = _gib(mem["total_bytes"])
-            if mem["gpu_bytes"]:
-                memory += f" ({_gib(mem['gpu_bytes'])} GPU)"
-            if plan.get("speed") and plan["speed"].get("tg_tokens_per_s"):
-                speed = f"{plan['speed']['tg_tokens_per_s']:.1f}"
-        elif plan and plan.get("error"):
-            notes.append(f"{v['name']}: {plan['error']}")
+        if plan is not None and not plan.error:
+            memory = variant_memory_cell(plan)
+            if plan.tg_tokens_per_s:
+                speed = f"{plan.tg_tokens_per_s:.1f}"
+        elif plan is not None:
+            notes.append(f"{v['name']}: {plan.error}")
         name = esc(v["name"]) + ("" if v["complete"] else " [red](incomplete)[/red]")
         kind = " [dim](vision projector)[/dim]" if v["kind"] == "mmproj" else ""
         table.add_row(name + kind, esc(v.get("quant") or "-"), _gib(v.get("size")),
@@ -139,8 +130,7 @@ def print_human(document: dict[str, Any]) -> None:
     console.print(table)
     for note in notes:
         console.print(f"[dim]note: {esc(note)}[/dim]")
-    speeds = [v["plan"].get("speed_note") for v in document["variants"]
-              if v.get("plan") and v["plan"].get("speed_note")]
+    speeds = [p.speed_note for p in plans.values() if p.speed_note]
     if speeds:
         console.print(f"[dim]speed: {esc(speeds[0])}[/dim]")
     console.print("[dim]download one with `workbench pull REPO --quant Q` or "

@@ -9,8 +9,6 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workbench.hardware import HardwareReport
 
-GIB = 1024**3
-
 
 def register(subparsers: Any) -> None:
     from workbench.commands.output import add_json_flag
@@ -40,7 +38,9 @@ def handler(args: argparse.Namespace) -> int:
 
 
 def _size(n: int | None) -> str:
-    return "-" if n is None else f"{n / GIB:.1f} GiB"
+    from workbench.present.numbers import format_bytes
+
+    return "-" if n is None else format_bytes(n)
 
 
 def _value(value: object, unit: str = "") -> str:

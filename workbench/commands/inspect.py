@@ -101,12 +101,9 @@ def _json_value(value: Any) -> Any:
 # -- people ------------------------------------------------------------------------------------
 
 def _size(n_bytes: int) -> str:
-    value = float(n_bytes)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if value < 1024 or unit == "TiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.2f} {unit}"
-        value /= 1024
-    raise AssertionError("unreachable")
+    from workbench.present.numbers import format_size
+
+    return format_size(n_bytes)
 
 
 def _count(n: int) -> str:

@@ -63,16 +63,11 @@ def _params(n: int | None) -> str:
     return f"{n / 1e9:.1f} B" if n >= 1e8 else f"{n / 1e6:.1f} M"
 
 
-def _size(n: int) -> str:
-    from workbench.hub.quant import human_size
-
-    return human_size(n)
-
-
 def print_human(document: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from workbench.present.numbers import format_size as _size
     from workbench.terminal_text import markup_escape as esc
     from workbench.terminal_text import rich_text
 

@@ -38,9 +38,9 @@ def register(subparsers: Any) -> None:
 
 
 def _size(n: float | None) -> str:
-    from workbench.hub.quant import human_size
+    from workbench.present.numbers import format_size
 
-    return "?" if n is None else human_size(n)
+    return "?" if n is None else format_size(n)
 
 
 def _eta(seconds: float | None) -> str:

@@ -14,9 +14,6 @@ if TYPE_CHECKING:
     from workbench.hardware import HardwareReport
     from workbench.planner.recommend import Recommendation
 
-FIT_TEXT = {"full_gpu": ("full GPU", "green"), "partial": ("partial", "yellow"),
-            "cpu_only": ("CPU only", "cyan"), "too_large": ("does not fit", "red")}
-
 
 def register(subparsers: Any) -> None:
     from workbench.commands.output import add_json_flag
@@ -92,7 +89,9 @@ def _hardware(args: argparse.Namespace) -> HardwareReport:
 
 
 def _gib(n: int | None) -> str:
-    return "-" if n is None else f"{n / 2**30:.1f}"
+    from workbench.present.numbers import in_unit
+
+    return "-" if n is None else in_unit(n, "GiB")
 
 
 def _rate(value: float | None) -> str:
@@ -107,6 +106,7 @@ def print_table(recs: list[Recommendation], report: HardwareReport,
     from rich.table import Table
     from rich.text import Text
 
+    from workbench.present.fit import fit_words
     from workbench.terminal_text import rich_text
 
     console = Console(file=sys.stdout, highlight=False, emoji=False)
@@ -123,10 +123,10 @@ def print_table(recs: list[Recommendation], report: HardwareReport,
                           ("quality", "right"), ("licence", "left")):
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for i, r in enumerate(recs, 1):
-        label, colour = FIT_TEXT.get(r.fit, (r.fit, "white"))
+        fit = fit_words(r.fit)
         m = r.memory
-        memory = (f"{_gib(m['total_bytes'])} ({_gib(m['weights_bytes'])}+"
-                  f"{_gib(m['kv_cache_bytes'])}+{_gib(m['compute_bytes'])})")
+        memory = (f"{_gib(m.total_bytes)} ({_gib(m.weights_bytes)}+"
+                  f"{_gib(m.kv_cache_bytes)}+{_gib(m.compute_bytes)})")
         quality = "-"
         if r.expected_quality is not None:
             quality = f"{r.expected_quality:.1f} MMLU-Pro"
@@ -139,7 +139,7 @@ def print_table(recs: list[Recommendation], report: HardwareReport,
         table.add_row(
             str(i), rich_text(r.entry.name), rich_text(r.file.quant),
             _gib(r.file.size_bytes) + ("*" if r.file.computed else ""),
-            Text(label, style=colour), f"{r.n_gpu_layers}/{r.n_layers}", memory, speed,
+            Text(fit.short, style=fit.style), f"{r.n_gpu_layers}/{r.n_layers}", memory, speed,
             _rate(r.speed.pp_tokens_per_s), quality, rich_text(r.entry.licence), style=style)
     console.print(table)
     console.print(

@@ -38,9 +38,9 @@ def handler(args: argparse.Namespace) -> int:
     if not args.yes:
         if not sys.stdin.isatty():
             raise BadInput(f"refusing to delete {model.name} without confirmation: pass --yes")
-        from workbench.hub.quant import human_size
+        from workbench.present.numbers import format_size
 
-        size = human_size(model.size)
+        size = format_size(model.size)
         answer = input(terminal_safe(f"Delete {model.name} ({size}, {model.source}: "
                                      f"{model.path})? {model.delete_note or ''} [y/N] "))
         if answer.strip().lower() not in ("y", "yes"):

@@ -124,11 +124,9 @@ def _with_progress(out: Path, arch: str, kwargs: dict[str, Any]) -> SynthResult:
 
 
 def _human_size(n: float) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024 or unit == "GiB":
-            return f"{n:.1f} {unit}" if unit != "B" else f"{int(n)} B"
-        n /= 1024
-    return f"{n:.1f} GiB"
+    from workbench.present.numbers import format_bytes
+
+    return format_bytes(n)
 
 
 def _count(n: int) -> str:

@@ -519,8 +519,6 @@ def _transport_reason(err: Exception) -> str:
 
 
 def _size(n: int) -> str:
-    if n >= GiB:
-        return f"{n / GiB:.2f} GiB"
-    if n >= MiB:
-        return f"{n / MiB:.1f} MiB"
-    return f"{n} bytes"
+    from workbench.present.numbers import format_size
+
+    return format_size(n)

@@ -6,36 +6,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 from workbench.hub.auth import Token
 from workbench.hub.config import HubConfig
 from workbench.hub.quant import Variant
-
-SPEED_UNAVAILABLE = "speed prediction is not available in this build"
-
-
-@dataclass(frozen=True)
-class VariantPlan:
-    """What one variant needs here. ``error`` is set (and the rest None) when its header could
-    not be read; ``speed`` is None with ``speed_note`` saying why when it is not predicted."""
-
-    name: str
-    fit: str | None
-    n_gpu_layers: int | None
-    n_layers: int | None
-    n_ctx: int | None
-    memory: dict[str, int] | None
-    speed: dict[str, Any] | None
-    speed_note: str | None
-    reason: str | None
-    error: str | None = None
-    free_vram_bytes: int | None = None  # the free GPU memory it was planned against (no GPU: None)
-    free_ram_bytes: int | None = None  # the free RAM it was planned against
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+from workbench.planner.variant_plan import VariantPlan
 
 
 def machine_budget() -> Any:
@@ -78,20 +54,12 @@ def plan_variant(variant: Variant, *, budget: Any, ctx: int, config: HubConfig,
         headers = [read_header(url, token=token.value if token else None) for url in urls]
         offload = _offload(headers, budget, ctx)
     except WorkbenchError as err:
-        return VariantPlan(variant.name, None, None, None, None, None, None, None, None,
-                           error=str(err))
+        return VariantPlan.failed(variant.name, str(err))
     mp = offload.plan
-    memory = {"weights_bytes": mp.weights_bytes, "kv_cache_bytes": mp.kv_cache_bytes,
-              "compute_bytes": mp.compute_bytes, "output_bytes": mp.output_bytes,
-              "overhead_bytes": mp.overhead_bytes, "gpu_bytes": mp.gpu_bytes,
-              "cpu_bytes": mp.cpu_bytes, "total_bytes": mp.total_bytes,
-              "weights_gpu_bytes": mp.weights_gpu_bytes, "weights_cpu_bytes": mp.weights_cpu_bytes,
-              "kv_gpu_bytes": mp.kv_gpu_bytes, "kv_cpu_bytes": mp.kv_cpu_bytes,
-              "compute_gpu_bytes": mp.compute_gpu_bytes, "compute_cpu_bytes": mp.compute_cpu_bytes}
     speed, note = _speed(headers, offload, budget, predictor)
     free_vram, free_ram = _free(budget)
     return VariantPlan(variant.name, offload.fit, offload.n_gpu_layers, mp.n_layers,
-                       offload.n_ctx, memory, speed, note, offload.reason,
+                       offload.n_ctx, mp, speed, note, offload.reason,
                        free_vram_bytes=free_vram, free_ram_bytes=free_ram)
 
 
@@ -104,13 +72,11 @@ def _free(budget: Any) -> tuple[int | None, int | None]:
 
 
 def _speed(headers: Sequence[Any], offload: Any, budget: Any,
-           predictor: Any) -> tuple[dict[str, Any] | None, str | None]:
+           predictor: Any) -> tuple[Any, str | None]:
     if offload.fit == "too_large":
         return None, "not predicted: the model does not fit this machine"
-    try:
-        from workbench.planner.speed import Predictor, weight_profile
-    except ImportError:
-        return None, SPEED_UNAVAILABLE
+    from workbench.planner.speed import Predictor, weight_profile
+
     predictor = predictor or Predictor()
     gpu = budget.gpus[0] if budget.gpus and offload.n_gpu_layers else None
     try:
@@ -120,9 +86,7 @@ def _speed(headers: Sequence[Any], offload: Any, budget: Any,
         return None, f"speed not predicted: {type(err).__name__}: {err}"
     if p.tg_tokens_per_s is None and p.pp_tokens_per_s is None:
         return None, f"speed not predicted: {p.basis}"
-    return ({"tg_tokens_per_s": p.tg_tokens_per_s, "pp_tokens_per_s": p.pp_tokens_per_s,
-             "method": p.method, "device": p.device, "bound": p.bound, "basis": p.basis},
-            None)
+    return p, None
 
 
 def plan_variants(variants: Sequence[Variant], *, ctx: int = 4096, budget: Any = None,
@@ -135,12 +99,9 @@ def plan_variants(variants: Sequence[Variant], *, ctx: int = 4096, budget: Any =
     config.require_online("planning from remote headers")
     budget = budget if budget is not None else machine_budget()
     if predictor is None:
-        try:
-            from workbench.planner.speed import Predictor
+        from workbench.planner.speed import Predictor
 
-            predictor = Predictor()
-        except ImportError:
-            predictor = None
+        predictor = Predictor()
     todo = [v for v in variants if v.kind == "model" and v.complete]
     if todo and predictor is not None and hasattr(predictor, "bandwidth_gbps"):
         # measured once here, not by several threads at once; a failure shows in the plans

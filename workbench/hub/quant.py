@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from workbench.present.numbers import format_size
+
 # llama.cpp's llama_split_path: "%s-%05d-of-%05d.gguf"
 SPLIT_NAME = re.compile(r"^(?P<prefix>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$",
                         re.IGNORECASE)
@@ -170,14 +172,6 @@ def select_variant(variants: list[Variant], *, quant: str | None = None,
 def describe(variants: Iterable[Variant]) -> str:
     parts = []
     for v in variants:
-        size = human_size(v.size) if v.size is not None else "size unknown"
+        size = format_size(v.size) if v.size is not None else "size unknown"
         parts.append(f"{v.quant or v.name} ({size})")
     return ", ".join(parts)
-
-
-def human_size(n: float) -> str:
-    """Bytes as GiB (from 1 GiB), MiB or KiB."""
-    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
-        if n >= scale:
-            return f"{n / scale:.2f} {unit}" if unit == "GiB" else f"{n / scale:.1f} {unit}"
-    return f"{int(n)} bytes"

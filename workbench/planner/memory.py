@@ -40,7 +40,15 @@ GPU_OVERHEAD_BYTES = {"cuda": 400 * MiB, "rocm": 400 * MiB, "vulkan": 200 * MiB,
 COMPUTE_ALIGNMENT = {"cpu": 32, "cuda": 128, "rocm": 128, "vulkan": 64, "metal": 32}
 OP_OFFLOAD_MIN_BATCH = 32  # ggml-cuda offloads CPU-weight ops for batches this large
 
+# Where a plan puts the model, best first: every layer on the GPU, some of them, none, or it
+# does not fit the free memory (only the offload planner says too_large). The words for each
+# are workbench.present.fit; the recommender ranks by this order.
 FIT_LABELS = ("full_gpu", "partial", "cpu_only", "too_large")
+FULL_GPU, PARTIAL, CPU_ONLY, TOO_LARGE = FIT_LABELS
+TOTAL_KEYS = ("weights_bytes", "kv_cache_bytes", "compute_bytes", "output_bytes",
+              "overhead_bytes", "gpu_bytes", "cpu_bytes", "total_bytes")
+DEVICE_KEYS = ("weights_gpu_bytes", "weights_cpu_bytes", "kv_gpu_bytes", "kv_cpu_bytes",
+               "compute_gpu_bytes", "compute_cpu_bytes")
 
 
 @dataclass(frozen=True)
@@ -102,6 +110,13 @@ class MemoryPlan:
     def buffers_bytes(self) -> int:
         """What llama.cpp reports as buffers (model + KV + compute + output), no overhead."""
         return self.weights_bytes + self.kv_cache_bytes + self.compute_bytes + self.output_bytes
+
+    def totals(self, *, per_device: bool = False) -> dict[str, int]:
+        """The plan's totals by part and device (``TOTAL_KEYS``), with ``per_device`` also
+        each part on the GPU and on the CPU (``DEVICE_KEYS``): the ``memory`` object of
+        ``workbench recommend --json`` and ``workbench files --json``."""
+        keys = TOTAL_KEYS + DEVICE_KEYS if per_device else TOTAL_KEYS
+        return {key: getattr(self, key) for key in keys}
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -255,11 +270,12 @@ def estimate_memory(
 
 
 def fit_label(gpu_layers: int, n_layers: int, n_cpu_moe: int = 0) -> str:
+    """Where ``gpu_layers`` of ``n_layers`` put the model (one of ``FIT_LABELS``)."""
     if gpu_layers >= n_layers and n_cpu_moe == 0:
-        return "full_gpu"
+        return FULL_GPU
     if gpu_layers > 0:
-        return "partial"
-    return "cpu_only"
+        return PARTIAL
+    return CPU_ONLY
 
 
 _CACHE_SIZE = 512

@@ -41,10 +41,11 @@ from workbench.planner.catalog import (
     synthetic_header,
 )
 from workbench.planner.defaults import DEFAULT_MIN_TOKENS_PER_S
+from workbench.planner.memory import FIT_LABELS, MemoryPlan
 from workbench.planner.offload import OffloadPlan, plan_offload
 from workbench.planner.speed import Predictor, SpeedPrediction, weight_profile
 
-FIT_ORDER = {"full_gpu": 0, "partial": 1, "cpu_only": 2, "too_large": 3}
+FIT_ORDER = {fit: rank for rank, fit in enumerate(FIT_LABELS)}
 BACKEND_BY_VENDOR = {"nvidia": "cuda", "amd": "rocm", "apple": "metal"}
 
 
@@ -129,7 +130,7 @@ class Recommendation:
     n_gpu_layers: int
     n_layers: int  # offloadable layers (blocks + output)
     n_ctx: int
-    memory: dict[str, int]
+    memory: MemoryPlan
     speed: SpeedPrediction
     quality: Quality | None
     expected_quality: float | None
@@ -159,7 +160,7 @@ class Recommendation:
             "n_gpu_layers": self.n_gpu_layers,
             "n_layers": self.n_layers,
             "n_ctx": self.n_ctx,
-            "memory": dict(self.memory),
+            "memory": self.memory.totals(),
             "speed": {"tg_tokens_per_s": self.speed.tg_tokens_per_s,
                       "pp_tokens_per_s": self.speed.pp_tokens_per_s,
                       "method": self.speed.method, "device": self.speed.device,
@@ -210,10 +211,6 @@ def evaluate(entry: CatalogEntry, quant_file: QuantFile, budget: MachineBudget, 
         speed = predictor.predict(profile, gpu=gpu, n_gpu_layers=plan.n_gpu_layers)
     tg = speed.tg_tokens_per_s
     usable = plan.fit != "too_large" and (tg is None or tg >= min_tokens_per_s)
-    memory = {"weights_bytes": mp.weights_bytes, "kv_cache_bytes": mp.kv_cache_bytes,
-              "compute_bytes": mp.compute_bytes, "output_bytes": mp.output_bytes,
-              "overhead_bytes": mp.overhead_bytes, "gpu_bytes": mp.gpu_bytes,
-              "cpu_bytes": mp.cpu_bytes, "total_bytes": mp.total_bytes}
     notes = list(budget.notes)
     loss = catalog.loss(quant_file.quant)
     if plan.n_ctx < ctx:
@@ -222,7 +219,7 @@ def evaluate(entry: CatalogEntry, quant_file: QuantFile, budget: MachineBudget, 
         notes.append(f"below the usable-speed floor of {min_tokens_per_s:g} tok/s")
     return Recommendation(
         entry=entry, file=quant_file, fit=plan.fit, n_gpu_layers=plan.n_gpu_layers,
-        n_layers=mp.n_layers, n_ctx=plan.n_ctx, memory=memory, speed=speed,
+        n_layers=mp.n_layers, n_ctx=plan.n_ctx, memory=mp, speed=speed,
         quality=entry.quality, expected_quality=expected_quality(entry, quant_file.quant,
                                                                  catalog),
         usable=usable, reason=plan.reason, header_source=header_source,

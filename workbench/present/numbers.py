@@ -1,5 +1,10 @@
 """How figures read for people: money, per-answer cost, durations, rates, sizes and counts.
 
+Bytes: ``format_bytes`` (memory, one decimal: ``4.4 GiB``) and ``format_size`` (the
+terminal's file and plan sizes, two decimals from GiB: ``4.40 GiB``); nothing else formats
+bytes (the planner's own reasons and the hardware doctor, below this layer, say GiB in their
+sentences).
+
 Rules (the CLI, the GUI and exported reports all use them):
 - never scientific notation; thousands separators (``2,880``);
 - money: whole dollars from $100, cents from $1, three significant digits below (``$0.075``);
@@ -106,15 +111,35 @@ def format_rate(per_s: float | None, unit: str = "tok/s") -> str:
     return NA if per_s is None else f"{rate_value(per_s)} {unit}"
 
 
-def format_bytes(n: float | None) -> str:
-    """Binary units: ``512 B``, ``1.5 KiB``, ``4.4 GiB``, ``1.2 TiB``."""
-    if n is None:
-        return NA
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024:
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+_BINARY = ("KiB", "MiB", "GiB", "TiB")
+
+
+def _binary(n: float, byte_word: str, gib_decimals: int) -> str:
+    if abs(n) < 1024:
+        return f"{n:.0f} {byte_word}"
+    for i, unit in enumerate(_BINARY):
         n /= 1024
-    return f"{n:,.1f} TiB"
+        if abs(n) < 1024 or unit == _BINARY[-1]:
+            decimals = gib_decimals if i >= 2 else 1
+            comma = "," if unit == _BINARY[-1] else ""  # below TiB a figure is under 1,024
+            return f"{n:{comma}.{decimals}f} {unit}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def format_bytes(n: float | None) -> str:
+    """Memory in binary units, one decimal: ``512 B``, ``1.5 KiB``, ``4.4 GiB``, ``1.2 TiB``
+    (the GUI's figures, the hardware report)."""
+    return NA if n is None else _binary(n, "B", 1)
+
+
+def format_size(n: float | None) -> str:
+    """A file's or a plan's size in the terminal, two decimals from GiB on: ``10 bytes``,
+    ``1.5 KiB``, ``1.5 MiB``, ``3.00 GiB``, ``1.25 TiB`` (download sizes, disk space, the
+    ``files``/``ls``/``estimate``/``inspect`` tables)."""
+    return NA if n is None else _binary(n, "bytes", 2)
+
+
+GiB = 1 << 30
 
 
 def format_count(count: float | None) -> str:
@@ -143,7 +168,8 @@ def format_power(watts: float | None) -> str:
 
 def in_unit(value: float | None, unit: str) -> str:
     """``value`` written in the unit its row names (the row's label carries the unit):
-    ms and tokens as whole numbers, tok/s as a speed, $ as a cost per answer, J as energy."""
+    ms and tokens as whole numbers, tok/s as a speed, $ as a cost per answer, J as energy,
+    GiB (``value`` in bytes) with one decimal."""
     if value is None:
         return NA
     if unit in ("ms", "tokens"):
@@ -160,4 +186,6 @@ def in_unit(value: float | None, unit: str) -> str:
         return format_energy(value).removesuffix(" J")
     if unit == "W":
         return format_power(value).removesuffix(" W")
+    if unit == "GiB":
+        return f"{value / GiB:,.1f}"
     return plain(value) if isinstance(value, float) else str(value)

@@ -45,19 +45,29 @@ from workbench.hub import (
 from workbench.hub.quant import select_variant
 from workbench.net.offline import is_offline
 from workbench.planner.recommend import Recommendation, recommend
+from workbench.present.numbers import format_bytes
+from workbench.present.plans import (
+    device_parts,
+    device_text,
+    fit_badge,
+    fit_text,
+    gpu_layers_text,
+    memory_text,
+    plan_words,
+    recommendation_row,
+    speed_detail,
+    speed_text,
+)
 from workbench.ui.background import BackgroundCall
 from workbench.ui.downloads import DownloadsController
 from workbench.ui.library_page import parameters_text
 from workbench.ui.memory_preview import MemoryBar
-from workbench.ui.metric_text import format_bytes
 from workbench.ui.style import ERROR_HUE, blend, css
 from workbench.ui.widgets import plain_label, row_table
 
 Planner = Callable[[Sequence[Variant], int], dict[str, VariantPlan]]
 DiscoverRecommender = Callable[[], list[Recommendation]]
 RECOMMEND_LIMIT = 12
-FIT_TEXT = {"full_gpu": "Fits on the GPU", "partial": "Partial offload", "cpu_only": "CPU only",
-            "too_large": "Does not fit"}
 REPO_COLUMNS = ("Repository", "Downloads", "Likes", "Architecture", "Parameters", "Licence",
                 "Access")
 VARIANT_COLUMNS = ("File", "Quant", "Size", "Fit here", "GPU layers", "Memory",
@@ -87,86 +97,6 @@ def hub_offline_reason(offline: bool = False) -> str | None:
     return None
 
 
-def fit_text(plan: VariantPlan | None) -> str:
-    if plan is None:
-        return ""
-    if plan.error:
-        return f"unknown: {plan.error}"
-    text = FIT_TEXT.get(plan.fit or "", plan.fit or "unknown")
-    if plan.fit == "partial" and plan.n_gpu_layers is not None and plan.n_layers:
-        text += f" ({plan.n_gpu_layers} of {plan.n_layers} layers)"
-    if plan.n_ctx:
-        text += f", context {plan.n_ctx}"
-    return text
-
-
-def gpu_layers_text(plan: VariantPlan | None) -> str:
-    """The plan's offload as a count: "all 29/29", "12/29", "CPU only"."""
-    if plan is None or plan.error or plan.fit is None:
-        return ""
-    if plan.fit == "too_large":
-        return "none (does not fit)"
-    n, total = plan.n_gpu_layers or 0, plan.n_layers
-    if plan.fit == "cpu_only" or n <= 0:
-        return "CPU only"
-    if total and n >= total:
-        return f"all {total}/{total}"
-    return f"{n}/{total}" if total else str(n)
-
-
-def memory_text(plan: VariantPlan | None) -> str:
-    if plan is None or not plan.memory:
-        return ""
-    return format_bytes(plan.memory.get("total_bytes") or 0)
-
-
-def speed_text(plan: VariantPlan | None) -> str:
-    if plan is None:
-        return ""
-    if plan.speed and plan.speed.get("tg_tokens_per_s"):
-        return f"≈ {plan.speed['tg_tokens_per_s']:.1f} tok/s"
-    return plan.speed_note or ""
-
-
-def device_parts(plan: VariantPlan, device: str) -> list[tuple[str, int]]:
-    """(part, bytes) on one device ("gpu" or "cpu"): the chat side panel's parts and order."""
-    m = plan.memory or {}
-    if device == "gpu":
-        keys = (("weights", "weights_gpu_bytes"), ("KV cache", "kv_gpu_bytes"),
-                ("compute", "compute_gpu_bytes"), ("GPU runtime (est.)", "overhead_bytes"))
-    else:
-        keys = (("weights", "weights_cpu_bytes"), ("KV cache", "kv_cpu_bytes"),
-                ("compute", "compute_cpu_bytes"), ("output", "output_bytes"))
-    return [(name, int(m.get(key) or 0)) for name, key in keys]
-
-
-def device_text(parts: Sequence[tuple[str, int]], free: int | None) -> str:
-    shown = " · ".join(f"{name} {format_bytes(n)}" for name, n in parts if n)
-    against = f" of {format_bytes(free)} free" if free is not None else " (free memory unknown)"
-    return f"{shown or 'nothing'} = {format_bytes(sum(n for _, n in parts))}{against}"
-
-
-def plan_words(plan: VariantPlan) -> str:
-    """Where the file goes and why, in words."""
-    if plan.error:
-        return f"Cannot plan this file: {plan.error}"
-    n, total = plan.n_gpu_layers or 0, plan.n_layers or 0
-    if plan.fit == "full_gpu":
-        text = f"All {total} layers on the GPU"
-    elif plan.fit == "partial":
-        text = f"{n} of {total} layers on the GPU, the rest on the CPU"
-    elif plan.fit == "cpu_only":
-        text = "Every layer runs on the CPU"
-    else:
-        text = "Does not fit this machine's free memory"
-    if plan.n_ctx:
-        text += f", context {plan.n_ctx:,} tokens"
-    text += "."
-    if plan.reason:
-        text += f" The planner: {plan.reason.rstrip('.')}."
-    return text
-
-
 def fit_colour(palette: QPalette, fit: str | None) -> QColor:
     """The fit's background, blended from the palette (always shown with its words)."""
     window = palette.color(QPalette.ColorRole.Window)
@@ -178,25 +108,6 @@ def fit_colour(palette: QPalette, fit: str | None) -> QColor:
     if fit == "too_large":
         return blend(window, ERROR_HUE, 0.35)
     return blend(window, palette.color(QPalette.ColorRole.Mid), 0.35)
-
-
-def quality_note(rec: Recommendation) -> str:
-    if rec.quality is None:
-        return "no published score"
-    if rec.expected_quality is not None:
-        return (f"{rec.quality.metric} {rec.expected_quality:g} expected at {rec.file.quant} "
-                f"({rec.quality.score:g} unquantized)")
-    return f"{rec.quality.metric} {rec.quality.score:g} (not comparable)"
-
-
-def recommendation_row(rec: Recommendation) -> tuple[str, ...]:
-    fit = FIT_TEXT.get(rec.fit, rec.fit)
-    if rec.fit == "partial":
-        fit += f" ({rec.n_gpu_layers} of {rec.n_layers} layers)"
-    tg = rec.speed.tg_tokens_per_s
-    speed = f"≈ {tg:.1f} tok/s" if tg else (rec.speed.basis or "not predicted")
-    return (rec.entry.name, rec.file.quant, format_bytes(rec.file.size_bytes), fit, speed,
-            rec.entry.licence, quality_note(rec))
 
 
 def recommended_file(rec: Recommendation) -> str:
@@ -304,29 +215,23 @@ class VariantDetail(QWidget):
                           if not variant.complete else "Not planned yet.")
         self.licence_label.setText(f"Licence: {licence or 'not stated on the model card'}")
         if plan is None:
-            self.badge.set_fit(None, "planning…" if planning else "not planned")
+            self.badge.set_fit(None, fit_badge(None, planning=planning))
             self.plan_label.setText("")
             self.speed_label.setText("")
             return
-        self.badge.set_fit(plan.fit if not plan.error else None,
-                           FIT_TEXT.get(plan.fit or "", "unknown") if not plan.error
-                           else "unknown")
+        self.badge.set_fit(plan.fit if not plan.error else None, fit_badge(plan))
         self.plan_label.setText(plan_words(plan))
-        speed = speed_text(plan)
-        if plan.speed and plan.speed.get("tg_tokens_per_s"):
-            basis = plan.speed.get("basis") or plan.speed.get("method") or ""
-            speed = f"Predicted generation speed: {speed}" + (f" ({basis})" if basis else "")
-        self.speed_label.setText(speed or "Speed not predicted.")
-        if not has_plan:
+        self.speed_label.setText(speed_detail(plan))
+        memory = plan.memory
+        if not has_plan or memory is None:
             return
-        assert plan is not None
-        parts = device_parts(plan, "cpu")
-        text = device_text(parts, plan.free_ram_bytes)
+        parts = device_parts(memory, "cpu")
+        text = device_text(memory, "cpu", plan.free_ram_bytes)
         self.cpu_bar.set_parts(parts, plan.free_ram_bytes, text)
         self.cpu_text.setText(text)
         if on_gpu:
-            parts = device_parts(plan, "gpu")
-            text = device_text(parts, plan.free_vram_bytes)
+            parts = device_parts(memory, "gpu")
+            text = device_text(memory, "gpu", plan.free_vram_bytes)
             self.gpu_bar.set_parts(parts, plan.free_vram_bytes, text)
             self.gpu_text.setText(text)
 

@@ -27,14 +27,12 @@ from workbench.errors import WorkbenchError
 from workbench.hardware.model import HardwareReport
 from workbench.planner import MemoryPlan, ModelParams, estimate_memory, model_params
 from workbench.planner.recommend import planner_backend
+from workbench.present.plans import delta_words, device_parts, device_text, preview_summary
 from workbench.ui.background import BackgroundCall
-from workbench.ui.metric_text import format_bytes
 from workbench.ui.style import ERROR_HUE, blend, secondary_text
 from workbench.ui.widgets import plain_label
 
 DEBOUNCE_MS = 150
-FIT_WORDS = {"full_gpu": "All layers on the GPU", "partial": "Partial offload",
-             "cpu_only": "CPU only", "too_large": "Does not fit"}
 Detect = Callable[[], HardwareReport]
 
 
@@ -113,52 +111,13 @@ class PreviewResult:
 
 
 # -- texts ---------------------------------------------------------------------------------
-def signed_bytes(n: int) -> str:
-    return ("+" if n > 0 else "−") + format_bytes(abs(n))
-
-
-def device_parts(plan: MemoryPlan, device: str) -> list[tuple[str, int]]:
-    """(part, bytes) of one device ("gpu" or "cpu"), in the bar's order."""
-    if device == "gpu":
-        return [("weights", plan.weights_gpu_bytes), ("KV cache", plan.kv_gpu_bytes),
-                ("compute", plan.compute_gpu_bytes), ("GPU runtime (est.)", plan.overhead_bytes)]
-    return [("weights", plan.weights_cpu_bytes), ("KV cache", plan.kv_cpu_bytes),
-            ("compute", plan.compute_cpu_bytes), ("output", plan.output_bytes)]
-
-
-def device_text(plan: MemoryPlan, device: str, free: int | None) -> str:
-    parts = " · ".join(f"{name} {format_bytes(n)}" for name, n in device_parts(plan, device) if n)
-    total = plan.gpu_bytes if device == "gpu" else plan.cpu_bytes
-    against = f" of {format_bytes(free)} free" if free is not None else " (free memory unknown)"
-    return f"{parts or 'nothing'} = {format_bytes(total)}{against}"
-
-
 def summary_text(result: PreviewResult) -> str:
-    plan = result.plan
+    plan, machine = result.plan, result.machine
     if plan is None:
         return ""
-    where = FIT_WORDS.get(plan.fit, plan.fit)
-    if plan.fit == "partial":
-        where += f": {plan.gpu_layers} of {plan.n_layers} layers on the GPU"
-    elif plan.fit == "full_gpu":
-        where += f" ({plan.gpu_layers} of {plan.n_layers})"
-    fits = result.fits
-    if fits is None:
-        verdict = "free memory unknown"
-    elif fits:
-        verdict = "fits in free memory"
-    else:
-        short = []
-        machine = result.machine
-        assert machine is not None
-        if machine.free_ram_bytes is not None and plan.cpu_bytes > machine.free_ram_bytes:
-            short.append(f"{format_bytes(plan.cpu_bytes - machine.free_ram_bytes)} more RAM")
-        if (plan.backend != "cpu" and machine.free_vram_bytes is not None
-                and plan.gpu_bytes > machine.free_vram_bytes):
-            short.append(f"{format_bytes(plan.gpu_bytes - machine.free_vram_bytes)} more "
-                         "GPU memory")
-        verdict = "does not fit: needs " + " and ".join(short)
-    return f"{where}, context {plan.ctx}: {verdict}"
+    return preview_summary(plan, result.fits,
+                           free_ram=machine.free_ram_bytes if machine else None,
+                           free_vram=machine.free_vram_bytes if machine else None)
 
 
 def delta_text(result: PreviewResult) -> str:
@@ -170,16 +129,7 @@ def delta_text(result: PreviewResult) -> str:
     new, old = result.plan, result.loaded_plan
     if new is None or old is None:
         return "Differs from the loaded model; reload to apply."
-    changes = []
-    for name, attr in (("KV cache", "kv_cache_bytes"), ("compute", "compute_bytes"),
-                       ("weights on the GPU", "weights_gpu_bytes"), ("GPU total", "gpu_bytes"),
-                       ("RAM total", "cpu_bytes")):
-        diff = getattr(new, attr) - getattr(old, attr)
-        if diff:
-            changes.append(f"{signed_bytes(diff)} {name}")
-    if not changes:
-        return "Same memory as the loaded model; reload to apply."
-    return ", ".join(changes) + " vs now; reload to apply."
+    return delta_words(new, old)
 
 
 def gpu_note(result: PreviewResult) -> str:

@@ -44,11 +44,13 @@ from workbench.planner.recommend import (
     Recommendation,
     first_pick,
 )
+from workbench.present.fit import fit_words
+from workbench.present.numbers import format_bytes
+from workbench.present.plans import recommendation_memory_words, speed_words
 from workbench.ui.background import BackgroundCall
 from workbench.ui.downloads import DownloadsController, progress_text
 from workbench.ui.hardware_page import Detector, detect_and_diagnose
 from workbench.ui.library_page import Scanner
-from workbench.ui.metric_text import format_bytes
 from workbench.ui.style import secondary_text
 from workbench.ui.widgets import plain_label, plain_tip
 
@@ -56,8 +58,6 @@ Recommender = Callable[[HardwareReport], list[Recommendation]]
 NetworkCheck = Callable[[], str | None]  # None: the Hub answers; else why it cannot be reached
 
 PROGRESS_STEPS = 1000
-FIT_WORDS = {"full_gpu": "fits on the GPU", "partial": "partial GPU offload",
-             "cpu_only": "runs on the CPU", "too_large": "does not fit"}
 
 
 def machine_line(report: HardwareReport) -> str:
@@ -82,29 +82,6 @@ def machine_line(report: HardwareReport) -> str:
     return " · ".join(parts)
 
 
-def memory_words(rec: Recommendation) -> str:
-    """Where the model goes and how much memory it takes, in words."""
-    total = format_bytes(rec.memory.get("total_bytes"))
-    if rec.fit == "full_gpu":
-        text = f"fits on the GPU (all {rec.n_layers} layers): {total} in all"
-    elif rec.fit == "partial":
-        text = (f"{rec.n_gpu_layers} of {rec.n_layers} layers on the GPU "
-                f"({format_bytes(rec.memory.get('gpu_bytes'))}), the rest in RAM "
-                f"({format_bytes(rec.memory.get('cpu_bytes'))})")
-    elif rec.fit == "cpu_only":
-        text = f"runs on the CPU: needs {total} of RAM"
-    else:
-        text = f"does not fit: needs {total}"
-    return f"{text}, with a context of {rec.n_ctx:,} tokens"
-
-
-def speed_words(rec: Recommendation) -> str:
-    tg = rec.speed.tg_tokens_per_s
-    if tg is None:
-        return rec.speed.basis or "not predicted"
-    return f"≈ {tg:.1f} tokens/s generation (predicted)"
-
-
 def why_words(rec: Recommendation) -> str:
     """Why this one: the ranking rules it won on (speed floor, fit, expected quality)."""
     tg = rec.speed.tg_tokens_per_s
@@ -116,7 +93,7 @@ def why_words(rec: Recommendation) -> str:
                 f"(at least {DEFAULT_MIN_TOKENS_PER_S:g} tokens/s), ")
     else:
         text = "Why this one: no catalog model reaches a usable speed here; of those that fit, "
-    text += f"none fits better (it {FIT_WORDS.get(rec.fit, rec.fit)})"
+    text += f"none fits better (it {fit_words(rec.fit).phrase})"
     if rec.quality is not None and rec.expected_quality is not None:
         text += (" and none is expected to answer better ("
                  f"{rec.quality.metric} {rec.expected_quality:g} at {rec.file.quant}).")
@@ -568,7 +545,7 @@ class WelcomePage(QWidget):
         size = format_bytes(rec.file.size_bytes)
         self.pick_title.setText(f"{rec.entry.name}, {rec.file.quant} ({size})")
         self.pick_title.setToolTip(plain_tip(f"{rec.entry.repo}/{rec.file.name}"))
-        lines = [f"Memory: {memory_words(rec)}.",
+        lines = [f"Memory: {recommendation_memory_words(rec)}.",
                  f"Speed: {speed_words(rec)}.",
                  f"Licence: {rec.entry.licence}.",
                  why_words(rec)]
