@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from workbench.engine.client import CancelToken, LocalEngine
+from workbench.cancel import CancelToken
+from workbench.engine.client import LocalEngine
 from workbench.engine.errors import ContextOverflow, ModelRejected, WorkerCrashed, WorkerHung
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.errors import BadInput

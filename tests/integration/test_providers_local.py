@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from workbench.cancel import CancelToken
 from workbench.costs.answer_cost import price_answer
 from workbench.costs.pricing import load_pricing
-from workbench.engine.client import CancelToken
 from workbench.engine.settings import LoadSettings
 from workbench.providers.base import Params
 from workbench.providers.local import LocalTarget

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from tests.fakes import anthropic_sse as fake
-from workbench.engine.client import CancelToken
+from workbench.cancel import CancelToken
 from workbench.providers.anthropic_target import AnthropicTarget, split_system
 from workbench.providers.base import Params
 from workbench.providers.retry import RetryPolicy

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.fakes import openai_faults as fake
-from workbench.engine.client import CancelToken
+from workbench.cancel import CancelToken
 from workbench.providers.base import Params
 from workbench.providers.openai_compat import OpenAICompatTarget
 from workbench.providers.retry import RetryPolicy

@@ -15,6 +15,7 @@ import pytest
 
 import workbench.synth.build as build
 from workbench import cli
+from workbench.cancel import CancelToken
 from workbench.errors import BadInput, RuntimeFailure
 from workbench.synth import (
     ARCHITECTURES,
@@ -130,9 +131,24 @@ def test_not_enough_disk_space_is_a_runtime_failure(tmp_path: Path,
 
 
 def test_cancel_removes_partial_files(tmp_path: Path) -> None:
+    cancel = CancelToken()
+    cancel.cancel()
     with pytest.raises(SynthCancelled):
-        synthesize(tmp_path / "m.gguf", "llama", cancel=lambda: True)
+        synthesize(tmp_path / "m.gguf", "llama", cancel=cancel)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_token_set_while_writing_stops_it_between_chunks(tmp_path: Path) -> None:
+    cancel = CancelToken()
+    written: list[int] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        written.append(done)
+        cancel.cancel()
+
+    with pytest.raises(SynthCancelled):
+        synthesize(tmp_path / "m.gguf", "llama", progress=progress, cancel=cancel)
+    assert len(written) == 1 and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

@@ -14,9 +14,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from workbench.cancel import CancelToken
 from workbench.costs.answer_cost import price_answer
 from workbench.costs.pricing import PricingTable
-from workbench.engine.client import CancelToken
 from workbench.errors import BadInput
 from workbench.providers.base import AnswerResult, Message, Params, Target
 from workbench.store.settings import AppSettings

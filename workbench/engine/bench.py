@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from workbench.engine.client import CancelToken, LocalEngine
+    from workbench.cancel import Cancellable
+    from workbench.engine.client import LocalEngine
     from workbench.engine.settings import LoadSettings
 
 
@@ -63,7 +64,7 @@ def measure(
     *,
     on_progress: Callable[[str, int], None] | None = None,
     on_loaded: Callable[[dict[str, Any]], None] | None = None,
-    cancel: CancelToken | None = None,
+    cancel: Cancellable | None = None,
 ) -> BenchResult | None:
     """Load ``settings.model_path`` in ``engine`` and run llama-bench's pp/tg tests on it.
 
@@ -79,10 +80,10 @@ def measure(
     settings = engine.settings or settings
     if on_loaded is not None:
         on_loaded(info)
-    if cancel is not None and cancel.cancelled:
+    if cancel is not None and cancel.is_set():
         return None
     raw = engine.bench(pp_tokens, tg_tokens, repetitions, on_progress=on_progress, cancel=cancel)
-    if raw.get("cancelled") or (cancel is not None and cancel.cancelled):
+    if raw.get("cancelled") or (cancel is not None and cancel.is_set()):
         return None
     pp, pp_sd = mean_sd(raw.get("pp_samples", []))
     tg, tg_sd = mean_sd(raw.get("tg_samples", []))

@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any
 
+from workbench.cancel import Cancellable, CancelToken  # noqa: F401 (CancelToken: old callers)
 from workbench.engine import protocol
 from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import (
@@ -54,20 +55,6 @@ class ChatResult:
     text: str
     finish_reason: str  # stop | length | cancelled
     metrics: AnswerMetrics
-
-
-class CancelToken:
-    """Set from any thread to stop the request it was passed to."""
-
-    def __init__(self) -> None:
-        self._event = threading.Event()
-
-    def cancel(self) -> None:
-        self._event.set()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._event.is_set()
 
 
 class LocalEngine:
@@ -214,7 +201,7 @@ class LocalEngine:
         sampling: Sampling | None = None,
         *,
         on_delta: Callable[[str, int], None] | None = None,
-        cancel: CancelToken | None = None,
+        cancel: Cancellable | None = None,
     ) -> ChatResult:
         """Answer ``messages``; streamed text goes to ``on_delta(text, tokens_so_far)``."""
         if not self.alive or self.info is None:
@@ -228,7 +215,7 @@ class LocalEngine:
             cancel_sent_at: float | None = None
             try:
                 while True:
-                    if cancel is not None and cancel.cancelled and cancel_sent_at is None:
+                    if cancel is not None and cancel.is_set() and cancel_sent_at is None:
                         self._send_cancel(rid)
                         cancel_sent_at = time.monotonic()
                     if cancel_sent_at and time.monotonic() - cancel_sent_at > CANCEL_GRACE_S:
@@ -260,7 +247,7 @@ class LocalEngine:
         repetitions: int = 5,
         *,
         on_progress: Callable[[str, int], None] | None = None,
-        cancel: CancelToken | None = None,
+        cancel: Cancellable | None = None,
     ) -> dict[str, Any]:
         """Run llama-bench's pp/tg tests on the loaded model; returns per-repetition tok/s."""
         if not self.alive or self.info is None:
@@ -272,7 +259,7 @@ class LocalEngine:
             cancel_sent = False
             try:
                 while True:
-                    if cancel is not None and cancel.cancelled and not cancel_sent:
+                    if cancel is not None and cancel.is_set() and not cancel_sent:
                         self._send_cancel(rid)
                         cancel_sent = True
                     message = self._next_event("benchmarking", "")

@@ -16,7 +16,8 @@ Workbench share every file:
 6. the blob is renamed into place and ``snapshots/<commit>/<path>`` links to it.
 
 The blob's lock (``.locks/...``) is the one huggingface_hub takes, so two tools never write the
-same blob. Progress goes to a plain callback; ``cancel`` is any object with ``is_set()``.
+same blob. Progress goes to a plain callback; ``cancel`` is a ``workbench.cancel.Cancellable``
+(a ``CancelToken``, or any object with ``is_set()``).
 """
 
 from __future__ import annotations
@@ -31,11 +32,12 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO
 
 import httpx
 
 from workbench import __version__
+from workbench.cancel import Cancellable, is_cancelled
 from workbench.hub import cache
 from workbench.hub.auth import Token, resolve_token
 from workbench.hub.config import HubConfig, offline_block
@@ -57,10 +59,6 @@ MiB = 1 << 20
 DISK_RESERVE_BYTES = 64 * MiB  # left free after a download, so the disk is never filled to 0
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)", re.IGNORECASE)
 _HASH_CHUNK = 4 * MiB
-
-
-class CancelToken(Protocol):
-    def is_set(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -217,7 +215,7 @@ class Downloader:
 
     # -- downloading --------------------------------------------------------------------------
     def download(self, files: Sequence[RemoteFile], *, progress: ProgressCallback | None = None,
-                 cancel: CancelToken | None = None) -> list[DownloadedFile]:
+                 cancel: Cancellable | None = None) -> list[DownloadedFile]:
         """Download (or find) every file, verified; raises a ``DownloadError`` subclass."""
         self.config.require_online("downloading")
         states = self.inspect(files)
@@ -232,7 +230,7 @@ class _Run:
     """One call of ``Downloader.download``: the shared counters and the HTTP client."""
 
     def __init__(self, dl: Downloader, states: Sequence[FileState], total: int | None,
-                 progress: ProgressCallback | None, cancel: CancelToken | None) -> None:
+                 progress: ProgressCallback | None, cancel: Cancellable | None) -> None:
         self.dl = dl
         self.states = states
         self.total = total
@@ -246,7 +244,7 @@ class _Run:
 
     # -- helpers -------------------------------------------------------------------------------
     def cancelled(self) -> bool:
-        return self.cancel is not None and self.cancel.is_set()
+        return is_cancelled(self.cancel)
 
     def check_cancel(self, file: RemoteFile, on_disk: int) -> None:
         if self.cancelled():

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from workbench import paths
+from workbench.cancel import Cancellable, CancelToken
 from workbench.errors import WorkbenchError
 from workbench.hub import cache
 from workbench.hub.auth import Token
@@ -199,7 +200,7 @@ class DownloadQueue:
         self.on_update = on_update
         self._factory = downloader_factory or (lambda: Downloader(self.config, self.token))
         self._lock = threading.Condition()
-        self._running: dict[str, tuple[threading.Event, list[str]]] = {}  # id -> (cancel, why)
+        self._running: dict[str, tuple[CancelToken, list[str]]] = {}  # id -> (cancel, why)
         self._threads: list[threading.Thread] = []
         self._stopping = False
         self._live: dict[str, DownloadJob] = {}  # jobs this process runs, with live progress
@@ -288,7 +289,7 @@ class DownloadQueue:
             entry = self._running.get(job_id)
             if entry is not None:
                 entry[1].append(state)
-                entry[0].set()
+                entry[0].cancel()
                 return
         job = self.get(job_id)
         if job.state in ("queued", "paused", "failed", "cancelled") or (
@@ -302,12 +303,12 @@ class DownloadQueue:
 
     # -- running --------------------------------------------------------------------------------
     def run(self, job_id: str, *, progress: Callable[[DownloadProgress], None] | None = None,
-            cancel: threading.Event | None = None) -> list[DownloadedFile]:
+            cancel: Cancellable | None = None) -> list[DownloadedFile]:
         """Run one job in this thread; returns its files, raises like ``Downloader.download``.
 
         ``cancel`` (optional) stops it like ``cancel(job_id)``.
         """
-        event = cancel or threading.Event()
+        event = CancelToken(cancel)  # stopped by ``cancel`` or by cancel(job_id)
         reasons: list[str] = []
         with self._lock:
             if job_id in self._running:
@@ -321,7 +322,7 @@ class DownloadQueue:
                 self._live.pop(job_id, None)
                 self._lock.notify_all()
 
-    def _execute(self, job_id: str, event: threading.Event, reasons: list[str],
+    def _execute(self, job_id: str, event: CancelToken, reasons: list[str],
                  progress: Callable[[DownloadProgress], None] | None) -> list[DownloadedFile]:
         job = self.store.claim(job_id)
         with self._lock:
@@ -424,7 +425,7 @@ class DownloadQueue:
             self._stopping = True
             for event, reasons in self._running.values():
                 reasons.append("queued")
-                event.set()
+                event.cancel()
             self._lock.notify_all()
             threads = list(self._threads)
         for thread in threads:

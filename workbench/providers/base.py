@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from workbench.engine.client import CancelToken
+from workbench.cancel import CancelToken
 from workbench.errors import BadInput, WorkbenchError
 from workbench.net.offline import find_offline_block, is_offline
 from workbench.providers import errors

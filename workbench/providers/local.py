@@ -17,7 +17,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from workbench.engine.client import CancelToken, LocalEngine
+from workbench.cancel import CancelToken
+from workbench.engine.client import LocalEngine
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.errors import WorkbenchError

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from workbench.engine.client import CancelToken
+from workbench.cancel import CancelToken
 from workbench.net.offline import find_offline_block
 from workbench.providers import errors
 from workbench.providers.errors import ProviderError

@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
-from workbench.engine.client import CancelToken
+from workbench.cancel import CancelToken
 from workbench.net.offline import is_loopback_host
 from workbench.providers.base import (
     AnswerResult,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from workbench.cancel import Cancellable
 from workbench.errors import BadInput, RuntimeFailure
 from workbench.paths import cache_dir
 from workbench.synth.chat import FAMILIES
@@ -113,7 +114,7 @@ def synthesize(out: Path | str, arch: str | None = None, *, preset: str | None =
                vocab_size: int | None = None, ctx: int | None = None,
                fault: str | None = None, threads: int | None = None,
                progress: SynthProgress | None = None,
-               cancel: Callable[[], bool] | None = None) -> SynthResult:
+               cancel: Cancellable | None = None) -> SynthResult:
     """Write a random-weight model in the exact tensor layout of ``arch``/``preset`` to ``out``.
 
     Without a preset the architecture's tiny test shape is used. F16/F32 are written directly;

@@ -17,6 +17,7 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from workbench.cancel import Cancellable, is_cancelled
 from workbench.errors import RuntimeFailure
 from workbench.synth.quant_types import QUANTS
 
@@ -29,7 +30,7 @@ CHILD_PROG = "python -m workbench.engine.worker.quantize"
 
 
 class QuantizeCancelled(Exception):
-    """The cancel callback asked to stop; the child was terminated."""
+    """The cancel token was set; the child was terminated."""
 
 
 def child_env() -> dict[str, str]:
@@ -51,7 +52,7 @@ def describe_exit(returncode: int) -> str:
 
 
 def quantize_file(src: Path, dst: Path, quant: str, *, threads: int | None = None,
-                  progress: Progress | None = None, cancel: Callable[[], bool] | None = None,
+                  progress: Progress | None = None, cancel: Cancellable | None = None,
                   label: str | None = None) -> None:
     """Quantise ``src`` to ``dst`` as ``quant`` with llama.cpp, in a child process.
 
@@ -69,7 +70,7 @@ def quantize_file(src: Path, dst: Path, quant: str, *, threads: int | None = Non
 
 
 def _follow(proc: subprocess.Popen[str], progress: Progress | None,
-            cancel: Callable[[], bool] | None) -> list[str]:
+            cancel: Cancellable | None) -> list[str]:
     """Wait for the child, passing its progress lines on; returns its stderr lines."""
     lines: queue.Queue[str | None] = queue.Queue()
     stderr: list[str] = []
@@ -90,7 +91,7 @@ def _follow(proc: subprocess.Popen[str], progress: Progress | None,
         reader.start()
     try:
         while True:
-            if cancel is not None and cancel():
+            if is_cancelled(cancel):
                 raise QuantizeCancelled
             try:
                 line = lines.get(timeout=0.2)

@@ -20,6 +20,7 @@ from statistics import NormalDist
 import gguf
 import numpy as np
 
+from workbench.cancel import Cancellable, is_cancelled
 from workbench.synth.chat import ChatFamily
 from workbench.synth.layout import TensorSpec, hparams, rope_values
 from workbench.synth.presets import ModelShape
@@ -32,11 +33,10 @@ FAULT_BAD_BLOCK_COUNT = "bad-block-count"  # writes block_count = 0 (llama.cpp a
 SYNTH_FORMAT_VERSION = 1  # bump when the bytes a given (arch, preset, seed) produce change
 
 Progress = Callable[[int, int], None]  # (bytes done, bytes total)
-Cancelled = Callable[[], bool]
 
 
 class WriteCancelled(Exception):
-    """Raised inside the writer when the cancel callback says so."""
+    """Raised inside the writer when its cancel token is set."""
 
 
 @functools.lru_cache(maxsize=2)
@@ -109,8 +109,9 @@ def _tensor_chunks(spec: TensorSpec, index: int, shape: ModelShape, dtype: str,
 def write_model(path: Path, shape: ModelShape, tensors: list[TensorSpec], vocab: Vocabulary,
                 family: ChatFamily, *, dtype: str = "F16", seed: int = 0,
                 fault: str | None = None, progress: Progress | None = None,
-                cancel: Cancelled | None = None) -> int:
-    """Write a complete GGUF file at ``path``; returns its size in bytes."""
+                cancel: Cancellable | None = None) -> int:
+    """Write a complete GGUF file at ``path``; returns its size in bytes. ``cancel`` is looked
+    at between chunks (``WriteCancelled``)."""
     writer = gguf.GGUFWriter(path, shape.arch)
     _metadata(writer, shape, vocab, family, dtype, seed, fault)
     for spec in tensors:
@@ -130,7 +131,7 @@ def write_model(path: Path, shape: ModelShape, tensors: list[TensorSpec], vocab:
         f.write(b"\0" * (-f.tell() % alignment))
         for index, spec in enumerate(tensors):
             for chunk in _tensor_chunks(spec, index, shape, dtype, seed):
-                if cancel is not None and cancel():
+                if is_cancelled(cancel):
                     raise WriteCancelled
                 chunk.tofile(f)
                 done += chunk.nbytes

@@ -17,7 +17,8 @@ from typing import Any
 import psutil
 from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
-from workbench.engine.client import CancelToken, ChatResult, LocalEngine
+from workbench.cancel import CancelToken
+from workbench.engine.client import ChatResult, LocalEngine
 from workbench.engine.errors import EngineError, WorkerCrashed
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.errors import WorkbenchError
