@@ -11,6 +11,7 @@ import pytest
 
 from workbench.engine.metrics import AnswerMetrics
 from workbench.errors import BadInput
+from workbench.present.conversation_export import export_json, export_markdown
 from workbench.store import conversations as store
 from workbench.store.db import connect
 
@@ -61,8 +62,8 @@ def test_unicode_survives(db: sqlite3.Connection) -> None:
     conversation = _chat(db, text, "ответ 😀")
     loaded = store.get(db, conversation)
     assert loaded.messages[0].content == text and loaded.messages[1].content == "ответ 😀"
-    assert "日本語" in store.export_markdown(loaded)
-    assert json.loads(store.export_json(loaded))["messages"][0]["content"] == text
+    assert "日本語" in export_markdown(loaded)
+    assert json.loads(export_json(loaded))["messages"][0]["content"] == text
     assert [s.id for s in store.search(db, "日本語")] == [conversation]
 
 
@@ -152,7 +153,7 @@ def test_export_markdown_is_readable(db: sqlite3.Connection) -> None:
                          system_prompt="Answer with one word.")
     store.append_message(db, conversation, "user", "And 3+3?")
     store.append_message(db, conversation, "assistant", "Si", finish_reason="interrupted")
-    markdown = store.export_markdown(store.get(db, conversation))
+    markdown = export_markdown(store.get(db, conversation))
     lines = markdown.splitlines()
     assert lines[0] == "# What is 2+2?"
     assert "- Model: tiny-llama" in lines
@@ -166,7 +167,7 @@ def test_export_markdown_is_readable(db: sqlite3.Connection) -> None:
 
 def test_export_json_carries_metrics_and_settings(db: sqlite3.Connection) -> None:
     conversation = _chat(db, "hi", "hello", settings={"temperature": 0.5})
-    document = json.loads(store.export_json(store.get(db, conversation)))
+    document = json.loads(export_json(store.get(db, conversation)))
     assert document["id"] == conversation and document["title"] == "hi"
     assert document["settings"] == {"temperature": 0.5}
     assert document["messages"][1]["metrics"] == METRICS

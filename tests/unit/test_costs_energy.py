@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.nvml import NOT_SUPPORTED, h100_sxm, make_fake_pynvml, rtx_4090
-from workbench.costs.energy import (
+from workbench.hardware.energy import (
     CompositeMeter,
     CpuTimeEstimate,
     NvmlMeter,

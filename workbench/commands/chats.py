@@ -91,22 +91,24 @@ def _list(args: argparse.Namespace) -> int:
 
 def _show(args: argparse.Namespace) -> int:
     from workbench.commands.output import emit
+    from workbench.present.conversation_export import export_markdown
     from workbench.store import conversations as store
 
     with closing(_connect()) as connection:
         conversation = store.get(connection, args.id)
     emit(args, dataclasses.asdict(conversation),
-         lambda: sys.stdout.write(terminal_safe(store.export_markdown(conversation))))
+         lambda: sys.stdout.write(terminal_safe(export_markdown(conversation))))
     return 0
 
 
 def _export(args: argparse.Namespace) -> int:
+    from workbench.present.conversation_export import export_json, export_markdown
     from workbench.store import conversations as store
 
     with closing(_connect()) as connection:
         conversation = store.get(connection, args.id)
-    text = (store.export_json(conversation) if args.format == "json"
-            else store.export_markdown(conversation))
+    text = (export_json(conversation) if args.format == "json"
+            else export_markdown(conversation))
     if not args.output:  # the exact text into a pipe or file; controls made visible on a terminal
         sys.stdout.write(terminal_safe(text) if sys.stdout.isatty() else text)
         return 0

@@ -66,8 +66,6 @@ class HubConfig:
 
 def offline_block(err: BaseException | None) -> BaseException | None:
     """The offline guard's refusal behind ``err`` (``workbench.net.offline``), if any."""
-    try:
-        from workbench.net.offline import find_offline_block
-    except ImportError:  # no offline guard in this build
-        return None
+    from workbench.net.offline import find_offline_block
+
     return find_offline_block(err)

@@ -39,7 +39,7 @@ MeterFactory = Callable[["LocalTarget"], Any]  # -> an object with start() / sto
 
 def default_meter_factory(target: LocalTarget) -> Any:
     """NVML for the GPU (when layers are offloaded), RAPL or a labelled estimate for the CPU."""
-    from workbench.costs.energy import local_energy_meter
+    from workbench.hardware.energy import local_energy_meter
     from workbench.store.settings import load_settings
 
     try:

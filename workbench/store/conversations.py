@@ -1,10 +1,11 @@
-"""Chat conversations in SQLite: create, list, search, rename, delete, messages, export.
+"""Chat conversations in SQLite: create, list, search, rename, delete, messages.
 
 A conversation keeps the model it was held with, its system prompt and its sampling settings;
 its messages are numbered by ``position`` (0, 1, ...). Answers carry their metrics (the
 ``AnswerMetrics.to_dict()`` document) and finish reason: ``stop``, ``length``, ``cancelled``,
 or ``interrupted`` (the model process crashed; the text is what arrived before the crash).
 Search is a case-insensitive (ASCII) ``LIKE`` over titles and message text, wildcards escaped.
+The exports (Markdown, JSON) are in workbench.present.conversation_export: this returns data.
 """
 
 from __future__ import annotations
@@ -249,52 +250,3 @@ def truncate_after(connection: sqlite3.Connection, conversation_id: int, positio
         connection.execute(f"UPDATE conversations SET {_TOUCH} WHERE id = ?",
                            (conversation_id,))
     return cursor.rowcount
-
-
-# -- export ---------------------------------------------------------------------------------
-def export_json(conversation: Conversation) -> str:
-    """The whole conversation as one JSON document (metrics and settings included)."""
-    return json.dumps(asdict(conversation), indent=2, ensure_ascii=False) + "\n"
-
-
-def _metrics_line(metrics: dict[str, Any] | None) -> str | None:
-    if not metrics:
-        return None
-    from workbench.present.numbers import format_ms, format_rate, number
-
-    parts = []
-    if metrics.get("gen_tokens_per_s") is not None:
-        parts.append(format_rate(metrics["gen_tokens_per_s"]))
-    if metrics.get("ttft_ms") is not None:
-        parts.append(f"TTFT {format_ms(metrics['ttft_ms'])}")
-    if metrics.get("completion_tokens") is not None:
-        parts.append(f"{number(metrics['completion_tokens'])} tokens")
-    if metrics.get("total_ms") is not None:
-        parts.append(f"total {format_ms(metrics['total_ms'])}")
-    return " · ".join(parts) or None
-
-
-_FINISH_NOTES = {
-    "cancelled": "stopped before the end",
-    "length": "cut off at the token limit",
-    INTERRUPTED: "interrupted: the model process crashed",
-}
-
-
-def export_markdown(conversation: Conversation) -> str:
-    """A readable Markdown transcript: title, model, date, system prompt, turns with metrics."""
-    lines = [f"# {conversation.title}", ""]
-    if conversation.model_name or conversation.model_path:
-        lines.append(f"- Model: {conversation.model_name or conversation.model_path}")
-    lines.append(f"- Started: {conversation.created_at.replace('T', ' ')[:16]} UTC")
-    lines.append("")
-    if conversation.system_prompt:
-        lines += ["## System prompt", "", conversation.system_prompt, ""]
-    for message in conversation.messages:
-        lines += [f"## {'You' if message.role == 'user' else message.role.capitalize()}", ""]
-        lines += [message.content or "*(no text)*", ""]
-        notes = [text for text in (_metrics_line(message.metrics),
-                                   _FINISH_NOTES.get(message.finish_reason or "")) if text]
-        if notes:
-            lines += [f"*{' · '.join(notes)}*", ""]
-    return "\n".join(lines).rstrip() + "\n"

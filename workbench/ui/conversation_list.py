@@ -24,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.errors import WorkbenchError
+from workbench.present.conversation_export import export_json, export_markdown
 from workbench.store import conversations as store
 from workbench.ui.style import secondary_text
 from workbench.ui.widgets import confirm, plain_tip
@@ -59,8 +60,7 @@ def write_export(connection: sqlite3.Connection, conversation_id: int, path: str
                  fmt: str) -> Path:
     """Write the conversation as Markdown (``md``) or JSON (``json``) to ``path``."""
     conversation = store.get(connection, conversation_id)
-    text = store.export_json(conversation) if fmt == "json" else store.export_markdown(
-        conversation)
+    text = export_json(conversation) if fmt == "json" else export_markdown(conversation)
     target = Path(path)
     target.write_text(text, encoding="utf-8")
     return target

@@ -13,6 +13,8 @@ it does not.
 
 Every reading covers whole devices (all processes on that GPU / CPU package), not just the
 model; the note says so.
+
+These are measurements (hardware probes); what the energy costs is priced in workbench.costs.
 """
 
 from __future__ import annotations
@@ -28,8 +30,6 @@ from types import ModuleType
 from typing import Any, Protocol
 
 import psutil
-
-from workbench.present.numbers import plain
 
 RAPL_ROOT = Path("/sys/class/powercap")
 DEFAULT_CPU_WATTS_PER_CORE = 8.0
@@ -273,7 +273,7 @@ class CpuTimeEstimate:
                                  "no process to measure", seconds)
         cpu_s = max(self._cpu_seconds() - self._start, 0.0)
         return EnergyReading(cpu_s * self.watts_per_core, "cpu-time-estimate", True,
-                             f"estimate: {cpu_s:.2f} CPU-seconds x {plain(self.watts_per_core)} W "
+                             f"estimate: {cpu_s:.2f} CPU-seconds x {self.watts_per_core:g} W "
                              "per busy core (assumed; no RAPL access)", seconds)
 
 
