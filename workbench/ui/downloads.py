@@ -1,18 +1,18 @@
 """Downloads in the window: a ``DownloadQueue`` whose progress reaches the GUI thread in
 batches, and the Downloads page (pause, resume, cancel, remove).
 
-The queue's worker thread calls ``on_update`` per progress step; that only marks the list
-dirty (a lock, no signal). A 250 ms timer on the GUI thread reads the jobs when something
-changed and emits ``jobsChanged`` once. The queue's thread starts on the first download or
-when the Downloads page is first shown (jobs left queued by an earlier run then resume).
+The queue's worker thread calls ``on_update`` per progress step; that only pushes "changed"
+into a latest-only ``Relay`` (ui/background.py), which reaches the GUI thread at most once per
+250 ms: the controller then reads the jobs and emits ``jobsChanged`` once. The queue's thread
+starts on the first download or when the Downloads page is first shown (jobs left queued by an
+earlier run then resume).
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, Signal, Slot
 from PySide6.QtGui import QShowEvent
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -24,8 +24,8 @@ from PySide6.QtWidgets import (
 
 from workbench.errors import WorkbenchError
 from workbench.hub import DownloadJob, DownloadQueue, Variant
-from workbench.ui.background import BackgroundCall
-from workbench.ui.metric_text import format_bytes
+from workbench.present.numbers import format_bytes
+from workbench.ui.background import BackgroundCall, Relay
 from workbench.ui.widgets import page_title, plain_label, row_table
 
 REFRESH_MS = 250
@@ -72,13 +72,10 @@ class DownloadsController(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._queue = queue
-        self._lock = threading.Lock()
-        self._dirty = True
         self.started = False
         self.jobs: list[DownloadJob] = []
-        self._timer = QTimer(self)
-        self._timer.setInterval(REFRESH_MS)
-        self._timer.timeout.connect(self.refresh)
+        self._changes = Relay(self, latest_only=True, interval_ms=REFRESH_MS)
+        self._changes.delivered.connect(self._changed)
 
     @property
     def queue(self) -> DownloadQueue:
@@ -89,26 +86,26 @@ class DownloadsController(QObject):
         return self._queue
 
     def _on_update(self, _job: DownloadJob, _progress: Any) -> None:
-        """Called on the download thread: only mark the list dirty."""
-        with self._lock:
-            self._dirty = True
+        """Called on the download thread: only say that something changed."""
+        self._changes.push(None)
 
     def start(self) -> None:
         if not self.started:
             self.started = True
             self.queue.start()
-            self._timer.start()
         self.mark_dirty()
 
     def mark_dirty(self) -> None:
-        with self._lock:
-            self._dirty = True
+        """Something changed: the list is read again soon (any thread)."""
+        self._changes.push(None)
+
+    @Slot(object)
+    def _changed(self, _value: object) -> None:
+        if self.started:
+            self.refresh()
 
     def refresh(self) -> None:
-        with self._lock:
-            dirty, self._dirty = self._dirty, False
-        if not dirty:
-            return
+        """Read the jobs now and emit ``jobsChanged``."""
         try:
             self.jobs = self.queue.jobs()
         except WorkbenchError as err:
@@ -124,7 +121,6 @@ class DownloadsController(QObject):
         return job
 
     def shutdown(self) -> None:
-        self._timer.stop()
         if self.started and self._queue is not None:
             self._queue.close(timeout=5.0)
         self.started = False
