@@ -8,7 +8,9 @@ from typing import Any
 
 from workbench.commands.output import add_json_flag, emit
 from workbench.engine.client import ChatResult, LocalEngine
+from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import WorkerCrashed
+from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import CHAT_FORMATS, KV_TYPES, LoadSettings, Sampling
 from workbench.errors import BadInput
 from workbench.terminal_text import terminal_safe
@@ -87,7 +89,9 @@ def run(args: argparse.Namespace) -> int:
     messages = ([{"role": "system", "content": args.system}] if args.system else []) + [
         {"role": "user", "content": prompt}]
     stream = None if args.json else _write_stdout
-    with LocalEngine() as engine:
+    from workbench.hub.library import record_use  # the library's "last used"
+
+    with LocalEngine(on_model_used=record_use) as engine:
         try:
             result, info = _answer(engine, settings, messages, sampling, stream)
         except WorkerCrashed as err:
@@ -104,22 +108,22 @@ def run(args: argparse.Namespace) -> int:
         "text": result.text,
         "finish_reason": result.finish_reason,
         **result.metrics.to_dict(),
-        "model": info.get("name") or info.get("model_path"),
-        "chat_template": bool(info.get("chat_template")),
+        "model": info.name or info.model_path,
+        "chat_template": info.chat_template,
         "chat_format": sampling.chat_format,
-        "notes": info["notes"],
-        "settings": {**(engine.settings or settings).to_dict(), "threads": info.get("threads")},
+        "notes": info.notes,
+        "settings": {**(engine.settings or settings).to_dict(), "threads": info.threads},
     }
     emit(args, document, lambda: _print_metrics(result))
     return 0
 
 
 def _answer(engine: LocalEngine, settings: LoadSettings, messages: list[dict[str, str]],
-            sampling: Sampling, stream: Any) -> tuple[ChatResult, dict[str, Any]]:
-    info = engine.load(settings)
-    for note in info["notes"]:
+            sampling: Sampling, stream: Any) -> tuple[ChatResult, LoadedModel]:
+    info = engine.load(*resolve_load_settings(settings))
+    for note in info.notes:
         print(f"workbench: {terminal_safe(note)}", file=sys.stderr)
-    if not info.get("chat_template") and sampling.chat_format == "auto":
+    if not info.chat_template and sampling.chat_format == "auto":
         named = "|".join(name for name in CHAT_FORMATS if name not in ("auto", "completion"))
         print("workbench: answering with a plain 'User:/Assistant:' transcript; --chat-format "
               f"completion continues your text as written, --chat-format {named} picks a chat "

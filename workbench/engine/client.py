@@ -20,11 +20,10 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NoReturn, TypeVar
 
 from workbench.cancel import Cancellable, CancelToken  # noqa: F401 (CancelToken: old callers)
 from workbench.engine import protocol
-from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import (
     ContextOverflow,
     EngineError,
@@ -47,7 +46,10 @@ _BUFFER_LINE = re.compile(
     r"(?P<mib>[\d.]+)\s*MiB"
 )
 
-Message = dict[str, Any]
+# What the event reader hands over: a typed event, a line that was not one (the worker broke
+# the protocol, or died mid-line), or None when the worker's stdout closed.
+_Incoming = protocol.Event | protocol.ProtocolError | None
+_E = TypeVar("_E", bound=protocol.Event)
 
 
 @dataclass(frozen=True)
@@ -68,18 +70,23 @@ class LocalEngine:
         log_lines: int = 400,
         env: dict[str, str] | None = None,
         nice: int = 0,
+        on_model_used: Callable[[str], None] | None = None,
     ) -> None:
         """``nice`` > 0 runs the worker below this process's priority (the GUI does that, so
-        the window stays responsive while llama.cpp's threads keep every core busy)."""
+        the window stays responsive while llama.cpp's threads keep every core busy).
+        ``on_model_used(path)`` is called after each successful load (the callers above wire
+        the library's "last used", ``workbench.hub.library.record_use``); its OSError or
+        ValueError never fails a load."""
         self.nice = nice
+        self.on_model_used = on_model_used
         self.python = python
         self.watchdog_s = watchdog_s
         self.env = env
         self.log: collections.deque[str] = collections.deque(maxlen=log_lines)
-        self.info: dict[str, Any] | None = None
+        self.info: protocol.LoadedModel | None = None
         self.settings: LoadSettings | None = None
         self._process: subprocess.Popen[bytes] | None = None
-        self._events: queue.Queue[Message | None] = queue.Queue()
+        self._events: queue.Queue[_Incoming] = queue.Queue()
         self._ids = itertools.count(1)
         self._write_lock = threading.Lock()
         self._busy = threading.Lock()
@@ -124,8 +131,7 @@ class LocalEngine:
                                             args=(self._process.stderr,), daemon=True)
         self._log_reader.start()
         self._last_seen = time.monotonic()
-        self._wait_for(lambda m: m.get("event") == "ready", None, "starting",
-                       timeout=START_TIMEOUT_S)
+        self._wait_for(protocol.Ready, None, "starting", timeout=START_TIMEOUT_S)
 
     def close(self) -> None:
         """Stop the worker: politely, then by force."""
@@ -135,7 +141,7 @@ class LocalEngine:
             return
         if process.poll() is None:
             try:
-                self._write_to(process, {"id": 0, "op": "shutdown"})
+                self._write_to(process, protocol.ShutdownRequest(id=0))
                 process.stdin.close()  # type: ignore[union-attr]
                 process.wait(timeout=3)
             except BaseException as err:  # a busy worker, or a second Ctrl-C while waiting
@@ -165,34 +171,40 @@ class LocalEngine:
         self.close()
 
     # -- requests --------------------------------------------------------------------------
-    def load(self, settings: LoadSettings) -> dict[str, Any]:
+    def load(self, settings: LoadSettings, notes: Sequence[str] = ()) -> protocol.LoadedModel:
         """Load a model (starting the worker when needed); returns llama.cpp's facts about it.
 
-        Settings left to Workbench (``repack=None``) are resolved first (engine.defaults); the
-        reasons are in ``info["notes"]`` and the settings used in ``self.settings``.
+        ``settings`` are resolved: nothing left to Workbench (``repack`` is not None). The
+        policy that resolves them (the repacking probe, the header check) sits above the
+        client: ``workbench.engine.defaults.resolve_load_settings``, whose ``notes`` (why a
+        setting was chosen) are passed on here and come back in ``info.notes``; the
+        settings used are in ``self.settings``.
         """
+        if settings.repack is None:
+            raise ValueError("LocalEngine.load takes resolved settings (repack=None): resolve "
+                             "them first with workbench.engine.defaults.resolve_load_settings")
         if not os.path.isfile(settings.model_path):
             raise BadInput(f"no such model file: {settings.model_path}")
-        settings, notes = resolve_load_settings(settings)
+        notes = list(notes)
         if not self.alive:
             self.start()
         with self._busy:
             self.info, self.settings = None, settings
             self._load_log = []
             self._load_log_done.clear()
-            rid = self._send({"op": "load", "settings": settings.to_dict()})
-            reply = self._wait_for(_final_for(rid), rid, "loading the model")
-            self._raise_if_error(reply)
-            info = dict(reply["info"])
+            rid = self._send(protocol.LoadRequest, settings=settings)
+            loaded = self._wait_for(protocol.Loaded, rid, "loading the model")
             self._load_log_done.wait(timeout=2.0)  # stderr is a separate pipe: let it catch up
-            info["buffers"] = parse_buffer_sizes(self._load_log)
-            if not info.get("chat_template"):
+            buffers = parse_buffer_sizes(self._load_log)
+            if not loaded.info.chat_template:
                 from workbench.gguf.summary import NO_TEMPLATE_NOTICE
 
                 notes = [*notes, NO_TEMPLATE_NOTICE]
-            info["notes"] = notes
+            info = protocol.LoadedModel.of(loaded.info, buffers, notes)
             self.info = info
-        _record_use(settings.model_path)
+        if self.on_model_used is not None:
+            with contextlib.suppress(OSError, ValueError):  # "last used" never fails a load
+                self.on_model_used(settings.model_path)
         return info
 
     def chat(
@@ -208,8 +220,7 @@ class LocalEngine:
             raise BadInput("no model is loaded")
         sampling = sampling or Sampling()
         with self._busy:
-            rid = self._send({"op": "chat", "messages": list(messages),
-                              "sampling": sampling.to_dict()})
+            rid = self._send(protocol.ChatRequest, messages=list(messages), sampling=sampling)
             self._current = rid
             parts: list[str] = []
             cancel_sent_at: float | None = None
@@ -220,23 +231,18 @@ class LocalEngine:
                         cancel_sent_at = time.monotonic()
                     if cancel_sent_at and time.monotonic() - cancel_sent_at > CANCEL_GRACE_S:
                         return self._hard_cancel(parts)
-                    message = self._next_event("answering", "".join(parts))
-                    if message is None or message.get("id") != rid:
+                    event = self._next_event("answering", "".join(parts))
+                    if event is None or event.request_id != rid:
                         continue
-                    event = message.get("event")
-                    if event == "delta":
-                        text = str(message.get("text", ""))
-                        parts.append(text)
+                    if isinstance(event, protocol.Delta):
+                        parts.append(event.text)
                         if on_delta is not None:
-                            on_delta(text, int(message.get("tokens", 0)))
-                    elif event == "done":
-                        return ChatResult(
-                            text="".join(parts),
-                            finish_reason=str(message.get("finish_reason")),
-                            metrics=AnswerMetrics.from_dict(message["metrics"]),
-                        )
-                    elif event == "error":
-                        self._raise_if_error(message)
+                            on_delta(event.text, event.tokens)
+                    elif isinstance(event, protocol.Done):
+                        return ChatResult(text="".join(parts), finish_reason=event.finish_reason,
+                                          metrics=event.metrics)
+                    elif isinstance(event, protocol.Error):
+                        self._raise_error(event)
             finally:
                 self._current = None
 
@@ -248,13 +254,13 @@ class LocalEngine:
         *,
         on_progress: Callable[[str, int], None] | None = None,
         cancel: Cancellable | None = None,
-    ) -> dict[str, Any]:
+    ) -> protocol.BenchSamples:
         """Run llama-bench's pp/tg tests on the loaded model; returns per-repetition tok/s."""
         if not self.alive or self.info is None:
             raise BadInput("no model is loaded")
         with self._busy:
-            rid = self._send({"op": "bench", "pp_tokens": pp_tokens, "tg_tokens": tg_tokens,
-                              "repetitions": repetitions})
+            rid = self._send(protocol.BenchRequest, pp_tokens=pp_tokens, tg_tokens=tg_tokens,
+                             repetitions=repetitions)
             self._current = rid
             cancel_sent = False
             try:
@@ -262,16 +268,15 @@ class LocalEngine:
                     if cancel is not None and cancel.is_set() and not cancel_sent:
                         self._send_cancel(rid)
                         cancel_sent = True
-                    message = self._next_event("benchmarking", "")
-                    if message is None or message.get("id") != rid:
+                    event = self._next_event("benchmarking", "")
+                    if event is None or event.request_id != rid:
                         continue
-                    event = message.get("event")
-                    if event == "progress" and on_progress is not None:
-                        on_progress(str(message.get("stage")), int(message.get("rep", 0)))
-                    elif event == "bench_result":
-                        return dict(message["result"])
-                    elif event == "error":
-                        self._raise_if_error(message)
+                    if isinstance(event, protocol.Progress) and on_progress is not None:
+                        on_progress(event.stage, event.rep)
+                    elif isinstance(event, protocol.BenchResult):
+                        return event.result
+                    elif isinstance(event, protocol.Error):
+                        self._raise_error(event)
             finally:
                 self._current = None
 
@@ -286,27 +291,31 @@ class LocalEngine:
             self.info = None
             return
         with self._busy:
-            rid = self._send({"op": "unload"})
-            self._raise_if_error(self._wait_for(_final_for(rid), rid, "unloading the model"))
+            rid = self._send(protocol.UnloadRequest)
+            self._wait_for(protocol.Unloaded, rid, "unloading the model")
             self.info = None
 
     def stats(self) -> dict[str, Any]:
         if not self.alive:
             return {"loaded": False, "worker": None}
         with self._busy:
-            rid = self._send({"op": "stats"})
-            reply = self._wait_for(_final_for(rid), rid, "reading statistics")
-            self._raise_if_error(reply)
-            return {**reply["stats"], "worker": self.pid}
+            rid = self._send(protocol.StatsRequest)
+            reply = self._wait_for(protocol.Stats, rid, "reading statistics")
+            return {**reply.stats.to_json(), "worker": self.pid}
 
     # -- internals -------------------------------------------------------------------------
-    def _send(self, message: Message) -> int:
+    def _send(self, kind: type[protocol.Request], **fields: Any) -> int:
+        """Send a ``kind`` request with a fresh id (returned) and ``fields``."""
         rid = next(self._ids)
+        try:
+            message = kind(id=rid, **fields)
+        except protocol.ProtocolError as err:  # e.g. a chat without messages
+            raise BadInput(str(err)) from None
         if self._process is None:
             raise WorkerCrashed(during="sending a request", returncode=None, log_tail=[],
                                 cause="the model process is not running")
         try:
-            self._write_to(self._process, {"id": rid, **message})
+            self._write_to(self._process, message)
         except (BrokenPipeError, OSError, ValueError):
             self._crashed("sending a request", "")
         return rid
@@ -316,15 +325,15 @@ class LocalEngine:
         if process is not None and process.poll() is None:
             # if it died, the reading loop reports that
             with contextlib.suppress(OSError, ValueError):
-                self._write_to(process, {"id": next(self._ids), "op": "cancel", "target": target})
+                self._write_to(process, protocol.CancelRequest(id=next(self._ids), target=target))
 
-    def _write_to(self, process: subprocess.Popen[bytes], message: Message) -> None:
+    def _write_to(self, process: subprocess.Popen[bytes], message: protocol.Request) -> None:
         with self._write_lock:
             assert process.stdin is not None
-            process.stdin.write(protocol.encode(message))
+            process.stdin.write(message.encode())
             process.stdin.flush()
 
-    def _next_event(self, during: str, partial: str) -> Message | None:
+    def _next_event(self, during: str, partial: str) -> protocol.Event | None:
         """The next non-heartbeat event, None after a short poll; raises if the worker died."""
         try:
             message = self._events.get(timeout=0.05)
@@ -337,26 +346,47 @@ class LocalEngine:
             return None
         if message is None:  # stdout closed: the process is gone
             self._crashed(during, partial)
+        if isinstance(message, protocol.ProtocolError):
+            self._broke_protocol(message, during, partial)
         self._last_seen = time.monotonic()
-        if message.get("event") == "heartbeat":
+        if isinstance(message, protocol.Heartbeat):
             return None
         return message
 
-    def _wait_for(self, accept: Callable[[Message], bool], rid: int | None, during: str,
-                  timeout: float | None = None) -> Message:
+    def _wait_for(self, kind: type[_E], rid: int | None, during: str,
+                  timeout: float | None = None) -> _E:
+        """The ``kind`` event answering request ``rid``; its ``error`` event raises."""
         deadline = time.monotonic() + timeout if timeout else None
         while True:
-            message = self._next_event(during, "")
-            if message is not None and (accept(message) or (
-                    rid is not None and message.get("id") == rid and
-                    message.get("event") == "error")):
-                return message
+            event = self._next_event(during, "")
+            if event is not None and (rid is None or event.request_id == rid):
+                if isinstance(event, kind):
+                    return event
+                if rid is not None and isinstance(event, protocol.Error):
+                    self._raise_error(event)
             if deadline and time.monotonic() > deadline:
                 self.kill()
                 raise WorkerHung(during=during, returncode=None, log_tail=list(self.log)[-40:],
                                  cause=f"not ready after {timeout:.0f} s")
 
-    def _crashed(self, during: str, partial: str) -> None:
+    def _broke_protocol(self, err: protocol.ProtocolError, during: str,
+                        partial: str) -> NoReturn:
+        """The worker wrote a line that is no valid event: a worker that died mid-line (its
+        exit then tells why), or one that is broken; either way it cannot be trusted."""
+        self.log.append(f"workbench: not a protocol event from the model process: {err}")
+        process = self._process
+        try:
+            if process is not None:
+                process.wait(timeout=2)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            self.info = None
+            raise WorkerCrashed(during=during, returncode=None, log_tail=list(self.log)[-40:],
+                                partial_text=partial,
+                                cause=f"it broke the worker protocol ({err})") from None
+        self._crashed(during, partial)
+
+    def _crashed(self, during: str, partial: str) -> NoReturn:
         process = self._process
         returncode = None
         if process is not None:
@@ -378,10 +408,8 @@ class LocalEngine:
         metrics = AnswerMetrics(None, 0, 0, 0.0, None, 0, 0, 0.0, None, 0.0)
         return ChatResult(text="".join(parts), finish_reason="cancelled", metrics=metrics)
 
-    def _raise_if_error(self, message: Message) -> None:
-        if message.get("event") != "error":
-            return
-        kind, text = str(message.get("kind")), str(message.get("message"))
+    def _raise_error(self, event: protocol.Error) -> NoReturn:
+        kind, text = event.kind, event.message
         if kind == "load_failed":
             detail = _last_error_line(list(self.log))
             raise ModelRejected(f"{text}{f' ({detail})' if detail else ''}")
@@ -392,12 +420,14 @@ class LocalEngine:
         raise EngineError(kind, text)
 
     @staticmethod
-    def _read_events(stream: IO[bytes], events: queue.Queue[Message | None]) -> None:
+    def _read_events(stream: IO[bytes], events: queue.Queue[_Incoming]) -> None:
         for line in stream:
-            try:
-                events.put(protocol.decode(line))
-            except protocol.ProtocolError:
+            if not line.strip():
                 continue
+            try:
+                events.put(protocol.parse_event(line))
+            except protocol.ProtocolError as err:
+                events.put(err)
         events.put(None)
 
     def _read_log(self, stream: IO[bytes]) -> None:
@@ -408,19 +438,6 @@ class LocalEngine:
             self.log.append(line)
             if len(self._load_log) < 5000:
                 self._load_log.append(line)
-
-
-def _record_use(path: str) -> None:
-    """The library's "last used" column; a failure to note it never fails a load."""
-    from workbench.hub.library import record_use
-
-    with contextlib.suppress(OSError, ValueError):
-        record_use(path)
-
-
-def _final_for(rid: int) -> Callable[[Message], bool]:
-    return lambda m: m.get("id") == rid and m.get("event") in (
-        "loaded", "unloaded", "stats", "done", "error")
 
 
 def _last_error_line(lines: list[str]) -> str | None:
@@ -446,7 +463,7 @@ def load_with_safe_retry(
     engine: LocalEngine,
     settings: LoadSettings,
     on_retry: Callable[[WorkerCrashed, LoadSettings], None] | None = None,
-) -> dict[str, Any]:
+) -> protocol.LoadedModel:
     """Load; if the worker crashes doing it, retry once in safe mode (and say so via on_retry)."""
     try:
         return engine.load(settings)

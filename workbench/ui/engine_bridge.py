@@ -19,9 +19,12 @@ from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
 
 from workbench.cancel import CancelToken
 from workbench.engine.client import ChatResult, LocalEngine
+from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import EngineError, WorkerCrashed
+from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.errors import WorkbenchError
+from workbench.hub.library import record_use
 from workbench.ui.stream_buffer import StreamBuffer
 
 log = logging.getLogger(__name__)
@@ -72,7 +75,7 @@ def _as_workbench_error(err: BaseException) -> WorkbenchError:
 class _EngineWorker(QObject):
     """Runs the engine's blocking calls; lives in the engine thread."""
 
-    loaded = Signal(object)  # info dict
+    loaded = Signal(object)  # LoadedModel
     answered = Signal(object)  # ChatResult
     failed = Signal(object, str)  # WorkbenchError, "load" | "chat"
 
@@ -84,7 +87,7 @@ class _EngineWorker(QObject):
     @Slot(object)
     def load(self, settings: LoadSettings) -> None:
         try:
-            info = self._engine.load(settings)
+            info = self._engine.load(*resolve_load_settings(settings))  # probe: off the GUI
         except Exception as err:
             self.failed.emit(_as_workbench_error(err), "load")
         else:
@@ -107,7 +110,7 @@ class EngineBridge(QObject):
 
     stateChanged = Signal(str)
     loadStarted = Signal(object)  # LoadSettings
-    loaded = Signal(object)  # info dict from LocalEngine.load
+    loaded = Signal(object)  # LoadedModel from LocalEngine.load
     loadFailed = Signal(object)  # WorkbenchError other than a crash (e.g. ModelRejected)
     loadCancelled = Signal()  # the user stopped a load (the model process was stopped)
     answerStarted = Signal()
@@ -123,10 +126,11 @@ class EngineBridge(QObject):
 
     def __init__(self, engine: LocalEngine | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.engine = engine if engine is not None else LocalEngine(nice=WORKER_NICE)
+        self.engine = engine if engine is not None else LocalEngine(nice=WORKER_NICE,
+                                                                    on_model_used=record_use)
         self.buffer = StreamBuffer()
         self.settings: LoadSettings | None = None  # the last load requested
-        self.info: dict[str, Any] | None = None  # the loaded model, None when there is none
+        self.info: LoadedModel | None = None  # the loaded model, None when there is none
         self.flush_count = 0  # text batches emitted (tests check the update rate)
         self._state = NO_MODEL
         self._cancel: CancelToken | None = None
@@ -256,7 +260,7 @@ class EngineBridge(QObject):
         return True
 
     @Slot(object)
-    def _on_loaded(self, info: dict[str, Any]) -> None:
+    def _on_loaded(self, info: LoadedModel) -> None:
         if self._state == CLOSED or self._load_was_cancelled():
             return
         self.info = info

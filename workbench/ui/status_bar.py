@@ -3,16 +3,15 @@ RAM use and the offline state."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import psutil
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QLabel, QProgressBar, QStatusBar, QWidget
 
+from workbench.engine.protocol import LoadedModel
 from workbench.net.offline import NetworkState
+from workbench.present.numbers import format_bytes
 from workbench.ui import engine_bridge as states
 from workbench.ui.engine_bridge import EngineBridge
-from workbench.ui.metric_text import format_bytes
 from workbench.ui.widgets import plain_label
 
 RSS_INTERVAL_MS = 2000
@@ -91,9 +90,9 @@ class StatusBar(QStatusBar):
             self.model_label.setText("No model")
         self.refresh_memory()
 
-    def _on_loaded(self, info: dict[str, Any]) -> None:
-        name = info.get("name") or "model"
-        self.model_label.setText(f"{name} · {format_bytes(info.get('model_size_bytes'))}")
+    def _on_loaded(self, info: LoadedModel) -> None:
+        name = info.name or "model"
+        self.model_label.setText(f"{name} · {format_bytes(info.model_size_bytes)}")
 
     def refresh_memory(self) -> None:
         rss = self.bridge.worker_rss_bytes()
