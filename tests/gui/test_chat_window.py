@@ -15,11 +15,11 @@ from PySide6.QtWidgets import (
 )
 
 from tests.helpers.gui import ask, load_model
+from workbench.present.metrics import DEFINITIONS
 from workbench.ui import engine_bridge as states
 from workbench.ui import main_window as main_window_module
 from workbench.ui.main_window import MainWindow
 from workbench.ui.message_widget import ASSISTANT, USER
-from workbench.ui.metric_text import DEFINITIONS
 
 
 def _number(text: str) -> float:

@@ -12,8 +12,8 @@ import pytest
 from tests.fakes import anthropic_sse, openai_faults
 from tests.fakes.keyring_backend import installed
 from workbench.compare import store as compare_store
-from workbench.compare.metric_help import tooltip
 from workbench.engine.settings import LoadSettings
+from workbench.present.metrics import tooltip
 from workbench.store import db
 from workbench.store.secrets import set_api_key
 from workbench.ui.compare_page import ComparePage

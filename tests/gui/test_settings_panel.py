@@ -21,9 +21,9 @@ from workbench.hardware.model import (
     RamInfo,
 )
 from workbench.planner import estimate_memory, model_params
+from workbench.present.numbers import format_bytes
 from workbench.store import prompt_presets
 from workbench.ui.memory_preview import MemoryPreview, PreviewResult, machine_from_report
-from workbench.ui.metric_text import format_bytes
 from workbench.ui.settings_panel import CUSTOM, RELOAD_PENDING_TEXT, RELOAD_TEXT, SettingsPanel
 
 GiB = 1 << 30

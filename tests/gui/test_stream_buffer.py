@@ -7,7 +7,8 @@ import threading
 import pytest
 
 from workbench.engine.metrics import AnswerMetrics
-from workbench.ui.metric_text import DEFINITIONS, final_items, format_bytes, format_ms, live_items
+from workbench.present.metrics import DEFINITIONS, final_items, live_items
+from workbench.present.numbers import format_bytes, format_ms
 from workbench.ui.stream_buffer import StreamBuffer
 
 

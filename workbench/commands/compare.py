@@ -242,7 +242,7 @@ def _print_run(run: compare_store.StoredRun) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from workbench.compare.metric_help import METRICS
+    from workbench.present.metrics import METRICS
     from workbench.store.secrets import redact
 
     console = Console(highlight=False, emoji=False)
@@ -295,7 +295,7 @@ def _ask_vote(run: compare_store.StoredRun) -> str | None:
 
 
 def _export(path: Path, run: compare_store.StoredRun) -> None:
-    from workbench.compare.metric_help import METRICS
+    from workbench.present.metrics import METRICS
     from workbench.store.secrets import redact
 
     document = _document(run)

@@ -38,6 +38,7 @@ from workbench.engine.metrics import AnswerMetrics
 from workbench.engine.settings import CHAT_FORMATS, Sampling
 from workbench.errors import WorkbenchError
 from workbench.gguf.summary import NO_TEMPLATE_NOTICE
+from workbench.present.numbers import format_bytes, format_ms
 from workbench.store import conversations as store
 from workbench.store import db
 from workbench.ui import engine_bridge as states
@@ -45,7 +46,6 @@ from workbench.ui.chat_view import ChatView
 from workbench.ui.conversation_list import ConversationList
 from workbench.ui.engine_bridge import EngineBridge
 from workbench.ui.message_widget import ASSISTANT, USER, MessageWidget
-from workbench.ui.metric_text import format_bytes, format_ms
 from workbench.ui.notice_banner import NoticeBanner
 from workbench.ui.prompt_edit import PromptEdit
 from workbench.ui.settings_panel import SettingsPanel

@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.compare.metric_help import tooltip
 from workbench.engine.settings import LoadSettings
 from workbench.errors import BadInput
+from workbench.present.metrics import tooltip
 from workbench.present.numbers import answer_cost, format_energy, format_ms, format_rate, number
 from workbench.providers.base import AnswerResult
 from workbench.providers.registry import TargetSpec, parse_target

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtWidgets import QProgressBar, QWidget
 
-from workbench.ui.metric_text import format_bytes
+from workbench.present.numbers import format_bytes
 
 STEPS = 1000
 

@@ -21,8 +21,8 @@ from PySide6.QtWidgets import (
 
 from workbench.errors import WorkbenchError
 from workbench.hub import LocalModel, delete_model, reveal, scan_library
+from workbench.present.numbers import format_bytes
 from workbench.ui.background import BackgroundCall
-from workbench.ui.metric_text import format_bytes
 from workbench.ui.widgets import confirm, page_title, plain_label, plain_tip, row_table
 
 Scanner = Callable[[], list[LocalModel]]

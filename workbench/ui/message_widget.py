@@ -38,6 +38,7 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.engine.metrics import AnswerMetrics
+from workbench.present.metrics import MetricItem, final_items, live_items
 from workbench.ui.code_highlight import (
     FencedCode,
     Span,
@@ -47,7 +48,6 @@ from workbench.ui.code_highlight import (
     warm_up,
 )
 from workbench.ui.fonts import code_families
-from workbench.ui.metric_text import MetricItem, final_items, live_items
 from workbench.ui.stream_buffer import LiveFigures
 from workbench.ui.style import code_background, is_dark, secondary_text
 
