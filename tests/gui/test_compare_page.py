@@ -58,7 +58,13 @@ def test_local_and_anthropic_stream_side_by_side(qtbot, page: ComparePage, keys,
     page.max_tokens.setValue(8)
     main = threading.current_thread()
     seen_threads: list[bool] = []
-    page._relay.event.connect(lambda *_: seen_threads.append(threading.current_thread() is main))
+    handle = page._on_event  # the comparison's progress (status lines, finished answers)
+
+    def on_event(payload: object) -> None:
+        seen_threads.append(threading.current_thread() is main)
+        handle(payload)
+
+    page._on_event = on_event  # type: ignore[method-assign]
     with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS) as blocker:
         assert page.run()
         assert not page.send_bar.isVisible()  # loopback and local: nothing leaves

@@ -1,20 +1,23 @@
 """The Compare page: one prompt to 2-4 targets side by side, streamed, with the same figures
 for each, a live tok/s chart, blind voting and the history of past runs.
 
-``CompareSession`` runs each target in its own thread. Text pieces go straight into a
-per-pane ``StreamBuffer`` (no signal per token) that a 16 ms timer flushes; status lines and
-finished answers come back through a queued signal. Before anything is sent off this machine,
-an inline bar says which providers get the prompt and waits for Send.
+A comparison is one ``Task`` of the page's ``TaskRunner`` (ui/background.py): off the GUI
+thread it warms the cloud clients, then ``CompareSession`` runs each target in its own thread.
+Text pieces go straight into a per-pane ``StreamBuffer`` (no signal per token) that a 16 ms
+timer flushes; status lines and finished answers are the task's progress, delivered on the GUI
+thread; once the page has shut the task down, nothing of that run reaches it. Before anything
+is sent off this machine, an inline bar says which providers get the prompt and waits for Send.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCharts import QChart, QChartView, QLineSeries, QValueAxis
-from PySide6.QtCore import QObject, QPointF, Qt, QTimer, Signal
+from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -34,6 +37,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.cancel import CancelToken
 from workbench.compare import store as compare_store
 from workbench.compare.runner import MAX_TARGETS, CompareEvent, CompareSession, build_messages
 from workbench.costs.pricing import load_pricing
@@ -42,7 +46,7 @@ from workbench.providers.base import AnswerResult, Params, Target, failed_result
 from workbench.providers.registry import build_target
 from workbench.store import db
 from workbench.store.settings import load_settings
-from workbench.ui.background import BackgroundCall
+from workbench.ui.background import BackgroundCall, Progress, TaskRunner, Work
 from workbench.ui.chart_axis import set_round_axis, use_text_numbers
 from workbench.ui.compare_pane import AnswerPane, LoadedModel, TargetPicker
 from workbench.ui.stream_buffer import StreamBuffer
@@ -52,12 +56,7 @@ from workbench.ui.widgets import chat_format_combo, plain_label, plain_tip
 FLUSH_INTERVAL_MS = 16
 CHART_INTERVAL_MS = 1000
 LETTERS = compare_store.LETTERS
-
-
-class _Relay(QObject):
-    """Carries events from the targets' threads to the GUI thread (queued)."""
-
-    event = Signal(object)
+_STARTED = object()  # the comparison's first progress: the targets' threads are starting
 
 
 def destinations(targets: list[Target]) -> list[str]:
@@ -145,8 +144,8 @@ class ComparePage(QWidget):
         self.blind = False
         self.run_id: int | None = None
         self._pending: tuple[list[AnswerResult | Target], str, str | None, Params] | None = None
-        self._relay = _Relay(self)
-        self._relay.event.connect(self._on_event)
+        self._tasks = TaskRunner(self, name="workbench-compare")
+        self._gate = threading.Lock()  # a session starts, or the page shuts down: not both
 
         # targets
         self.count = QSpinBox(self)
@@ -385,29 +384,42 @@ class ComparePage(QWidget):
         except WorkbenchError as err:
             pricing = None
             self.statusMessage.emit(f"costs unavailable: {err}")
-        self._started = False
         self.session = CompareSession(self.targets, build_messages(prompt, system), params,
-                                      on_event=self._from_thread, pricing=pricing,
-                                      settings=settings)
+                                      pricing=pricing, settings=settings)
         self.run_button.setEnabled(False)
         self.stop_button.setEnabled(True)
-        # Cloud SDKs are imported on first use; import them in one thread, one at a time,
-        # before the targets' threads start (concurrent first imports of pydantic models race).
-        targets = list(self.targets)
-        warm = BackgroundCall(lambda: _warm_clients(targets), self, name="workbench-compare-warm")
-        warm.finished.connect(self._start_session)
-        warm.failed.connect(self._start_session)
-        warm.start()
+        self._tasks.run(self._comparison(self.session), on_progress=self._on_event)
 
-    def _start_session(self, *_args: object) -> None:
-        if self.session is None or self._started:
-            return
-        self._started = True
-        self._flush_timer.start()
-        self._chart_timer.start()
-        for buffer in self.buffers:
-            buffer.start()
-        self.session.start()
+    def _comparison(self, session: CompareSession) -> Work:
+        """The run, for the page's task runner: its progress is ``_STARTED``, then
+        ``(position, event)`` for each status line and finished answer."""
+        targets, positions, buffers, gate = (list(self.targets), list(self.positions),
+                                             list(self.buffers), self._gate)
+
+        def work(progress: Progress, cancel: CancelToken) -> list[AnswerResult]:
+            # Cloud SDKs are imported on first use; import them in one thread, one at a time,
+            # before the targets' threads start (concurrent first imports of pydantic models
+            # race).
+            _warm_clients(targets)
+
+            def on_event(event: CompareEvent) -> None:  # on a target's thread
+                position = positions[event.index]
+                if event.kind == "delta":
+                    buffers[position].push(event.text, event.tokens or 0)
+                else:
+                    progress((position, event))
+
+            session.on_event = on_event
+            with gate:
+                if cancel.is_set():  # the page shut down while the clients were warming
+                    return []
+                for buffer in buffers:
+                    buffer.start()
+                progress(_STARTED)
+                session.start()
+            return session.wait()
+
+        return work
 
     def _header(self, slot: int, position: int) -> str:
         if self.blind and not self._revealed:
@@ -421,20 +433,11 @@ class ComparePage(QWidget):
         return f"{LETTERS[slot]}: {label}"
 
     _revealed = False
-    _started = False
 
     @property
     def _hidden(self) -> bool:
         """A blind run before the vote: nothing may name a target."""
         return self.blind and not self._revealed
-
-    def _from_thread(self, event: CompareEvent) -> None:
-        """Called on a target's thread: text into its buffer, the rest queued to the GUI."""
-        position = self.positions[event.index]
-        if event.kind == "delta":
-            self.buffers[position].push(event.text, event.tokens or 0)
-        else:
-            self._relay.event.emit((position, event))
 
     def _slot_of(self, position: int) -> int:
         return self.order.index(position)
@@ -455,10 +458,16 @@ class ComparePage(QWidget):
             if figures.tokens_per_s is not None:
                 self.chart.add_point(slot, figures.elapsed_s, figures.tokens_per_s)
 
-    def _on_event(self, payload: tuple[int, CompareEvent]) -> None:
-        position, event = payload
+    def _on_event(self, payload: tuple[int, CompareEvent] | object) -> None:
+        """The comparison's progress, on the GUI thread."""
         if self.session is None:
             return
+        if payload is _STARTED:
+            self._flush_timer.start()
+            self._chart_timer.start()
+            return
+        assert isinstance(payload, tuple)
+        position, event = payload
         pane = self.panes[self._slot_of(position)]
         if event.kind == "status":
             pane.show_status(event.text, hidden=self._hidden)
@@ -515,6 +524,8 @@ class ComparePage(QWidget):
         self._flush_timer.stop()
         self._chart_timer.stop()
         self._cancel_pending()
+        with self._gate:  # a session still warming up never starts; nothing more arrives
+            self._tasks.cancel_all()
         if session is not None:
             session.cancel()
             with contextlib.suppress(TimeoutError):
