@@ -6,7 +6,6 @@ import importlib.util
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -64,13 +63,33 @@ def test_a_rebuilt_library_invalidates_the_cache(monkeypatch: pytest.MonkeyPatch
     assert probe_llama().cached is False
 
 
-def test_detect_is_fast_once_cached() -> None:
+def test_detect_starts_no_probe_process_once_cached(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What made a cached detect() fast: the probe's answer is read back from the cache, no
+    Python process is started to import llama.cpp again (its speed: `workbench hw` itself)."""
     detect()  # fills the cache
-    started = time.perf_counter()
+    probes: list[object] = []
+    started: list[list[str]] = []
+    real_probe, real_run, real_popen = llama_probe.run_probe, subprocess.run, subprocess.Popen
+
+    def run_probe(*args, **kwargs):  # type: ignore[no-untyped-def]
+        probes.append(args)
+        return real_probe(*args, **kwargs)
+
+    def run(command, *args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(list(command))
+        return real_run(command, *args, **kwargs)
+
+    def popen(command, *args, **kwargs):  # type: ignore[no-untyped-def]
+        started.append(list(command))
+        return real_popen(command, *args, **kwargs)
+
+    monkeypatch.setattr(llama_probe, "run_probe", run_probe)
+    monkeypatch.setattr(subprocess, "run", run)
+    monkeypatch.setattr(subprocess, "Popen", popen)
     report = detect()
-    elapsed = time.perf_counter() - started
-    assert report.llama.cached is True
-    assert elapsed < 1.0, f"detect() took {elapsed:.2f} s with a cached probe"
+    assert report.llama.cached is True and report.llama.probe_ok
+    assert probes == []
+    assert not [c for c in started if c and c[0] == sys.executable], started
 
 
 def test_cpu_only_build_and_a_fake_nvidia_gpu_get_the_cuda_command() -> None:

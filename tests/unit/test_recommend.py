@@ -34,8 +34,8 @@ MODELS = Path(cat.__file__).resolve().parents[2] / "models"
 
 
 @pytest.fixture(autouse=True)
-def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+def _wide_terminal(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh WORKBENCH_HOME (tests/conftest.py) and a terminal wide enough for the tables."""
     monkeypatch.setenv("COLUMNS", "250")
 
 
