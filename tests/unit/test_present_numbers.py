@@ -18,6 +18,7 @@ from workbench.present.numbers import (
     format_energy,
     format_ms,
     format_rate,
+    format_size,
     in_unit,
     money,
     plain,
@@ -102,3 +103,24 @@ def test_round_axis_steps_are_1_2_5(high: float) -> None:
     mantissa = axis.step / 10 ** math.floor(math.log10(axis.step))
     assert round(mantissa, 6) in (1.0, 2.0, 5.0)
     assert high <= axis.top * (1 + 1e-9) and len(axis.ticks) <= 7
+
+
+@pytest.mark.parametrize("n, memory, size", [
+    (0, "0 B", "0 bytes"),
+    (10, "10 B", "10 bytes"),
+    (1536, "1.5 KiB", "1.5 KiB"),
+    (1536 << 10, "1.5 MiB", "1.5 MiB"),
+    (3 << 30, "3.0 GiB", "3.00 GiB"),
+    (int(4.4 * 2**30), "4.4 GiB", "4.40 GiB"),
+    (5 << 40, "5.0 TiB", "5.00 TiB"),
+    (1500 << 40, "1,500.0 TiB", "1,500.00 TiB"),
+    (None, "n/a", "n/a"),
+])
+def test_the_two_byte_styles(n, memory, size) -> None:
+    """Memory with one decimal (the GUI, ``workbench hw``); file and plan sizes in the terminal
+    with two from GiB on (``files``, ``ls``, ``estimate``, ``inspect``, downloads)."""
+    assert format_bytes(n) == memory and format_size(n) == size
+
+
+def test_a_gib_column_holds_bare_gib() -> None:
+    assert in_unit(24 << 30, "GiB") == "24.0" and in_unit(1536 << 20, "GiB") == "1.5"
