@@ -1,15 +1,15 @@
 """The Chat page: conversations with the loaded model, streamed, with per-answer metrics.
 
-Every message is stored as it happens (``workbench.store.conversations``): the user's message
-when it is sent, the answer when it ends (finished, stopped, or cut short by a crash, then
-marked ``interrupted``). A conversation is created with its first message; the sidebar lists
-them. Regenerate drops the last answer and asks again; editing a message puts it back in the
-input, and sending it replaces that message and everything after it.
+The conversation itself is a Qt-free ``workbench.chat.session.ChatSession``: its messages, the
+answer being written and the store kept in step (every message is stored as it happens; a
+conversation is created with its first message). The page renders it (one message widget per
+session message, in order) and forwards what the user does: the sidebar lists the stored
+conversations; Regenerate drops the last answer and asks again; editing a message puts it back
+in the input, and sending it replaces that message and everything after it.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sqlite3
 import time
@@ -32,14 +32,13 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.chat.session import ChatMessage, ChatSession, ConversationContext
 from workbench.engine.client import ChatResult
 from workbench.engine.errors import WorkerCrashed
-from workbench.engine.metrics import AnswerMetrics
 from workbench.engine.settings import CHAT_FORMATS, Sampling
 from workbench.errors import WorkbenchError
 from workbench.gguf.summary import NO_TEMPLATE_NOTICE
 from workbench.present.numbers import format_bytes, format_ms
-from workbench.store import conversations as store
 from workbench.store import db
 from workbench.ui import engine_bridge as states
 from workbench.ui.chat_view import ChatView
@@ -98,11 +97,8 @@ class ChatPage(QWidget):
         super().__init__(parent)
         self.bridge = bridge
         self.pending: MessageWidget | None = None  # the answer being streamed
-        self._pending_user: MessageWidget | None = None
-        self._pending_target: int | None = None  # the conversation the streamed answer goes to
-        self._pending_user_position: int | None = None
-        self.conversation_id: int | None = None  # None: a new chat, stored with its 1st message
         self.editing: MessageWidget | None = None  # the user message being edited
+        self._shown: list[ChatMessage] = []  # the session's messages that view.messages show
 
         # header: the model and the conversation actions
         self.model_label = plain_label("No model loaded", self)
@@ -139,6 +135,8 @@ class ChatPage(QWidget):
         self.banner = NoticeBanner(self)
         self.banner.retryRequested.connect(self.retry_safe_mode)
         self.db = self._open_database()
+        self.session = ChatSession(self.db, on_problem=self._on_store_problem,
+                                   on_saved=self._on_saved, on_current=self._on_current)
         self.view = ChatView(self)
 
         # input row
@@ -282,15 +280,14 @@ class ChatPage(QWidget):
         sampling = self._ready_sampling()
         if sampling is None:
             return False
+        context = self._context(sampling)
         if self.editing is not None:
             index = self.view.messages.index(self.editing) if \
                 self.editing in self.view.messages else len(self.view.messages)
-            self._drop_from(index)
             self._set_editing(None)
-        self._save_context(sampling, first_message=text)
-        stored = self._store_message(self.conversation_id, USER, text)
-        self._pending_user_position = stored.position if stored is not None else None
-        self._pending_user = self._add_message(MessageWidget(USER, text))
+            self.session.edit_and_resend(index, text, context)
+        else:
+            self.session.send(text, context)
         self.input.clear()
         self._ask(sampling)
         return True
@@ -299,24 +296,19 @@ class ChatPage(QWidget):
         """Drop ``answer`` (default: the last one) and everything after it, then ask again
         with the same history (Ctrl+Shift+R)."""
         messages = self.view.messages
-        if answer is None:
-            answer = messages[-1] if messages and messages[-1].role == ASSISTANT else None
-            index = len(messages) if answer is None else len(messages) - 1
-        elif answer in messages and answer.role == ASSISTANT:
+        index: int | None = None
+        if answer is not None:
+            if answer not in messages or answer.role != ASSISTANT:
+                return False
             index = messages.index(answer)
-        else:
-            return False
-        if index == 0 or messages[index - 1].role != USER:
+        if self.session.regenerate_index(index) is None:
             self.statusMessage.emit("There is no answer to regenerate.")
             return False
         sampling = self._ready_sampling()
         if sampling is None:
             return False
         self._set_editing(None)
-        self._drop_from(index)
-        self._save_context(sampling)
-        self._pending_user = None
-        self._pending_user_position = None
+        self.session.regenerate(index, self._context(sampling))
         self._ask(sampling)
         return True
 
@@ -351,8 +343,8 @@ class ChatPage(QWidget):
     def new_chat(self) -> None:
         """Start a new conversation (stored with its first message). An answer still
         streaming is stopped; what it wrote is saved to its own conversation."""
+        self.session.new()
         self._leave_conversation()
-        self.conversation_id = None
         self.sidebar.set_current(None)
         self._update_message_actions()
         self.input.setFocus()
@@ -362,27 +354,29 @@ class ChatPage(QWidget):
         if self.db is None:
             return False
         try:
-            conversation = store.get(self.db, conversation_id)
+            conversation = self.session.open(conversation_id)
         except (WorkbenchError, sqlite3.Error) as err:
             self.statusMessage.emit(f"The conversation cannot be opened: {err}")
             self.sidebar.refresh()
             return False
         self._leave_conversation()
-        self.conversation_id = conversation.id
         title = f"Assistant · {conversation.model_name}" if conversation.model_name else None
-        for stored in conversation.messages:
-            self._add_message(self._stored_widget(stored, title))
+        self._sync_view(title)
         self.settings_panel.system_prompt.setPlainText(conversation.system_prompt or "")
         self.sidebar.set_current(conversation.id)
         self._update_message_actions()
         return True
 
     @property
+    def conversation_id(self) -> int | None:
+        """The stored conversation shown (None: a new chat, stored with its first message)."""
+        return self.session.conversation_id
+
+    @property
     def history(self) -> list[dict[str, str]]:
         """The conversation as the model gets it (the answer being streamed and empty
         interrupted answers left out)."""
-        return [{"role": m.role, "content": m.text} for m in self.view.messages
-                if m is not self.pending and (m.role == USER or m.text)]
+        return self.session.history()
 
     def set_sidebar_visible(self, visible: bool) -> None:
         """Show or hide the conversation list (Ctrl+Shift+L)."""
@@ -473,13 +467,11 @@ class ChatPage(QWidget):
             return None
 
     def _ask(self, sampling: Sampling) -> None:
-        """Ask the model to answer the conversation as it stands."""
-        messages = self.history
-        system = self.settings_panel.system_text()
-        if system:
-            messages.insert(0, {"role": "system", "content": system})
-        self.pending = self._add_message(MessageWidget(ASSISTANT, title=self._assistant_title()))
-        self._pending_target = self.conversation_id
+        """Ask the model to answer the conversation as it stands (the session has started
+        the answer: its widget is added here)."""
+        messages = self.session.request(self.settings_panel.system_text())
+        self._sync_view()
+        self.pending = self._widget_of(self.session.pending)
         if self.banner.kind == "error":
             self.banner.dismiss()
         self.bridge.send(messages, sampling)
@@ -491,18 +483,38 @@ class ChatPage(QWidget):
         self.view.add(message)
         return message
 
-    def _stored_widget(self, stored: store.Message, title: str | None) -> MessageWidget:
-        if stored.role != ASSISTANT:
-            return MessageWidget(stored.role, stored.content)
-        message = MessageWidget(ASSISTANT, title=title)
-        if stored.finish_reason == store.INTERRUPTED:
-            message.interrupt(CRASH_NOTE, stored.content)
-        elif stored.metrics and stored.finish_reason:
-            message.finish(stored.content, stored.finish_reason,
-                           AnswerMetrics.from_dict(stored.metrics))
+    def _message_widget(self, message: ChatMessage, title: str | None) -> MessageWidget:
+        """The widget that shows one of the session's messages."""
+        if message is self.session.pending:  # the answer being written: it streams in
+            return MessageWidget(ASSISTANT, title=self._assistant_title())
+        if message.role != ASSISTANT:
+            return MessageWidget(message.role, message.content)
+        widget = MessageWidget(ASSISTANT, title=title)
+        if message.interrupted:
+            widget.interrupt(CRASH_NOTE, message.content)
+        elif message.metrics is not None and message.finish_reason:
+            widget.finish(message.content, message.finish_reason, message.metrics)
         else:
-            message.set_text(stored.content, markdown=True)
-        return message
+            widget.set_text(message.content, markdown=True)
+        return widget
+
+    def _sync_view(self, title: str | None = None) -> None:
+        """Show the session's messages: the widgets of messages it dropped go, its new
+        messages get one (``title`` names the model of shown answers)."""
+        alive = {id(message) for message in self.session.messages}
+        for message, widget in list(zip(self._shown, self.view.messages, strict=False)):
+            if id(message) not in alive:
+                self.view.remove(widget)
+        self._shown = [message for message in self._shown if id(message) in alive]
+        for message in self.session.messages[len(self._shown):]:
+            self._add_message(self._message_widget(message, title))
+            self._shown.append(message)
+
+    def _widget_of(self, message: ChatMessage | None) -> MessageWidget | None:
+        for shown, widget in zip(self._shown, self.view.messages, strict=False):
+            if shown is message:
+                return widget
+        return None
 
     def _update_message_actions(self) -> None:
         """Edit on user messages while no answer streams; Regenerate on the last answer while
@@ -523,28 +535,16 @@ class ChatPage(QWidget):
         self.edit_bar.setVisible(message is not None)
 
     def _leave_conversation(self) -> None:
-        """Clear the view; a streaming answer is stopped (and saved where it belongs)."""
+        """Clear the view (the session has left its conversation); a streaming answer is
+        stopped (and saved where it belongs)."""
         self.bridge.stop()
         self.pending = None
-        self._pending_user = None
         self._set_editing(None)
         self.view.clear()
+        self._shown = []
 
-    def _drop_from(self, index: int) -> None:
-        """Remove the messages from ``index`` on, in the view and in the store."""
-        for message in self.view.messages[index:]:
-            self.view.remove(message)
-        if self.db is not None and self.conversation_id is not None:
-            try:
-                store.truncate_after(self.db, self.conversation_id, index - 1)
-            except (WorkbenchError, sqlite3.Error) as err:
-                self.statusMessage.emit(f"The conversation could not be saved: {err}")
-
-    def _save_context(self, sampling: Sampling, first_message: str | None = None) -> None:
-        """Create the conversation (with its first message) or note the model, system prompt
-        and settings it goes on with."""
-        if self.db is None:
-            return
+    def _context(self, sampling: Sampling) -> ConversationContext:
+        """The model, system prompt and settings the conversation goes on with."""
         info = self.bridge.info or {}
         model_path = info.get("model_path") or (
             self.bridge.settings.model_path if self.bridge.settings is not None else None)
@@ -552,66 +552,21 @@ class ChatPage(QWidget):
         settings: dict[str, Any] = {"sampling": sampling.to_dict()}
         if self.bridge.settings is not None:
             settings["load"] = self.bridge.settings.to_dict()
-        context = {"model_path": model_path, "model_name": model_name,
-                   "system_prompt": self.settings_panel.system_text(), "settings": settings}
-        try:
-            if self.conversation_id is not None:
-                store.update(self.db, self.conversation_id, **context)
-                return
-            if first_message is not None:
-                self.conversation_id = store.create(self.db, title=first_message, **context)
-                self.sidebar.set_current(self.conversation_id)
-        except store.ConversationNotFound:
-            self.conversation_id = None  # deleted elsewhere (another window, the CLI)
-            if first_message is not None:
-                self._save_context(sampling, first_message)
-        except sqlite3.Error as err:
-            self.statusMessage.emit(f"The conversation could not be saved: {err}")
+        return ConversationContext(model_path=model_path, model_name=model_name,
+                                   system_prompt=self.settings_panel.system_text(),
+                                   settings=settings)
 
-    def _store_message(self, conversation_id: int | None, role: str, content: str, *,
-                       metrics: AnswerMetrics | None = None,
-                       finish_reason: str | None = None) -> store.Message | None:
-        """Append a message to a conversation; returns it (None: not stored)."""
-        if self.db is None or conversation_id is None:
-            return None
-        try:
-            stored = store.append_message(
-                self.db, conversation_id, role, content,
-                metrics=metrics.to_dict() if metrics is not None else None,
-                finish_reason=finish_reason)
-        except store.ConversationNotFound:
-            return None  # deleted while its answer was streaming
-        except sqlite3.Error as err:
-            self.statusMessage.emit(f"The conversation could not be saved: {err}")
-            return None
+    def _on_store_problem(self, text: str) -> None:
+        self.statusMessage.emit(text)
+
+    def _on_saved(self) -> None:
         self.sidebar.refresh()
-        return stored
 
-    def _show_late_answer(self, stored: store.Message | None) -> None:
-        """An answer stopped by a switch of conversation was saved after its conversation
-        was opened again: show it there too (the view and the store stay in step)."""
-        if stored is not None and stored.conversation_id == self.conversation_id \
-                and stored.position == len(self.view.messages):
-            title = self._assistant_title()
-            self._add_message(self._stored_widget(stored, title))
-
-    def _take_back(self, conversation_id: int, position: int) -> None:
-        """Unstore the message at ``position`` and what follows; a conversation left empty
-        goes too (empty conversations are not kept)."""
-        if self.db is None:
-            return
-        # (if the conversation went meanwhile, there is nothing to take back)
-        with contextlib.suppress(WorkbenchError, sqlite3.Error):
-            store.truncate_after(self.db, conversation_id, position - 1)
-            if position == 0:
-                store.delete(self.db, conversation_id)
-                if conversation_id == self.conversation_id:
-                    self.conversation_id = None
-        self.sidebar.set_current(self.conversation_id)
+    def _on_current(self, conversation_id: int | None) -> None:
+        self.sidebar.set_current(conversation_id)
 
     def _on_conversation_deleted(self, conversation_id: int) -> None:
-        if conversation_id == self._pending_target:
-            self._pending_target = None
+        self.session.forget(conversation_id)
         if conversation_id == self.conversation_id:
             self.new_chat()
 
@@ -685,6 +640,7 @@ class ChatPage(QWidget):
                                f"{str(err)[1:]}", details=self._log_tail())
 
     def _on_text(self, text: str) -> None:
+        self.session.partial(text)
         if self.pending is not None:
             self.pending.append_text(text)
 
@@ -692,54 +648,45 @@ class ChatPage(QWidget):
         if self.pending is not None:
             self.pending.show_live(figures)
 
-    def _take_pending(self) -> tuple[MessageWidget | None, int | None]:
-        pending, target = self.pending, self._pending_target
-        self.pending, self._pending_target = None, None
-        return pending, target
+    def _take_pending(self) -> MessageWidget | None:
+        pending, self.pending = self.pending, None
+        return pending
 
     def _on_finished(self, result: ChatResult) -> None:
-        pending, target = self._take_pending()
-        self._pending_user = None
+        pending = self._take_pending()
         # saved even when the view shows another conversation by now (it was stopped)
-        stored = self._store_message(target, ASSISTANT, result.text, metrics=result.metrics,
-                                     finish_reason=result.finish_reason)
+        end = self.session.finish(result.text, result.finish_reason, result.metrics)
         if pending is not None:
             pending.finish(result.text, result.finish_reason, result.metrics)
-        else:
-            self._show_late_answer(stored)
+        elif end.late is not None:
+            self._sync_view(self._assistant_title())
         self._update_message_actions()
 
     def _on_answer_failed(self, err: WorkbenchError) -> None:
-        pending, target = self._take_pending()
-        user, self._pending_user = self._pending_user, None
-        position, self._pending_user_position = self._pending_user_position, None
-        if pending is None:
+        pending = self._take_pending()
+        failure = self.session.fail()
+        if pending is None or failure is None:
             return
-        # Nothing was answered: take the message back so it can be edited and sent again.
-        self.view.remove(pending)
-        if user is not None:
-            self.view.remove(user)
-            self.input.setPlainText(user.text)
-            if self.db is not None and target is not None and position is not None:
-                self._take_back(target, position)
+        # Nothing was answered: the message is taken back so it can be edited and sent again.
+        self._sync_view()
+        if failure.user_text is not None:
+            self.input.setPlainText(failure.user_text)
         self.banner.show_error("The model could not answer",
                                f"{str(err)[:1].upper()}{str(err)[1:]}")
         self._update_message_actions()
 
     def _on_crashed(self, err: WorkerCrashed, operation: str) -> None:
-        pending, target = self._take_pending()
-        self._pending_user = None
+        pending = self._take_pending()
         kept = False
         if operation == "chat":
-            partial = err.partial_text or ""
+            end = self.session.crash(err.partial_text)
             if pending is not None:
                 pending.interrupt(CRASH_NOTE, err.partial_text)
-                partial = pending.text
-                kept = bool(partial)
-            stored = self._store_message(target, ASSISTANT, partial,
-                                         finish_reason=store.INTERRUPTED)
-            if pending is None:
-                self._show_late_answer(stored)
+                kept = bool(pending.text)
+            elif end.late is not None:
+                self._sync_view(self._assistant_title())
+        else:
+            self.session.abandon()
         self.settings_panel.set_model(None)
         if operation == "load":
             self.model_label.setText("No model loaded")
