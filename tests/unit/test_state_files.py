@@ -117,3 +117,32 @@ def test_writes_leave_no_temporary_files_and_replace_atomically(tmp_path: Path) 
     with pytest.raises(TypeError):
         write_json_atomic(path, {"bad": object()})
     assert json.loads(path.read_text()) == {"n": 4}  # the old file is intact
+
+
+def test_a_hand_edited_file_that_does_not_parse_is_reported_with_its_line_and_kept(
+        tmp_path: Path) -> None:
+    from workbench.errors import BadInput
+    from workbench.store.state_file import read_json_document
+
+    path = tmp_path / "settings.json"
+    assert read_json_document(path, "settings file") is None  # missing
+    path.write_text('{"offline": true,\n "x": }', encoding="utf-8")
+    with pytest.raises(BadInput, match=r"the settings file .* is not valid JSON \(line 2\): "
+                                       "fix or delete it"):
+        read_json_document(path, "settings file")
+    assert path.exists() and not path.with_name("settings.json.broken").exists()
+    path.write_text('{"offline": true}', encoding="utf-8")
+    assert read_json_document(path, "settings file") == {"offline": True}
+
+
+def test_a_broken_calibration_cache_is_set_aside_and_reads_as_empty(home: Path) -> None:
+    from workbench.planner import calibration
+
+    path = calibration.cache_path()
+    assert home in path.parents
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('{"calibrations": {', encoding="utf-8")
+    assert calibration.cached_calibrations() == {}
+    assert path.with_name(path.name + ".broken").exists() and not path.exists()
+    path.write_text('["not", "an", "object"]', encoding="utf-8")
+    assert calibration.cached_calibrations() == {}

@@ -176,11 +176,12 @@ def cache_path() -> Path:
 
 def cached_calibrations() -> dict[str, Calibration]:
     try:
-        raw = json.loads(cache_path().read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
+        raw = read_json_state(cache_path(), default={})  # a broken file is set aside
+    except OSError:  # cannot be read now: nothing is known to be cached
         return {}
     out = {}
-    for key, value in raw.get("calibrations", {}).items():
+    calibrations = raw.get("calibrations") if isinstance(raw, dict) else None
+    for key, value in (calibrations if isinstance(calibrations, dict) else {}).items():
         with contextlib.suppress(TypeError, KeyError):
             out[key] = Calibration.from_dict(value)
     return out
@@ -509,10 +510,10 @@ def machine_bandwidth(*, refresh: bool = False) -> float:
     machine = machine_identity()
     if not refresh:
         try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-            if raw.get("machine") == machine:
+            raw = read_json_state(path, default={})
+            if isinstance(raw, dict) and raw.get("machine") == machine:
                 return float(raw["gbps"])
-        except (OSError, json.JSONDecodeError, KeyError, ValueError):
+        except (OSError, KeyError, TypeError, ValueError):
             pass
     gbps = measure_bandwidth()
     with contextlib.suppress(OSError):  # remembered if it can be; measured again if not

@@ -10,7 +10,6 @@ own (``prompt_presets.json`` in the data directory, written atomically).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from typing import Any
 from workbench import paths
 from workbench.errors import BadInput
 from workbench.resources import resource_path
-from workbench.store.state_file import write_json_atomic
+from workbench.store.state_file import StateFileUnreadable, read_json_document, write_json_atomic
 
 PRESETS_FILE = "prompt_presets.json"
 BUILTIN_FILE = "system_prompts.json"
@@ -40,16 +39,11 @@ def presets_path() -> Path:
 
 def _parse(path: Path, *, builtin: bool) -> list[PromptPreset]:
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        data: Any = read_json_document(path, "prompt presets file")
+    except StateFileUnreadable as err:
+        raise BadInput(f"cannot read the prompt presets file {path}: {err.reason}") from None
+    if data is None:
         return []
-    except OSError as err:
-        raise BadInput(f"cannot read the prompt presets file {path}: {err.strerror}") from None
-    try:
-        data: Any = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BadInput(f"the prompt presets file {path} is not valid JSON (line {err.lineno}): "
-                       "fix or delete it") from None
     items = data.get("presets") if isinstance(data, dict) else None
     if not isinstance(items, list) or not all(
             isinstance(i, dict) and isinstance(i.get("name"), str)

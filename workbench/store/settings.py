@@ -16,7 +16,11 @@ from typing import Any
 from workbench import paths
 from workbench.errors import BadInput
 from workbench.store import secrets
-from workbench.store.state_file import StateFileUnreadable, read_state_text, write_text_atomic
+from workbench.store.state_file import (
+    StateFileUnreadable,
+    read_json_document,
+    write_text_atomic,
+)
 
 SETTINGS_FILE = "settings.json"
 DEFAULT_ELECTRICITY_USD_PER_KWH = 0.15
@@ -150,15 +154,9 @@ _OFFLINE_IN_TEXT = re.compile(r'"offline"\s*:\s*(true|false)\b')
 
 
 def _read_document(path: Path) -> dict[str, Any]:
-    text = read_state_text(path)
-    if text is None:
+    data = read_json_document(path, "settings file")
+    if data is None:
         return {}
-    try:
-        data = json.loads(text)
-    except ValueError as err:
-        line = f" (line {err.lineno})" if isinstance(err, json.JSONDecodeError) else ""
-        raise BadInput(f"the settings file {path} is not valid JSON{line}: fix or delete "
-                       "it") from None
     if not isinstance(data, dict):
         raise BadInput(f"the settings file {path} must hold a JSON object")
     return data

@@ -9,6 +9,9 @@ Reading: a missing file is the default; a file that does not parse is set aside
 (``NAME.broken``) and read as the default, so the next save starts clean and the bad
 copy is kept for the user; any other ``OSError`` (too many open files, permissions, ...) is
 raised as a ``RuntimeFailure``: a transient error never makes a good file look empty.
+A file the user edits by hand (settings, prompt presets) is read with ``read_json_document``
+instead: one that does not parse stays where it is and is reported, with its line, as
+``BadInput``.
 """
 
 from __future__ import annotations
@@ -20,12 +23,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from workbench.errors import RuntimeFailure
+from workbench.errors import BadInput, RuntimeFailure
 
 
 class StateFileUnreadable(RuntimeFailure, OSError):
     """A state file exists but cannot be read now (not a parse error). Also an ``OSError``, so
-    code that tolerates a failing disk tolerates this too."""
+    code that tolerates a failing disk tolerates this too. ``reason``: the OS's words."""
+
+    reason: str = ""
 
 
 def write_text_atomic(path: Path, text: str) -> Path:
@@ -67,6 +72,21 @@ def read_json_state(path: Path, default: Any = None) -> Any:
         return default
 
 
+def read_json_document(path: Path, what: str) -> Any:
+    """The parsed JSON of a file the user may edit, ``what`` naming it ("settings file");
+    None when it is missing. A file that does not parse raises ``BadInput`` ("the settings
+    file PATH is not valid JSON (line 3): fix or delete it") and is left alone; a file that
+    cannot be read now raises ``StateFileUnreadable``."""
+    text = read_state_text(path)
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as err:
+        line = f" (line {err.lineno})" if isinstance(err, json.JSONDecodeError) else ""
+        raise BadInput(f"the {what} {path} is not valid JSON{line}: fix or delete it") from None
+
+
 def read_state_text(path: Path) -> str | None:
     """The text of ``path``, None when it does not exist; other read errors raise."""
     try:
@@ -76,8 +96,10 @@ def read_state_text(path: Path) -> str | None:
     except UnicodeDecodeError:
         return "\0"  # not text: parses badly, so the caller sets it aside
     except OSError as err:
-        raise StateFileUnreadable(f"cannot read {path} now ({err.strerror or err}); it was left "
-                                  "as it is") from None
+        unreadable = StateFileUnreadable(f"cannot read {path} now ({err.strerror or err}); it "
+                                         "was left as it is")
+        unreadable.reason = err.strerror or str(err)
+        raise unreadable from None
 
 
 def set_aside(path: Path) -> Path | None:
