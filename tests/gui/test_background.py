@@ -199,3 +199,14 @@ def test_deleting_a_runner_with_its_page_cancels_its_tasks(qtbot) -> None:
     qtbot.waitUntil(token.is_set, timeout=WAIT_MS)
     qtbot.waitUntil(lambda: task.done, timeout=WAIT_MS)
     assert results == []
+
+
+def test_wait_blocks_until_the_work_has_returned(qtbot) -> None:
+    release = threading.Event()
+    task = Task(lambda p, c: release.wait(10))
+    assert task.wait(0)  # never started: nothing to wait for
+    task.start()
+    assert not task.wait(0.02)
+    release.set()
+    assert task.wait(10)
+    qtbot.waitUntil(lambda: task.done, timeout=WAIT_MS)

@@ -136,6 +136,7 @@ class Task(QObject):
         self.done = False
         self._work = work
         self._started = False
+        self._returned = threading.Event()
         self._relay = Relay(self, latest_only=latest_progress, interval_ms=progress_interval_ms)
         self._relay.delivered.connect(self.progressed)
         self._ended.connect(self._on_ended, Qt.ConnectionType.QueuedConnection)
@@ -156,6 +157,11 @@ class Task(QObject):
         threading.Thread(target=self._run, name=self.name, daemon=True).start()
         return self
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the work has returned (any thread; its report may still be on its way);
+        False when ``timeout`` seconds passed first. True for a task that never started."""
+        return not self._started or self._returned.wait(timeout)
+
     def cancel(self) -> None:
         """Ask the work to stop and drop what it still reports (GUI thread)."""
         self.token.cancel()
@@ -168,6 +174,7 @@ class Task(QObject):
             ok, value = True, self._work(self._relay.push, self.token)
         except BaseException as err:  # reported to the page, which shows it
             ok, value = False, err
+        self._returned.set()
         try:
             self._ended.emit(ok, value)
         except RuntimeError:  # the task's C++ object is gone (window closed)
