@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from workbench.cancel import CancelToken
 from workbench.engine import bench_runs
 from workbench.engine.bench_runner import (
     BenchProgress,
@@ -16,8 +17,8 @@ from workbench.engine.bench_runner import (
     run_benchmarks,
     steps_per_model,
 )
-from workbench.engine.client import CancelToken
 from workbench.engine.errors import WorkerCrashed
+from workbench.engine.protocol import BenchSamples, LoadedModel
 from workbench.engine.settings import LoadSettings
 from workbench.store import db
 
@@ -37,16 +38,19 @@ class FakeEngine:
         self.killed = False
         self.closed = False
 
-    def load(self, settings: LoadSettings, notes: Any = ()) -> dict[str, Any]:
+    def load(self, settings: LoadSettings, notes: Any = ()) -> LoadedModel:
         if self.fail is not None:
             raise self.fail
         self.settings = settings
-        return {"threads": 2, "repack": False, "n_ctx": settings.n_ctx, "notes": list(notes),
-                "name": Path(settings.model_path).stem, "architecture": "llama",
-                "n_params": 1000, "model_size_bytes": 4096, "llama_cpp_version": "test"}
+        return LoadedModel(
+            model_path=settings.model_path, architecture="llama",
+            name=Path(settings.model_path).stem, n_params=1000, model_size_bytes=4096,
+            n_vocab=32, n_ctx=settings.n_ctx, n_ctx_train=2048, chat_template=True, load_ms=1.0,
+            threads=2, repack=False, flash_attn="auto", kv_type="f16", n_gpu_layers=0,
+            gpu_offload=False, llama_cpp_version="test", notes=list(notes))
 
     def bench(self, pp_tokens: int, tg_tokens: int, repetitions: int, *, on_progress: Any = None,
-              cancel: CancelToken | None = None) -> dict[str, Any]:
+              cancel: CancelToken | None = None) -> BenchSamples:
         if on_progress is not None:
             on_progress("warmup", 0)
         pp, tg = [], []
@@ -65,7 +69,8 @@ class FakeEngine:
                     if self.killed:
                         raise WorkerCrashed(during="bench", returncode=-9, log_tail=[])
                 tg.append(10.0 + rep)
-        return {"pp_samples": pp, "tg_samples": tg, "system_info": "test"}
+        return BenchSamples(cancelled=False, pp_samples=tuple(pp), tg_samples=tuple(tg),
+                            system_info="test")
 
     def kill(self) -> None:
         self.killed = True

@@ -23,11 +23,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from workbench.cancel import CancelToken
 from workbench.engine import bench_runs
 from workbench.engine.bench import BenchResult, measure
 
 if TYPE_CHECKING:
-    from workbench.engine.client import CancelToken, LocalEngine
+    from workbench.engine.client import LocalEngine
+    from workbench.engine.protocol import LoadedModel
     from workbench.engine.settings import LoadSettings
 
 STAGES = ("load", "warmup", "pp", "tg")
@@ -82,7 +84,7 @@ class BenchRunner:
         connect: Callable[[], sqlite3.Connection] | None = None,
         machine: dict[str, Any] | None = None,
         on_progress: Callable[[BenchProgress], None] | None = None,
-        on_loaded: Callable[[int, dict[str, Any]], None] | None = None,
+        on_loaded: Callable[[int, LoadedModel], None] | None = None,
         on_result: Callable[[BenchResult, int | None], None] | None = None,
         on_failed: Callable[[str, BaseException], None] | None = None,
         token: CancelToken | None = None,
@@ -91,11 +93,7 @@ class BenchRunner:
         self.pp_tokens = pp_tokens
         self.tg_tokens = tg_tokens
         self.repetitions = repetitions
-        if token is None:
-            from workbench.engine.client import CancelToken
-
-            token = CancelToken()
-        self.token = token
+        self.token = token if token is not None else CancelToken()
         self._engine_factory = engine_factory or _default_engine
         self._connect = connect
         self._machine = machine
@@ -138,11 +136,11 @@ class BenchRunner:
         """Measure every model (blocking); returns what was measured, stored and failed."""
         report = BenchReport()
         for index, settings in enumerate(self.settings):
-            if self.token.cancelled:
+            if self.token.is_set():
                 break
             result = self._measure(index, settings, report)
             if result is None:
-                if self.token.cancelled:
+                if self.token.is_set():
                     break
                 continue
             try:
@@ -155,7 +153,7 @@ class BenchRunner:
                 report.run_ids.append(run_id)
             if self._on_result is not None:
                 self._on_result(result, run_id)
-        report.cancelled = self.token.cancelled
+        report.cancelled = self.token.is_set()
         return report
 
     def _measure(self, index: int, settings: LoadSettings,
@@ -164,14 +162,14 @@ class BenchRunner:
         with self._lock:
             self._engine = engine
         try:
-            if self.token.cancelled:
+            if self.token.is_set():
                 return None
 
             def progressed(stage: str, rep: int) -> None:
                 if self._on_progress is not None:
                     self._on_progress(self.progress(index, stage, rep))
 
-            def loaded(info: dict[str, Any]) -> None:
+            def loaded(info: LoadedModel) -> None:
                 if self._on_loaded is not None:
                     self._on_loaded(index, info)
 
@@ -179,7 +177,7 @@ class BenchRunner:
                            on_progress=progressed, on_loaded=loaded,
                            cancel=self.token)
         except Exception as err:
-            if self.token.cancelled:  # the kill of a cancel, not a failure
+            if self.token.is_set():  # the kill of a cancel, not a failure
                 return None
             self._fail(report, settings.model_path, err)
             return None

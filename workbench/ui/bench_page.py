@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import sqlite3
-import threading
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -50,16 +49,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from workbench.cancel import CancelToken
 from workbench.engine import bench_runs
 from workbench.engine.bench import BenchResult, bench_context
-from workbench.engine.bench_runner import BenchProgress, BenchRunner, steps_per_model
+from workbench.engine.bench_runner import BenchProgress, BenchReport, BenchRunner, steps_per_model
 from workbench.engine.client import LocalEngine
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import LoadSettings
 from workbench.hub import LocalModel, scan_library
 from workbench.present.numbers import format_bytes, number
 from workbench.store import db
-from workbench.ui.background import BackgroundCall
+from workbench.ui.background import BackgroundCall, Task
 from workbench.ui.chart_axis import set_round_axis, use_text_numbers
 from workbench.ui.notice_banner import NoticeBanner
 from workbench.ui.widgets import confirm, page_title, plain_label, plain_tip, row_table
@@ -131,11 +131,11 @@ def stage_text(stage: str, rep: int, repetitions: int) -> str:
 
 
 class BenchRun(QObject):
-    """The core's ``BenchRunner`` on a background thread, its callbacks as Qt signals.
+    """The core's ``BenchRunner`` as one UI ``Task`` (``workbench.ui.background``): what it
+    reports arrives as these signals on the GUI thread.
 
-    Signals come from that thread and reach the GUI thread queued. ``cancel()`` (any thread)
-    kills the current worker, so it lands at once; the model in progress is not stored.
-    (A thin wrapper until the UI has one task runner with progress and cancel.)
+    ``cancel()`` sets the task's token, which kills the current worker at once; the model in
+    progress is not stored and nothing more of the run is reported but ``ended(True)``.
     """
 
     progressed = Signal(str, int)  # text, steps done of len(paths) * steps_per_model
@@ -147,42 +147,53 @@ class BenchRun(QObject):
                  parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.plan = plan
-        self.runner = BenchRunner(
-            [plan.settings_for(path) for path in plan.paths], pp_tokens=plan.pp_tokens,
-            tg_tokens=plan.tg_tokens, repetitions=plan.repetitions,
-            engine_factory=engine_factory, connect=connect, on_progress=self._progress,
-            on_result=self._result, on_failed=self._failed)
-        self.token = self.runner.token
+        self._engine_factory = engine_factory
+        self._connect = connect
+        self.task = Task(self._work, self, name="workbench-bench")
+        self.token = self.task.token
+        self.task.progressed.connect(self._report)
+        self.task.finished.connect(lambda _report: self.ended.emit(False))
+        self.task.failed.connect(self._crashed)
+        self.task.cancelled.connect(lambda: self.ended.emit(True))
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="workbench-bench", daemon=True).start()
+        self.task.start()
 
     def cancel(self) -> None:
-        self.runner.cancel()
+        self.task.cancel()
 
-    def _emit(self, signal: Any, *args: object) -> None:
-        with contextlib.suppress(RuntimeError):  # the page is gone (window closed)
-            signal.emit(*args)
+    def _work(self, progress: Callable[[Any], None], cancel: CancelToken) -> BenchReport:
+        """The worker thread: the core's runner; its callbacks go out as progress values."""
+        plan = self.plan
 
-    def _progress(self, step: BenchProgress) -> None:
-        name = step.path.replace("\\", "/").rsplit("/", 1)[-1]
-        text = (f"model {step.index + 1}/{step.models} · "
-                f"{stage_text(step.stage, step.rep, step.repetitions)}" +
-                (f" {name}" if step.stage == "load" else ""))
-        self._emit(self.progressed, text, step.steps_done)
+        def progressed(step: BenchProgress) -> None:
+            name = step.path.replace("\\", "/").rsplit("/", 1)[-1]
+            text = (f"model {step.index + 1}/{step.models} · "
+                    f"{stage_text(step.stage, step.rep, step.repetitions)}" +
+                    (f" {name}" if step.stage == "load" else ""))
+            progress((self.progressed, text, step.steps_done))
 
-    def _result(self, _result: BenchResult, run_id: int | None) -> None:
-        if run_id is not None:
-            self._emit(self.stored, run_id)
+        def stored(_result: BenchResult, run_id: int | None) -> None:
+            if run_id is not None:
+                progress((self.stored, run_id))
 
-    def _failed(self, path: str, err: BaseException) -> None:
-        self._emit(self.failed, path, err)
+        runner = BenchRunner(
+            [plan.settings_for(path) for path in plan.paths], pp_tokens=plan.pp_tokens,
+            tg_tokens=plan.tg_tokens, repetitions=plan.repetitions,
+            engine_factory=self._engine_factory, connect=self._connect,
+            on_progress=progressed, on_result=stored,
+            on_failed=lambda path, err: progress((self.failed, path, err)), token=cancel)
+        cancel.on_cancel(runner.cancel)  # kills the current worker: the cancel lands at once
+        return runner.run()
 
-    def _run(self) -> None:
-        try:
-            self.runner.run()
-        finally:
-            self._emit(self.ended, self.token.cancelled)
+    def _report(self, value: tuple[Any, ...]) -> None:
+        signal, *args = value
+        signal.emit(*args)
+
+    def _crashed(self, err: BaseException) -> None:
+        """The runner itself failed (its per-model failures come as ``failed``)."""
+        self.failed.emit(self.plan.paths[0] if self.plan.paths else "", err)
+        self.ended.emit(False)
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -649,7 +660,7 @@ class BenchPage(QWidget):
         return True
 
     def cancel_run(self) -> None:
-        if self.run is not None and not self.run.token.cancelled:
+        if self.run is not None and not self.run.token.is_set():
             self.progress_label.setText("Cancelling…")
             self.run.cancel()
 
@@ -664,7 +675,7 @@ class BenchPage(QWidget):
         self.cancel_run()
 
     def _progressed(self, text: str, done: int) -> None:
-        if self.run is not None and not self.run.token.cancelled:
+        if self.run is not None and not self.run.token.is_set():
             self.progress_label.setText(text)
             self.progress.setValue(done)
 
