@@ -184,14 +184,14 @@ def print_human(document: dict[str, Any], plan: Any, offload: Any = None) -> Non
     from rich.console import Console
     from rich.table import Table
 
-    from workbench.present.numbers import format_size
+    from workbench.present.numbers import format_count, format_size
     from workbench.present.plans import memory_verdict
     from workbench.terminal_text import markup_escape as esc
 
     console = Console(highlight=False, emoji=False)
     title = document.get("name") or os.path.basename(document["model"])
     console.print(f"[bold]{esc(title)}[/bold]  {esc(document.get('architecture'))}, "
-                  f"{(document.get('parameter_count') or 0) / 1e9:.2f} B parameters, "
+                  f"{format_count(document.get('parameter_count') or 0)} parameters, "
                   f"{esc(document.get('file_type') or '?')}, "
                   f"{format_size(document.get('file_size') or 0)} file")
     console.print(f"ctx {document['ctx']}, ubatch {document['n_ubatch']}, flash attention "

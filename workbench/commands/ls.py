@@ -58,9 +58,9 @@ def handler(args: argparse.Namespace) -> int:
 
 
 def _params(n: int | None) -> str:
-    if not n:
-        return "-"
-    return f"{n / 1e9:.1f} B" if n >= 1e8 else f"{n / 1e6:.1f} M"
+    from workbench.present.numbers import format_count
+
+    return format_count(n) if n else "-"
 
 
 def print_human(document: dict[str, Any]) -> None:

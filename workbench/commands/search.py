@@ -49,12 +49,9 @@ def handler(args: argparse.Namespace) -> int:
 
 
 def _count(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if n >= limit:
-            return f"{n / limit:.1f}{suffix}"
-    return str(n)
+    from workbench.present.numbers import format_count
+
+    return "-" if n is None else format_count(n)
 
 
 def print_human(document: dict[str, Any]) -> None:
@@ -77,7 +74,7 @@ def print_human(document: dict[str, Any]) -> None:
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for r in results:
         n = r.get("parameters")
-        params = "-" if not n else f"{n / 1e9:.1f} B" if n >= 1e8 else f"{n / 1e6:.1f} M"
+        params = _count(n) if n else "-"
         gated = r.get("gated")
         access = f"gated ({gated})" if gated else "open"
         table.add_row(*(rich_text(cell) for cell in (

@@ -130,7 +130,9 @@ def _human_size(n: float) -> str:
 
 
 def _count(n: int) -> str:
-    return f"{n / 1e9:.2f}B" if n >= 1e9 else f"{n / 1e6:.1f}M"
+    from workbench.present.numbers import format_count
+
+    return format_count(n)
 
 
 def _print_result(r: SynthResult) -> None:

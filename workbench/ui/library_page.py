@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from workbench.errors import WorkbenchError
 from workbench.hub import LocalModel, delete_model, reveal, scan_library
-from workbench.present.numbers import format_bytes
+from workbench.present.numbers import format_bytes, format_count
 from workbench.ui.background import BackgroundCall
 from workbench.ui.widgets import confirm, page_title, plain_label, plain_tip, row_table
 
@@ -31,12 +31,7 @@ COLUMNS = ("Name", "Quant", "Size", "Architecture", "Parameters", "Context", "So
 
 
 def parameters_text(count: int | None) -> str:
-    if not count:
-        return ""
-    for limit, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
-        if count >= limit:
-            return f"{count / limit:.1f}{suffix}"
-    return str(count)
+    return format_count(count) if count else ""
 
 
 def row_values(model: LocalModel) -> list[str]:
