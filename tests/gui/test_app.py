@@ -10,6 +10,7 @@ from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from tests.helpers.gui import LOAD_TIMEOUT_MS
+from workbench.engine.protocol import LoadedModel
 from workbench.ui import app as app_module
 from workbench.ui.main_window import MainWindow
 
@@ -27,7 +28,7 @@ def test_run_app_opens_the_model_and_returns_when_closed(qtbot, llama_tiny: Path
         seen["title"] = window.windowTitle()
         seen["hook"] = sys.excepthook
 
-        def loaded(info: dict) -> None:
+        def loaded(info: LoadedModel) -> None:
             seen["info"] = info
             window.close()
 
@@ -49,7 +50,7 @@ def test_run_app_opens_the_model_and_returns_when_closed(qtbot, llama_tiny: Path
     assert seen["title"] == "Workbench"
     assert seen["hook"] is not hook_before  # our hook was installed while running
     assert sys.excepthook is hook_before  # and removed afterwards
-    assert isinstance(seen.get("info"), dict) and seen["info"]["architecture"] == "llama"
+    assert isinstance(seen.get("info"), LoadedModel) and seen["info"].architecture == "llama"
     assert QApplication.organizationName() == app_module.ORGANIZATION
     # QSettings' default location is the test's (isolated by conftest)
     assert QSettings().contains("window/geometry")

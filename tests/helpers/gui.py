@@ -7,6 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 
 from workbench.engine.client import ChatResult
+from workbench.engine.protocol import LoadedModel
 from workbench.ui import engine_bridge as states
 from workbench.ui.main_window import MainWindow
 from workbench.ui.message_widget import MessageWidget
@@ -16,7 +17,7 @@ ANSWER_TIMEOUT_MS = 60_000
 LONG = 100_000  # max tokens: the context (not this limit) would end the answer
 
 
-def load_model(qtbot, window: MainWindow, path: Path, *, context: int = 1024) -> dict:
+def load_model(qtbot, window: MainWindow, path: Path, *, context: int = 1024) -> LoadedModel:
     """Open ``path`` the way a user does and wait until it is loaded."""
     window.chat.settings_panel.context.setValue(context)
     with qtbot.waitSignal(window.bridge.loaded, timeout=LOAD_TIMEOUT_MS) as blocker:

@@ -13,6 +13,7 @@ from workbench.commands.output import add_json_flag, emit
 from workbench.commands.run import add_model_options, load_settings_from
 from workbench.engine.bench import BenchResult, bench_context
 from workbench.engine.bench_runner import BenchProgress, run_benchmarks
+from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import LoadSettings
 from workbench.errors import BadInput
 from workbench.terminal_text import markup_escape, rich_text, terminal_safe
@@ -64,8 +65,8 @@ def bench_all(args: argparse.Namespace) -> list[BenchResult]:
     console = Console(stderr=True)
     with console.status(f"loading {markup_escape(args.models[0])}") as status:
 
-        def loaded(_index: int, info: dict[str, Any]) -> None:
-            for note in info["notes"]:
+        def loaded(_index: int, info: LoadedModel) -> None:
+            for note in info.notes:
                 print(f"workbench: {terminal_safe(note)}", file=sys.stderr)
 
         def progress(step: BenchProgress) -> None:

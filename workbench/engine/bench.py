@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from workbench.cancel import Cancellable
     from workbench.engine.client import LocalEngine
+    from workbench.engine.protocol import LoadedModel
     from workbench.engine.settings import LoadSettings
 
 
@@ -63,7 +64,7 @@ def measure(
     repetitions: int,
     *,
     on_progress: Callable[[str, int], None] | None = None,
-    on_loaded: Callable[[dict[str, Any]], None] | None = None,
+    on_loaded: Callable[[LoadedModel], None] | None = None,
     cancel: Cancellable | None = None,
 ) -> BenchResult | None:
     """Load ``settings.model_path`` in ``engine`` and run llama-bench's pp/tg tests on it.
@@ -76,17 +77,19 @@ def measure(
         settings = dataclasses.replace(settings, n_ctx=bench_context(pp_tokens, tg_tokens))
     if on_progress is not None:
         on_progress("load", 0)
-    info = engine.load(settings)
+    from workbench.engine.defaults import resolve_load_settings
+
+    info = engine.load(*resolve_load_settings(settings))
     settings = engine.settings or settings
     if on_loaded is not None:
         on_loaded(info)
     if cancel is not None and cancel.is_set():
         return None
     raw = engine.bench(pp_tokens, tg_tokens, repetitions, on_progress=on_progress, cancel=cancel)
-    if raw.get("cancelled") or (cancel is not None and cancel.is_set()):
+    if raw.cancelled or (cancel is not None and cancel.is_set()):
         return None
-    pp, pp_sd = mean_sd(raw.get("pp_samples", []))
-    tg, tg_sd = mean_sd(raw.get("tg_samples", []))
+    pp, pp_sd = mean_sd(list(raw.pp_samples))
+    tg, tg_sd = mean_sd(list(raw.tg_samples))
     path = settings.model_path
     return BenchResult(
         model_path=path,
@@ -98,22 +101,22 @@ def measure(
         tg_tokens_per_s=tg,
         tg_sd=tg_sd,
         settings={
-            "threads": info["threads"],
+            "threads": info.threads,
             "flash_attn": settings.flash_attn,
-            "repack": info["repack"],
+            "repack": info.repack,
             "gpu_layers": settings.n_gpu_layers,
-            "ctx": info["n_ctx"],
+            "ctx": info.n_ctx,
             "batch": settings.n_batch,
             "ubatch": settings.n_ubatch,
             "kv_type": settings.kv_type,
-            "llama_cpp_version": info.get("llama_cpp_version"),
-            "system_info": raw.get("system_info"),
+            "llama_cpp_version": info.llama_cpp_version,
+            "system_info": raw.system_info,
         },
         model={
-            "name": info.get("name"),
-            "architecture": info.get("architecture"),
+            "name": info.name,
+            "architecture": info.architecture,
             "quant": quant_name(path),
-            "n_params": info.get("n_params"),
-            "model_size_bytes": info.get("model_size_bytes"),
+            "n_params": info.n_params,
+            "model_size_bytes": info.model_size_bytes,
         },
     )

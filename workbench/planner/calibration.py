@@ -341,6 +341,7 @@ def measure(models: dict[int, Path], *, pp_tokens: int = PP_TOKENS, tg_tokens: i
             progress: Progress | None = None) -> tuple[list[CalibrationPoint], dict[str, Any]]:
     """Bench every model in the worker (interleaved rounds); returns points and the settings."""
     from workbench.engine.client import LocalEngine
+    from workbench.engine.defaults import resolve_load_settings
     from workbench.engine.settings import LoadSettings
     from workbench.gguf import read_header
     from workbench.planner.speed import weight_profile
@@ -355,13 +356,14 @@ def measure(models: dict[int, Path], *, pp_tokens: int = PP_TOKENS, tg_tokens: i
             for layers in sorted(models):
                 if progress:
                     progress(f"measuring {layers} layers (round {r + 1}/{rounds})")
-                info = engine.load(LoadSettings(model_path=str(models[layers]), n_ctx=ctx))
+                info = engine.load(*resolve_load_settings(
+                    LoadSettings(model_path=str(models[layers]), n_ctx=ctx)))
                 raw = engine.bench(pp_tokens, tg_tokens, repetitions)
-                tg[layers] += [1.0 / x for x in raw.get("tg_samples", []) if x > 0]
-                pp[layers] += [1.0 / x for x in raw.get("pp_samples", []) if x > 0]
+                tg[layers] += [1.0 / x for x in raw.tg_samples if x > 0]
+                pp[layers] += [1.0 / x for x in raw.pp_samples if x > 0]
                 used = engine.settings
-                settings = {"threads": info.get("threads"),
-                            "repack": info.get("repack"),
+                settings = {"threads": info.threads,
+                            "repack": info.repack,
                             "flash_attn": used.flash_attn if used else None,
                             "pp_tokens": pp_tokens, "tg_tokens": tg_tokens,
                             "repetitions": repetitions * rounds}
@@ -389,8 +391,8 @@ def settled(points: Sequence[CalibrationPoint], tolerance: float = 0.1) -> bool:
             ordered = sorted(samples)
             if len(ordered) < 2 or ordered[1] > ordered[0] * (1 + tolerance):
                 return False
-    ordered = sorted(points, key=lambda p: p.layers)
-    return all(a.tg_s < b.tg_s and a.pp_s < b.pp_s for a, b in itertools.pairwise(ordered))
+    by_layers = sorted(points, key=lambda p: p.layers)
+    return all(a.tg_s < b.tg_s and a.pp_s < b.pp_s for a, b in itertools.pairwise(by_layers))
 
 
 def merge_points(old: Sequence[CalibrationPoint], new: Sequence[CalibrationPoint]

@@ -19,7 +19,9 @@ from typing import Any
 
 from workbench.cancel import CancelToken
 from workbench.engine.client import LocalEngine
+from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import WorkerCrashed
+from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.errors import WorkbenchError
 from workbench.providers import errors
@@ -76,7 +78,10 @@ class LocalTarget(Target):
         meter_factory: MeterFactory | None = None,
         lock: Any = LOCAL_LOCK,
         chat_format: str = "auto",
+        on_model_used: Callable[[str], None] | None = None,
     ) -> None:
+        """``on_model_used`` goes to the engine this target starts (``engine`` not given):
+        the caller's "last used" recorder (``workbench.hub.library.record_use``)."""
         path = Path(model_path)
         Sampling(chat_format=chat_format)  # an unknown format is bad input now, not later
         self.chat_format = chat_format
@@ -88,9 +93,10 @@ class LocalTarget(Target):
         self.load_settings = load or LoadSettings(self.model_path)
         self._engine = engine
         self._owns_engine = engine is None
+        self._on_model_used = on_model_used
         self._meter_factory = meter_factory
         self._lock = lock
-        self.load_info: dict[str, Any] | None = None
+        self.load_info: LoadedModel | None = None
 
     @property
     def destination(self) -> str:
@@ -103,7 +109,7 @@ class LocalTarget(Target):
     @property
     def engine(self) -> LocalEngine:
         if self._engine is None:
-            self._engine = LocalEngine()
+            self._engine = LocalEngine(on_model_used=self._on_model_used)
         return self._engine
 
     @property
@@ -139,11 +145,11 @@ class LocalTarget(Target):
         if self.load_info is None or not engine.alive or engine.info is None:
             status(f"loading {self.model}")
             try:
-                self.load_info = engine.load(self.load_settings)
+                self.load_info = engine.load(*resolve_load_settings(self.load_settings))
             except WorkbenchError as err:
                 raise ProviderError(errors.LOCAL, f"{self.label}: {err}") from None
-            result.load_ms = self.load_info.get("load_ms")
-            result.notes.extend(str(n) for n in self.load_info.get("notes", ()))
+            result.load_ms = self.load_info.load_ms
+            result.notes.extend(self.load_info.notes)
         if cancel.cancelled:
             result.finish_reason = "cancelled"
             return
