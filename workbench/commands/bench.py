@@ -16,6 +16,7 @@ from workbench.engine.bench_runner import BenchProgress, run_benchmarks
 from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import LoadSettings
 from workbench.errors import BadInput
+from workbench.present.numbers import format_size
 from workbench.terminal_text import markup_escape, rich_text, terminal_safe
 
 
@@ -95,7 +96,7 @@ def _print_table(results: list[BenchResult]) -> None:
         size = r.model.get("model_size_bytes") or 0
         table.add_row(
             rich_text(r.model.get("name") or r.model_path), rich_text(r.model.get("quant")),
-            f"{size / 2**20:.0f} MiB", str(r.settings["threads"]), r.settings["flash_attn"],
+            format_size(size), str(r.settings["threads"]), r.settings["flash_attn"],
             "on" if r.settings["repack"] else "off",
             f"pp{r.pp_tokens} {_fmt(r.pp_tokens_per_s, r.pp_sd)}" if r.pp_tokens else "-",
             f"tg{r.tg_tokens} {_fmt(r.tg_tokens_per_s, r.tg_sd)}" if r.tg_tokens else "-",
