@@ -83,7 +83,9 @@ def build_models(directory: Path) -> dict[str, Path]:
 
 def reported_buffers(engine, settings) -> dict[str, float]:
     """Load; the engine's load info carries llama.cpp's buffer sizes (MiB per part)."""
-    info = engine.load(settings)
+    from workbench.engine.defaults import resolve_load_settings
+
+    info = engine.load(*resolve_load_settings(settings))
     engine.unload()
     sizes = info["buffers"]
     return {part: sizes.get(part, 0.0) for part in PARTS}

@@ -17,6 +17,7 @@ import pytest
 
 from tests.integration.test_planner_accuracy import MiB, reported_buffers
 from workbench.engine.client import LocalEngine
+from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.gguf import read_header
 from workbench.gguf.ggml_types import GGML_TYPES, file_type_name
@@ -58,7 +59,8 @@ def test_loads_answers_and_is_planned_exactly(quant: str, models: dict[str, Path
     assert file_type == getattr(llama_cpp, spec.file_type or spec.ftype)
     assert file_type_name(file_type) == file_type_label(spec)
 
-    info = engine.load(LoadSettings(str(path), n_ctx=N_CTX))  # repack=None: the probe decides
+    # repack=None: the probe decides
+    info = engine.load(*resolve_load_settings(LoadSettings(str(path), n_ctx=N_CTX)))
     assert engine.settings is not None and engine.settings.repack is not None
     assert not [n for n in info["notes"] if "no probe could be run" in n]  # the probe ran
     result = engine.chat(HELLO, Sampling(max_tokens=3, temperature=0.0))

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from workbench.engine.client import LocalEngine
+from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.settings import LoadSettings
 from workbench.gguf import read_header
 from workbench.planner import estimate_memory
@@ -28,7 +29,7 @@ def engine() -> Iterator[LocalEngine]:
 
 def reported_buffers(engine: LocalEngine, settings: LoadSettings) -> dict[str, float]:
     """Load; the engine's load info carries llama.cpp's buffer sizes (MiB per part)."""
-    info = engine.load(settings)
+    info = engine.load(*resolve_load_settings(settings))
     engine.unload()
     return info["buffers"]
 

@@ -19,6 +19,7 @@ import pytest
 
 from tests.integration.test_planner_accuracy import MiB, reported_buffers
 from workbench.engine.client import LocalEngine
+from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.gguf import read_header
 from workbench.gguf.summary import NO_TEMPLATE_NOTICE
@@ -35,14 +36,14 @@ SMOLLM2_PROMPT = ("<|im_start|>system\nYou are a helpful AI assistant named Smol
 @pytest.fixture(scope="module")
 def engine(smollm2: Path) -> Iterator[LocalEngine]:
     with LocalEngine() as eng:
-        eng.load(LoadSettings(str(smollm2), n_ctx=2048))
+        eng.load(*resolve_load_settings(LoadSettings(str(smollm2), n_ctx=2048)))
         yield eng
 
 
 @pytest.fixture(scope="module")
 def base_engine(smollm2_base: Path) -> Iterator[LocalEngine]:
     with LocalEngine() as eng:
-        eng.load(LoadSettings(str(smollm2_base), n_ctx=2048))
+        eng.load(*resolve_load_settings(LoadSettings(str(smollm2_base), n_ctx=2048)))
         yield eng
 
 

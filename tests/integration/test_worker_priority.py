@@ -10,6 +10,7 @@ import psutil
 import pytest
 
 from workbench.engine.client import LocalEngine
+from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.settings import LoadSettings
 
 
@@ -18,7 +19,7 @@ def test_nice_worker_and_its_llama_threads_run_below_the_app(llama_tiny: Path) -
     engine = LocalEngine(nice=5)
     try:
         engine.start()
-        engine.load(LoadSettings(str(llama_tiny), n_ctx=512, threads=2))
+        engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512, threads=2)))
         worker = psutil.Process(engine.pid)
         expected = min(os.nice(0) + 5, 19)
         assert worker.nice() == expected

@@ -89,6 +89,7 @@ def _compare(args: argparse.Namespace) -> int:
     from workbench.compare import store as compare_store
     from workbench.compare.runner import MAX_TARGETS, CompareSession, build_messages
     from workbench.costs.pricing import load_pricing
+    from workbench.hub.library import record_use
     from workbench.net.offline import enable_guard, is_offline
     from workbench.providers.base import Params, Target, failed_result
     from workbench.providers.registry import build_target, parse_target
@@ -127,7 +128,8 @@ def _compare(args: argparse.Namespace) -> int:
                 load = load_settings_from(argparse.Namespace(**{**vars(args),
                                                                 "model": spec.model}))
             built.append(build_target(spec, settings=settings, load=load,
-                                      timeout_s=args.timeout, chat_format=args.chat_format))
+                                      timeout_s=args.timeout, chat_format=args.chat_format,
+                                      on_model_used=record_use))
         except WorkbenchError as err:
             built.append(failed_result(spec.text, err, label=spec.text))
     targets = [t for t in built if isinstance(t, Target)]

@@ -13,6 +13,7 @@ ANTHROPIC_BASE_URL and GEMINI_BASE_URL.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,10 +83,12 @@ def build_target(
     timeout_s: float = 120.0,
     retry: RetryPolicy | None = None,
     chat_format: str = "auto",
+    on_model_used: Callable[[str], None] | None = None,
 ) -> Target:
     """A ready target for ``spec``. Raises BadInput (unknown profile, missing file) or
     MissingKey (no API key configured) - nothing is sent anywhere yet. ``chat_format``
-    applies to local models (engine.settings.CHAT_FORMATS); cloud APIs format chats themselves."""
+    applies to local models (engine.settings.CHAT_FORMATS); cloud APIs format chats themselves.
+    ``on_model_used(path)``: called when a local model is loaded (the library's "last used")."""
     if isinstance(spec, str):
         spec = parse_target(spec)
     settings = settings or AppSettings()
@@ -97,7 +100,7 @@ def build_target(
         if load_settings.model_path != str(path):
             load_settings = LoadSettings(**{**load_settings.to_dict(), "model_path": str(path)})
         return LocalTarget(path, spec=spec.text, load=load_settings, engine=engine,
-                           chat_format=chat_format)
+                           chat_format=chat_format, on_model_used=on_model_used)
     common = {"spec": spec.text, "model": spec.model, "timeout_s": timeout_s, "retry": retry}
     if spec.kind == "openai":
         return OpenAICompatTarget(

@@ -42,6 +42,7 @@ from workbench.compare import store as compare_store
 from workbench.compare.runner import MAX_TARGETS, CompareEvent, CompareSession, build_messages
 from workbench.costs.pricing import load_pricing
 from workbench.errors import WorkbenchError
+from workbench.hub.library import record_use
 from workbench.providers.base import AnswerResult, Params, Target, failed_result
 from workbench.providers.registry import build_target
 from workbench.store import db
@@ -327,7 +328,8 @@ class ComparePage(QWidget):
                 text = spec.text
                 built.append(build_target(spec, settings=settings,
                                           load=picker.load_settings(),
-                                          chat_format=str(self.chat_format.currentData())))
+                                          chat_format=str(self.chat_format.currentData()),
+                                          on_model_used=record_use))
             except WorkbenchError as err:
                 built.append(failed_result(text, err, label=text))
         params = Params(max_tokens=self.max_tokens.value())
