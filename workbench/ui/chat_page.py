@@ -35,6 +35,7 @@ from PySide6.QtWidgets import (
 from workbench.chat.session import ChatMessage, ChatSession, ConversationContext
 from workbench.engine.client import ChatResult
 from workbench.engine.errors import WorkerCrashed
+from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import CHAT_FORMATS, Sampling
 from workbench.errors import WorkbenchError
 from workbench.gguf.summary import NO_TEMPLATE_NOTICE
@@ -75,15 +76,14 @@ def gguf_problem(path: str) -> str | None:
     return None
 
 
-def model_summary(info: dict[str, Any]) -> str:
-    name = info.get("name") or Path(str(info.get("model_path", "model"))).stem
-    parts = [str(name)]
-    if info.get("architecture"):
-        parts.append(str(info["architecture"]))
-    if info.get("model_size_bytes"):
-        parts.append(format_bytes(info["model_size_bytes"]))
-    if info.get("n_ctx"):
-        parts.append(f"context {info['n_ctx']}")
+def model_summary(info: LoadedModel) -> str:
+    parts = [info.name or Path(info.model_path).stem]
+    if info.architecture:
+        parts.append(info.architecture)
+    if info.model_size_bytes:
+        parts.append(format_bytes(info.model_size_bytes))
+    if info.n_ctx:
+        parts.append(f"context {info.n_ctx}")
     return " · ".join(parts)
 
 
@@ -545,10 +545,11 @@ class ChatPage(QWidget):
 
     def _context(self, sampling: Sampling) -> ConversationContext:
         """The model, system prompt and settings the conversation goes on with."""
-        info = self.bridge.info or {}
-        model_path = info.get("model_path") or (
+        info = self.bridge.info
+        model_path = (info.model_path if info else None) or (
             self.bridge.settings.model_path if self.bridge.settings is not None else None)
-        model_name = info.get("name") or (Path(str(model_path)).stem if model_path else None)
+        model_name = (info.name if info else None) or (
+            Path(str(model_path)).stem if model_path else None)
         settings: dict[str, Any] = {"sampling": sampling.to_dict()}
         if self.bridge.settings is not None:
             settings["load"] = self.bridge.settings.to_dict()
@@ -572,8 +573,8 @@ class ChatPage(QWidget):
 
     # -- engine events ---------------------------------------------------------------------
     def _assistant_title(self) -> str:
-        info = self.bridge.info or {}
-        name = info.get("name") or Path(str(info.get("model_path", ""))).stem
+        info = self.bridge.info
+        name = (info.name or Path(info.model_path).stem) if info else ""
         return f"Assistant · {name}" if name else "Assistant"
 
     def _update_controls(self, *_args: object) -> None:
@@ -610,19 +611,19 @@ class ChatPage(QWidget):
         self.model_label.setText(self._loading_text)
         self.model_label.setToolTip(plain_tip(settings.model_path))
 
-    def _on_loaded(self, info: dict[str, Any]) -> None:
+    def _on_loaded(self, info: LoadedModel) -> None:
         self.model_label.setText(model_summary(info))
         settings = self.bridge.settings
         if settings is not None:
             self.settings_panel.set_model(settings.model_path, settings)
-        notes = "".join(f"\n{note}" for note in info.get("notes") or [])
+        notes = "".join(f"\n{note}" for note in info.notes)
         self.model_label.setToolTip(plain_tip(
-            f"{info.get('model_path')}\nloaded in {format_ms(info.get('load_ms'))}, "
-            f"{info.get('threads')} threads, weight repacking "
-            f"{'on' if info.get('repack') else 'off'}{notes}"))
+            f"{info.model_path}\nloaded in {format_ms(info.load_ms)}, "
+            f"{info.threads} threads, weight repacking "
+            f"{'on' if info.repack else 'off'}{notes}"))
         if self.banner.kind is not None:
             self.banner.dismiss()
-        if not info.get("chat_template") and self.settings_panel.chat_format_name() == "auto":
+        if not info.chat_template and self.settings_panel.chat_format_name() == "auto":
             self.banner.show_notice(
                 "This model has no chat template",
                 f"{NO_TEMPLATE_NOTICE[:1].upper()}{NO_TEMPLATE_NOTICE[1:]}. With the side "
@@ -630,7 +631,7 @@ class ChatPage(QWidget):
                 f"User:/Assistant: transcript; choose “{CHAT_FORMATS['completion'].label}” to "
                 "have your text continued as written, or a chat format (ChatML, Llama 3, …) "
                 "if it is an instruct model whose template is missing.")
-        self.statusMessage.emit(f"Model loaded in {format_ms(info.get('load_ms'))}.")
+        self.statusMessage.emit(f"Model loaded in {format_ms(info.load_ms)}.")
         self.input.setFocus()
 
     def _on_load_failed(self, err: WorkbenchError) -> None:
