@@ -210,3 +210,16 @@ def test_wait_blocks_until_the_work_has_returned(qtbot) -> None:
     release.set()
     assert task.wait(10)
     qtbot.waitUntil(lambda: task.done, timeout=WAIT_MS)
+
+
+def test_a_result_callback_may_start_the_next_task_under_the_same_key(qtbot) -> None:
+    runner = TaskRunner()
+    results: list[str] = []
+
+    def first_done(value: str) -> None:
+        results.append(value)
+        runner.run(lambda p, c: "second", on_result=results.append)
+
+    first = runner.run(lambda p, c: "first", on_result=first_done)
+    qtbot.waitUntil(lambda: results == ["first", "second"], timeout=WAIT_MS)
+    assert not first.is_cancelled

@@ -207,7 +207,14 @@ def test_regenerate_replaces_the_last_answer(qtbot, chat_window: MainWindow, db,
                                              llama_tiny: Path) -> None:
     load_model(qtbot, chat_window, llama_tiny)
     sent: list[list[dict]] = []
-    chat_window.bridge._requestChat.connect(lambda messages, *_rest: sent.append(messages))
+    engine = chat_window.bridge.engine
+    real_chat = engine.chat
+
+    def chat(messages, *args, **kwargs):  # what the engine is asked, on the engine's thread
+        sent.append(list(messages))
+        return real_chat(messages, *args, **kwargs)
+
+    engine.chat = chat  # type: ignore[method-assign]
     first = ask(qtbot, chat_window, "Tell me something.", max_tokens=6)
     old_answer = chat_window.chat.view.messages[-1]
     assert old_answer.regenerate_button.isVisibleTo(chat_window)

@@ -227,12 +227,13 @@ class TaskRunner(QObject):
         self.cancel(key)
         task = Task(work, None, name=name or self.name, latest_progress=latest_progress,
                     progress_interval_ms=progress_interval_ms)
+        # forgotten first, so a callback may start the next task under the same key
+        task.finished.connect(lambda *_: self._forget(key, task))
+        task.failed.connect(lambda *_: self._forget(key, task))
         for signal, slot in ((task.progressed, on_progress), (task.finished, on_result),
                              (task.failed, on_error), (task.cancelled, on_cancelled)):
             if slot is not None:
                 signal.connect(slot)
-        task.finished.connect(lambda *_: self._forget(key, task))
-        task.failed.connect(lambda *_: self._forget(key, task))
         self._tasks[key] = task
         return task.start()
 

@@ -1,10 +1,12 @@
 """The bridge from the blocking ``LocalEngine`` to Qt signals.
 
-The engine's calls block, so they run in a worker ``QObject`` living in its own ``QThread``; the
-GUI thread never waits on the model process. Streamed text goes into a ``StreamBuffer`` (a lock,
-no signal per token) that a 16 ms ``QTimer`` on the GUI thread flushes as one ``textArrived``
-signal per batch; a 1 s timer emits live metrics. Results and errors come back as queued
-signals. ``stop()`` cancels from the GUI thread (``LocalEngine.cancel`` is thread-safe).
+The engine's calls block, so each runs as a ``Task`` of the bridge's ``TaskRunner``
+(ui/background.py) in a worker thread, one at a time (the bridge's state allows no second call
+while one runs); the GUI thread never waits on the model process. Streamed text goes into a
+``StreamBuffer`` (a lock, no signal per token) that a 16 ms ``QTimer`` on the GUI thread flushes
+as one ``textArrived`` signal per batch; a 1 s timer emits live metrics. Results and errors come
+back as the task's queued signals; after ``shutdown()`` nothing more of them reaches the window.
+``stop()`` cancels from the GUI thread (``LocalEngine.cancel`` is thread-safe).
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from __future__ import annotations
 import atexit
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import psutil
-from PySide6.QtCore import QObject, QThread, QTimer, Signal, Slot
+from PySide6.QtCore import QObject, QTimer, Signal, Slot
 
 from workbench.cancel import CancelToken
 from workbench.engine.client import ChatResult, LocalEngine
@@ -25,6 +28,7 @@ from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.errors import WorkbenchError
 from workbench.hub.library import record_use
+from workbench.ui.background import Task, TaskRunner
 from workbench.ui.stream_buffer import StreamBuffer
 
 log = logging.getLogger(__name__)
@@ -43,26 +47,35 @@ CRASHED = "crashed"
 CLOSED = "closed"
 
 
-# Engine threads still running, so that none is destroyed while it runs (a fatal Qt error) even
-# when a window is dropped without being closed: they are stopped at shutdown() or at exit.
-_running: dict[int, tuple[QThread, LocalEngine]] = {}
+@dataclass
+class _Engine:
+    """A bridge's engine and the call running on it (plain Python: usable at exit, when the
+    bridge's Qt objects may be gone)."""
+
+    engine: LocalEngine
+    task: Task | None = None
 
 
-def _stop(thread: QThread, engine: LocalEngine, timeout_ms: int) -> None:
-    thread.quit()
-    if not thread.wait(timeout_ms):
-        log.warning("the engine thread did not finish in time; killing the model process")
+# Engines of bridges not shut down yet, so that a window dropped without being closed leaves no
+# model process behind: they are stopped at shutdown() or at exit.
+_running: dict[int, _Engine] = {}
+
+
+def _stop(entry: _Engine, timeout_ms: int) -> None:
+    task, engine = entry.task, entry.engine
+    if task is not None and not task.wait(timeout_ms / 1000):
+        log.warning("the engine call did not finish in time; killing the model process")
         engine.kill()
-        thread.wait()
+        task.wait()
     engine.close()
 
 
 @atexit.register
 def shutdown_all(timeout_ms: int = 5_000) -> None:
-    """Stop every engine thread and model process that is still running."""
+    """Stop every engine call and model process that is still running."""
     while _running:
-        _key, (thread, engine) = _running.popitem()
-        _stop(thread, engine, timeout_ms)
+        _key, entry = _running.popitem()
+        _stop(entry, timeout_ms)
 
 
 def _as_workbench_error(err: BaseException) -> WorkbenchError:
@@ -70,39 +83,6 @@ def _as_workbench_error(err: BaseException) -> WorkbenchError:
         return err
     log.error("unexpected error in the engine thread", exc_info=err)
     return EngineError("internal", f"{type(err).__name__}: {err}")
-
-
-class _EngineWorker(QObject):
-    """Runs the engine's blocking calls; lives in the engine thread."""
-
-    loaded = Signal(object)  # LoadedModel
-    answered = Signal(object)  # ChatResult
-    failed = Signal(object, str)  # WorkbenchError, "load" | "chat"
-
-    def __init__(self, engine: LocalEngine, buffer: StreamBuffer) -> None:
-        super().__init__()
-        self._engine = engine
-        self._buffer = buffer
-
-    @Slot(object)
-    def load(self, settings: LoadSettings) -> None:
-        try:
-            info = self._engine.load(*resolve_load_settings(settings))  # probe: off the GUI
-        except Exception as err:
-            self.failed.emit(_as_workbench_error(err), "load")
-        else:
-            self.loaded.emit(info)
-
-    @Slot(object, object, object)
-    def chat(self, messages: list[dict[str, Any]], sampling: Sampling,
-             cancel: CancelToken) -> None:
-        try:
-            result = self._engine.chat(messages, sampling, on_delta=self._buffer.push,
-                                       cancel=cancel)
-        except Exception as err:
-            self.failed.emit(_as_workbench_error(err), "chat")
-        else:
-            self.answered.emit(result)
 
 
 class EngineBridge(QObject):
@@ -121,9 +101,6 @@ class EngineBridge(QObject):
     crashed = Signal(object, str)  # WorkerCrashed, "load" | "chat"
     modelLost = Signal(str)  # the model had to be unloaded (why)
 
-    _requestLoad = Signal(object)
-    _requestChat = Signal(object, object, object)
-
     def __init__(self, engine: LocalEngine | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.engine = engine if engine is not None else LocalEngine(nice=WORKER_NICE,
@@ -136,18 +113,9 @@ class EngineBridge(QObject):
         self._cancel: CancelToken | None = None
         self._load_cancelled = False
 
-        self._thread = QThread()  # no parent: kept in _running until stopped
-        self._thread.setObjectName("workbench-engine")
-        self._worker = _EngineWorker(self.engine, self.buffer)
-        self._worker.moveToThread(self._thread)
-        self._thread.finished.connect(self._worker.deleteLater)
-        self._requestLoad.connect(self._worker.load)
-        self._requestChat.connect(self._worker.chat)
-        self._worker.loaded.connect(self._on_loaded)
-        self._worker.answered.connect(self._on_answered)
-        self._worker.failed.connect(self._on_failed)
-        self._thread.start()
-        _running[id(self._thread)] = (self._thread, self.engine)
+        self._tasks = TaskRunner(self, name="workbench-engine")
+        self._entry = _Engine(self.engine)
+        _running[id(self._entry)] = self._entry
 
         self._flush_timer = QTimer(self)
         self._flush_timer.setInterval(FLUSH_INTERVAL_MS)
@@ -193,7 +161,11 @@ class EngineBridge(QObject):
         self.info = None
         self._set_state(LOADING)
         self.loadStarted.emit(settings)
-        self._requestLoad.emit(settings)
+        engine = self.engine
+        self._entry.task = self._tasks.run(
+            lambda _progress, _cancel: engine.load(*resolve_load_settings(settings)),  # probe
+            on_result=self._on_loaded,
+            on_error=lambda err: self._on_failed(_as_workbench_error(err), "load"))
         return True
 
     def send(self, messages: Sequence[dict[str, Any]], sampling: Sampling) -> bool:
@@ -206,7 +178,13 @@ class EngineBridge(QObject):
         self._flush_timer.start()
         self._metrics_timer.start()
         self.answerStarted.emit()
-        self._requestChat.emit([dict(m) for m in messages], sampling, self._cancel)
+        engine, buffer, cancel = self.engine, self.buffer, self._cancel
+        copied = [dict(m) for m in messages]
+        self._entry.task = self._tasks.run(
+            lambda _progress, _cancel: engine.chat(copied, sampling, on_delta=buffer.push,
+                                                   cancel=cancel),
+            on_result=self._on_answered,
+            on_error=lambda err: self._on_failed(_as_workbench_error(err), "chat"))
         return True
 
     def stop(self) -> None:
@@ -231,8 +209,9 @@ class EngineBridge(QObject):
         self._flush_timer.stop()
         self._metrics_timer.stop()
         self._set_state(CLOSED)
-        if _running.pop(id(self._thread), None) is not None:
-            _stop(self._thread, self.engine, timeout_ms)
+        self._tasks.cancel_all()  # what the last call still reports is dropped
+        if _running.pop(id(self._entry), None) is not None:
+            _stop(self._entry, timeout_ms)
 
     # -- results (GUI thread, queued from the engine thread) -------------------------------
     def _flush(self) -> None:
