@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import IO, Any, NoReturn, TypeVar
 
-from workbench.cancel import Cancellable, CancelToken  # noqa: F401 (CancelToken: old callers)
+from workbench.cancel import Cancellable
 from workbench.engine import protocol
 from workbench.engine.errors import (
     ContextOverflow,
