@@ -75,7 +75,8 @@ def _run_gui(args: argparse.Namespace) -> int:
         raise RuntimeFailure(check.message())
     from workbench.ui.app import run_app
 
-    return run_app(model=getattr(args, "model", None))
+    exit_code: int = run_app(model=getattr(args, "model", None))  # (ui is not type-checked)
+    return exit_code
 
 
 def _shown(err: BaseException) -> str:

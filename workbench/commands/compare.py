@@ -14,6 +14,8 @@ from workbench.errors import BadInput, WorkbenchError
 from workbench.terminal_text import markup_escape, rich_text, terminal_safe
 
 if TYPE_CHECKING:  # imported by the handler: the providers and the store are not needed to start
+    from collections.abc import Callable
+
     from workbench.compare import store as compare_store
     from workbench.compare.runner import CompareEvent
     from workbench.providers.base import AnswerResult, Target
@@ -183,7 +185,7 @@ def _announce(targets: list[Target], blind: bool) -> None:
                                                              lines), file=sys.stderr)
 
 
-def _progress_printer(targets: list[Target], blind: bool):
+def _progress_printer(targets: list[Target], blind: bool) -> Callable[[CompareEvent], None]:
     from workbench.store.secrets import redact
 
     lock = threading.Lock()

@@ -53,7 +53,7 @@ def _list(args: argparse.Namespace) -> int:
     from workbench.commands.output import emit
     from workbench.store import secrets
 
-    rows = [{"name": name, "source": secrets.key_status(name),
+    rows: list[dict[str, Any]] = [{"name": name, "source": secrets.key_status(name),
              "env_vars": list(secrets.env_vars_for(name))} for name in _names()]
 
     def human() -> None:

@@ -66,7 +66,8 @@ class LazyText:
         return self._text
 
     def __mod__(self, params: Any) -> str:  # argparse expands "%(default)s" with %
-        return str(self) % params
+        expanded: str = str(self) % params  # (mypy types % with an Any operand as Any)
+        return expanded
 
     def strip(self) -> str:
         return str(self).strip()

@@ -18,7 +18,7 @@ def add_json_flag(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON document on stdout")
 
 
-def emit(args: argparse.Namespace, document: Any, human: Callable[[], None]) -> None:
+def emit(args: argparse.Namespace, document: Any, human: Callable[[], object]) -> None:
     """Print ``document`` as JSON when ``--json`` was given, else call ``human()``."""
     if getattr(args, "json", False):
         from workbench.terminal_text import json_safe

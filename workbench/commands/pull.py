@@ -79,7 +79,7 @@ class _BarProgress:
 
     def __init__(self) -> None:
         from rich.console import Console
-        from rich.progress import BarColumn, Progress, TextColumn
+        from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
         self.progress = Progress(
             TextColumn("{task.description}"), BarColumn(),
@@ -87,7 +87,7 @@ class _BarProgress:
             TextColumn("{task.fields[have]} / {task.fields[size]}"),
             TextColumn("{task.fields[rate]}"), TextColumn("ETA {task.fields[eta]}"),
             console=Console(stderr=True), transient=False)
-        self.task = None
+        self.task: TaskID | None = None
 
     def __enter__(self) -> _BarProgress:
         self.progress.start()
@@ -97,7 +97,7 @@ class _BarProgress:
         self.progress.stop()
 
     def __call__(self, p: Any) -> None:
-        fields = {"have": _size(p.bytes_done), "size": _size(p.bytes_total),
+        fields: dict[str, Any] = {"have": _size(p.bytes_done), "size": _size(p.bytes_total),
                   "rate": f"{_size(p.rate_bps)}/s" if p.rate_bps else "", "eta": _eta(p.eta_s)}
         label = f"{p.state} {markup_escape(p.filename.rsplit('/', 1)[-1])}"
         if p.file_count > 1:

@@ -23,8 +23,8 @@ class GGUFArray(Sequence[Any]):
 
     __slots__ = ("_blob", "_items", "_numbers", "_starts", "element_type")
 
-    def __init__(self, element_type: int, *, numbers: array | None = None, blob: bytes = b"",
-                 starts: array | None = None, items: tuple[GGUFArray, ...] = ()) -> None:
+    def __init__(self, element_type: int, *, numbers: array[Any] | None = None, blob: bytes = b"",
+                 starts: array[int] | None = None, items: tuple[GGUFArray, ...] = ()) -> None:
         self.element_type = element_type
         self._numbers = numbers
         self._blob = blob

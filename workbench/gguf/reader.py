@@ -43,11 +43,11 @@ def read_header(source: str | os.PathLike[str], *,
 def split_sources(source: str | os.PathLike[str]) -> list[str] | None:
     """All shard names of a split model (``name-00001-of-00003.gguf``), or None if not split."""
     text = os.fspath(source)
-    if is_url(text):
-        parts = urlsplit(text)
+    parts = urlsplit(text) if is_url(text) else None
+    if parts is not None:
         directory, _, filename = parts.path.rpartition("/")
     else:
-        filename = Path(text).name
+        directory, filename = "", Path(text).name
     match = _SPLIT_NAME.match(filename)
     if match is None:
         return None
@@ -55,7 +55,7 @@ def split_sources(source: str | os.PathLike[str]) -> list[str] | None:
     if count < 1 or not 1 <= int(match.group("no")) <= count:
         return None
     names = [f"{match.group('prefix')}-{i:05d}-of-{count:05d}.gguf" for i in range(1, count + 1)]
-    if is_url(text):
+    if parts is not None:
         return [urlunsplit(parts._replace(path=f"{directory}/{name}")) for name in names]
     return [os.fspath(Path(text).with_name(name)) for name in names]
 

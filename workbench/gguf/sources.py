@@ -12,7 +12,7 @@ import re
 import stat
 import time
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -234,7 +234,7 @@ class _TransportErrors:
         return None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> bool:
+                 tb: object) -> Literal[False]:
         if exc is None:
             return False
         if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError)):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from workbench.gguf.ggml_types import file_type_name
-from workbench.gguf.model import GGUFArray, GGUFHeader
+from workbench.gguf.model import GGUFArray, GGUFHeader, TensorInfo
 
 NO_TEMPLATE_NOTICE = "no chat template: this looks like a base model; it continues text"
 
@@ -145,7 +145,7 @@ def _str(value: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _vocab_size(header: GGUFHeader, tensors: Sequence[Any]) -> int | None:
+def _vocab_size(header: GGUFHeader, tensors: Sequence[TensorInfo]) -> int | None:
     """Tokens in the vocabulary, else ``{arch}.vocab_size``, else the embedding's rows."""
     tokens = header.get("tokenizer.ggml.tokens")
     if isinstance(tokens, GGUFArray):

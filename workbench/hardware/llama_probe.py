@@ -101,7 +101,7 @@ def run_probe(python: str | None = None, *, timeout_s: float = DEFAULT_TIMEOUT_S
                 "error": f"probe failed: exit status {done.returncode}"
                          + (f": {tail[-1]}" if tail else "")}
     try:
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     except (ValueError, IndexError):
         return {"ok": False, "error": "probe failed: its output was not JSON",
                 "stderr_tail": tail}

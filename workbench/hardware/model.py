@@ -24,7 +24,8 @@ def _plain(value: Any) -> Any:
 class JsonMixin:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable copy (nested dataclasses become dicts)."""
-        return _plain(self)
+        plain: dict[str, Any] = _plain(self)
+        return plain
 
 
 @dataclass

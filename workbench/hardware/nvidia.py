@@ -229,12 +229,13 @@ def detect_nvidia(nvml_module: ModuleType | None = None) -> NvidiaReport:
     """
     if nvml_module is None:
         try:
-            import pynvml as nvml_module  # type: ignore[no-redef]
+            import pynvml
         except Exception as err:
             return NvidiaReport(NvmlStatus(
                 available=False,
                 reason=f"the pynvml module (pip package nvidia-ml-py) cannot be imported: {err}",
             ))
+        nvml_module = pynvml
     nvml = nvml_module
     error_class: type[BaseException] = getattr(nvml, "NVMLError", Exception)
     try:

@@ -52,10 +52,11 @@ if TYPE_CHECKING:
         reveal,
         scan_library,
     )
-    from workbench.hub.planning import VariantPlan, plan_variants
+    from workbench.hub.planning import plan_variants
     from workbench.hub.quant import RemoteFile, Variant, group_variants, quant_from_name
     from workbench.hub.queue import DownloadJob, DownloadQueue
     from workbench.hub.remote import RepoListing, RepoSummary, repo_listing, search_models
+    from workbench.planner.variant_plan import VariantPlan
 
 _HOMES = {
     "Token": "workbench.hub.auth",
@@ -84,7 +85,7 @@ _HOMES = {
     "remove_folder": "workbench.hub.library",
     "reveal": "workbench.hub.library",
     "scan_library": "workbench.hub.library",
-    "VariantPlan": "workbench.hub.planning",
+    "VariantPlan": "workbench.planner.variant_plan",
     "plan_variants": "workbench.hub.planning",
     "RemoteFile": "workbench.hub.quant",
     "Variant": "workbench.hub.quant",

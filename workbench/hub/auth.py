@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from types import ModuleType
 
 from workbench.hub.config import hf_home
 
@@ -51,7 +52,7 @@ def _from_env() -> str | None:
     return None
 
 
-def _keyring():  # type: ignore[no-untyped-def]
+def _keyring() -> ModuleType | None:
     try:
         import keyring
     except ImportError:

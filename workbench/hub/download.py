@@ -281,7 +281,7 @@ class _Run:
         timeout = httpx.Timeout(self.dl.poll_s, connect=self.dl.connect_timeout_s)
         out = []
         with httpx.Client(headers=headers, timeout=timeout, follow_redirects=True) as client:
-            self.client = client  # type: ignore[assignment]
+            self.client = client
             for index, state in enumerate(self.states):
                 result = self.one(index, state)
                 self.done_before += result.file.size or result.path.stat().st_size

@@ -313,7 +313,8 @@ class _HeaderIndex:
         fingerprint = _fingerprint(files)
         entry = self.entries.get(key)
         if entry is not None and fingerprint is not None and entry.get("fp") == fingerprint:
-            return entry["summary"]
+            cached: dict[str, Any] = entry["summary"]
+            return cached
         summary = _summarize(files)
         if fingerprint is not None:
             self.entries[key] = {"fp": fingerprint, "summary": summary}

@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -121,7 +121,7 @@ class JobStore:
         self._thread_lock = threading.RLock()
 
     @contextlib.contextmanager
-    def _locked(self):  # type: ignore[no-untyped-def]
+    def _locked(self) -> Iterator[None]:
         from filelock import FileLock
 
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -177,7 +177,7 @@ class JobStore:
                 raise NotFoundError(f"no download job {job_id}")
             if job.state == "running" and job.owner != _owner() and owner_alive(job.owner):
                 raise DownloadError(f"{job.repo_id} {job.name} is being downloaded by another "
-                                    f"Workbench process (pid {job.owner.get('pid')})")
+                                    f"Workbench process (pid {(job.owner or {}).get('pid')})")
             job.state, job.owner, job.error = "running", _owner(), None
             job.interrupted = False
             job.updated_at = time.time()

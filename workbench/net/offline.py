@@ -134,7 +134,7 @@ def enable_guard() -> None:
         if _originals:
             return
         sock_cls = socket.socket
-        originals = {
+        originals: dict[str, Any] = {
             "connect": sock_cls.connect,
             "connect_ex": sock_cls.connect_ex,
             "sendto": sock_cls.sendto,
@@ -185,12 +185,13 @@ def enable_guard() -> None:
             _check_host(host)
             return originals["gethostbyaddr"](host)
 
-        sock_cls.connect = connect  # type: ignore[method-assign]
-        sock_cls.connect_ex = connect_ex  # type: ignore[method-assign]
+        # Monkeypatches: the wrappers take our socket.socket where typeshed says _socket.socket.
+        sock_cls.connect = connect  # type: ignore[method-assign,assignment]
+        sock_cls.connect_ex = connect_ex  # type: ignore[method-assign,assignment]
         sock_cls.sendto = sendto  # type: ignore[method-assign,assignment]
         if originals["sendmsg"] is not None:
             sock_cls.sendmsg = sendmsg  # type: ignore[method-assign,assignment]
-        socket.create_connection = create_connection  # type: ignore[assignment]
+        socket.create_connection = create_connection
         socket.getaddrinfo = getaddrinfo
         socket.gethostbyname = gethostbyname
         socket.gethostbyname_ex = gethostbyname_ex

@@ -51,6 +51,7 @@ class Tensor:
 
     __slots__ = ("external", "is_input", "is_output", "nb", "ne", "op", "src", "type",
                  "view_src")
+    view_src: Tensor | None
 
     def __init__(self, type_id: int, ne: Sequence[int], nb: Sequence[int] | None = None, *,
                  op: str = "NONE", src: Sequence[Tensor | None] = (),
@@ -208,6 +209,7 @@ def view(a: Tensor, ne: Sequence[int], nb: Sequence[int] | None = None, op: str 
     """``ggml_view_Nd``/``ggml_reshape_Nd``: ``nb`` lists the strides from nb1 on; the ones not
     given follow from the shape (contiguous when ``nb`` is None)."""
     ne4 = (*ne, 1, 1, 1, 1)[:4]
+    strides: tuple[int, ...]
     if nb is None:
         strides = contiguous_strides(a.type, ne4)
     else:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from workbench.gguf import TensorInfo
 from workbench.planner import ggml
 from workbench.planner.ggml import F16, F32, I32, I64, Graph, Tensor
-from workbench.planner.hparams import ModelParams
+from workbench.planner.hparams import LayerParams, ModelParams
 
 # Architectures whose graph this module rebuilds node for node (others: llama-style approximation).
 # Measured against llama.cpp: llama, qwen2, qwen2moe, gemma3, phi3 (docs/memory-accuracy.md);
@@ -195,7 +195,7 @@ class _Builder:
             self.rot[True] = self._rot_inputs([lp for lp in p.layers
                                                if lp.n_head_kv and lp.is_swa])
 
-    def _rot_inputs(self, layers: list) -> tuple[Tensor | None, Tensor | None]:
+    def _rot_inputs(self, layers: list[LayerParams]) -> tuple[Tensor | None, Tensor | None]:
         """Hadamard rotation matrices llama.cpp uses with a quantized cache (attn_rot_k/v)."""
         if not layers:
             return None, None
@@ -389,8 +389,8 @@ class _Builder:
                               w(f"blk.{il}.ffn_down_shexp.weight"))
                 if sh_gate is not None:
                     gate_inp = self.mm(sh_gate, cur)
-                    gate = ggml.div(ggml.unary(gate_inp), gate_inp)
-                    sh = ggml.mul(sh, gate)
+                    sh_scale = ggml.div(ggml.unary(gate_inp), gate_inp)
+                    sh = ggml.mul(sh, sh_scale)
                 out = ggml.add(out, sh)
             return out
         gate = w(f"blk.{il}.ffn_gate.weight")

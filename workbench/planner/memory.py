@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -294,7 +294,7 @@ def graph_key(p: ModelParams) -> tuple[Hashable, ...]:
             p.n_embd_s, bool(softcap), tensors)
 
 
-def _cached(p: ModelParams, shape: GraphShape, alignment: int, fn: Any) -> int:
+def _cached(p: ModelParams, shape: GraphShape, alignment: int, fn: Callable[..., int]) -> int:
     """Graph results depend on the model's shape and the batch shape only (not on the offload
     or the weights' types): the offload planner and the recommender ask for the same ones many
     times, for many ModelParams of one shape. A bounded LRU keyed on ``graph_key``."""

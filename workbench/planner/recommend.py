@@ -227,7 +227,7 @@ def evaluate(entry: CatalogEntry, quant_file: QuantFile, budget: MachineBudget, 
 
 
 def _plan(headers: Any, budget: MachineBudget, ctx: int, kv_type: str) -> OffloadPlan:
-    settings = {"kv_type": kv_type}
+    settings: dict[str, Any] = {"kv_type": kv_type}
     if budget.backend == "cpu":
         return plan_offload(headers, free_vram_bytes=None, free_ram_bytes=budget.free_ram_bytes,
                             n_ctx=ctx, n_ctx_min=ctx, backend="cpu", **settings)

@@ -30,6 +30,7 @@ def round_axis(high: float, max_intervals: int = 6) -> RoundAxis:
         high = 1.0
     raw = high / max_intervals
     power = 10.0 ** math.floor(math.log10(raw))
+    step = STEPS[-1] * power
     for factor in STEPS:
         step = factor * power
         if step * max_intervals >= high * (1 - 1e-12):

@@ -16,6 +16,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from workbench.engine.client import LocalEngine
 from workbench.engine.settings import LoadSettings
@@ -27,7 +28,7 @@ from workbench.providers.local import LocalTarget
 from workbench.providers.openai_compat import OPENAI_BASE_URL, OpenAICompatTarget
 from workbench.providers.profiles import get_profile
 from workbench.providers.retry import RetryPolicy
-from workbench.store.secrets import env_vars_for, get_api_key
+from workbench.store.secrets import Secret, env_vars_for, get_api_key
 from workbench.store.settings import AppSettings
 
 KINDS = ("local", "openai", "anthropic", "gemini", "profile")
@@ -67,7 +68,7 @@ def parse_target(text: str) -> TargetSpec:
     return TargetSpec(kind, rest)
 
 
-def _key(name: str, label: str, required: bool = True):
+def _key(name: str, label: str, required: bool = True) -> Secret | None:
     key = get_api_key(name)
     if key is None and required:
         raise MissingKey(label, name, env_vars_for(name))
@@ -101,7 +102,8 @@ def build_target(
             load_settings = LoadSettings(**{**load_settings.to_dict(), "model_path": str(path)})
         return LocalTarget(path, spec=spec.text, load=load_settings, engine=engine,
                            chat_format=chat_format, on_model_used=on_model_used)
-    common = {"spec": spec.text, "model": spec.model, "timeout_s": timeout_s, "retry": retry}
+    common: dict[str, Any] = {"spec": spec.text, "model": spec.model, "timeout_s": timeout_s,
+                              "retry": retry}
     if spec.kind == "openai":
         return OpenAICompatTarget(
             **common, base_url=os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,

@@ -19,6 +19,7 @@ import threading
 import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import ModuleType
 
 from workbench.errors import BadInput, RuntimeFailure
 
@@ -105,7 +106,7 @@ def _remember(value: str) -> None:
             _served.add(value)
 
 
-def _keyring():  # imported lazily: keyring picks its backend on first use
+def _keyring() -> ModuleType:  # imported lazily: keyring picks its backend on first use
     try:
         import keyring
         import keyring.errors

@@ -16,6 +16,7 @@ import functools
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import gguf
 import numpy as np
@@ -67,7 +68,8 @@ def _metadata(writer: gguf.GGUFWriter, shape: ModelShape, vocab: Vocabulary,
     writer.add_uint32("workbench.synth.format_version", SYNTH_FORMAT_VERSION)
     if fault:
         writer.add_string("workbench.synth.fault", fault)
-    adders = {"u32": writer.add_uint32, "f32": writer.add_float32}
+    adders: dict[str, Callable[[str, Any], None]] = {"u32": writer.add_uint32,
+                                                     "f32": writer.add_float32}
     for key, value, kind in hparams(shape):
         if fault == FAULT_BAD_BLOCK_COUNT and key == f"{shape.arch}.block_count":
             value = 0

@@ -11,10 +11,11 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 from workbench.engine.metrics import AnswerMetrics, rate
 from workbench.engine.protocol import (
@@ -282,7 +283,8 @@ class ModelHost:
             except BadInput as err:
                 raise HostError("bad_request", str(err)) from None
         try:
-            formatted = formatter(messages=messages)
+            # the OpenAI-shaped dicts the protocol carries (llama_cpp types them as TypedDicts)
+            formatted = formatter(messages=cast("list[ChatCompletionRequestMessage]", messages))
         except Exception as err:  # the template is untrusted input (sandboxed Jinja)
             raise HostError("bad_request", f"the chat template failed: {err}") from None
         stops = [s for s in _as_list(formatted.stop) if s]

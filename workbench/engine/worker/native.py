@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import llama_cpp
 import llama_cpp.llama as llama_module
@@ -28,7 +29,8 @@ KV_GGML_TYPES = {
 }
 
 
-NO_ABORT_CALLBACK = ctypes.cast(None, llama_cpp.ggml_abort_callback)
+# ctypes.cast(None, ...) is a NULL pointer of that type; typeshed does not list None.
+NO_ABORT_CALLBACK = ctypes.cast(None, llama_cpp.ggml_abort_callback)  # type: ignore[arg-type]
 
 
 def make_abort_callback(should_abort: Callable[[], bool]) -> object:
@@ -51,7 +53,7 @@ def llama_params(*, repack: bool, flash_attn: str, abort_callback: object | None
         params.use_extra_bufts = repack
         return params
 
-    def context_factory(*, model, params, verbose=True):  # type: ignore[no-untyped-def]
+    def context_factory(*, model: Any, params: Any, verbose: bool = True) -> Any:
         params.flash_attn_type = FLASH_ATTN_TYPES[flash_attn]
         if abort_callback is not None:
             params.abort_callback = abort_callback
@@ -59,7 +61,8 @@ def llama_params(*, repack: bool, flash_attn: str, abort_callback: object | None
         return original_context(model=model, params=params, verbose=verbose)
 
     llama_module.llama_cpp.llama_model_default_params = model_defaults
-    llama_module.internals.LlamaContext = context_factory  # type: ignore[misc]
+    # a factory function stands in for the class for the duration of one Llama(...) call
+    llama_module.internals.LlamaContext = context_factory  # type: ignore[assignment,misc]
     try:
         yield
     finally:

@@ -4,6 +4,7 @@ every thread it or its libraries start inherits it)."""
 from __future__ import annotations
 
 import os
+import sys
 
 NICE_ENV = "WORKBENCH_WORKER_NICE"
 
@@ -20,11 +21,11 @@ def lower_priority(env: dict[str, str] | os._Environ[str] = os.environ) -> None:
     if nice <= 0:
         return
     try:
-        if hasattr(os, "nice"):
-            os.nice(nice)
-        else:  # Windows
+        if sys.platform == "win32":  # no os.nice
             import psutil
 
             psutil.Process().nice(psutil.BELOW_NORMAL_PRIORITY_CLASS)
+        else:
+            os.nice(nice)
     except OSError:
         pass  # not permitted here: run at the normal priority
