@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 import time
 from typing import Any
 
+from workbench.cancel import CancelToken
 from workbench.terminal_text import markup_escape, terminal_safe
 
 LOG_INTERVAL_S = 5.0
@@ -129,7 +129,7 @@ def handler(args: argparse.Namespace) -> int:
     queue = DownloadQueue(config=config, token=token)
     job = queue.add(listing.repo_id, variant.files, name=variant.name, quant=variant.quant,
                     revision=args.revision)
-    cancel = threading.Event()
+    cancel = CancelToken()
     fancy = sys.stderr.isatty() and not args.json
     reporter: Any = _BarProgress() if fancy else _LineProgress()
     print(f"pulling {terminal_safe(listing.repo_id)} {terminal_safe(variant.name)} "
