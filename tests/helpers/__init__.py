@@ -4,5 +4,6 @@ tests/conftest.py and tests/gui/conftest.py):
 - ``gui``: steps of the GUI tests (load a model through the window, send a prompt, wait);
 - ``hub``: ``HubEnv`` (what the ``hub_env`` fixture yields) and small GGUF files to serve;
 - ``measured_answers``: stored answers as Chat, Compare and Bench leave them in SQLite;
-- ``real_models``: real trained GGUF models fetched with pip and verified.
+- ``real_models``: real trained GGUF models fetched with pip and verified;
+- ``work``: work counted in function calls (a bound that does not depend on the machine's load).
 """

@@ -1,12 +1,14 @@
-"""The speed calibration on real llama.cpp: fit on two layer counts, check a third.
+"""The speed calibration on real llama.cpp: what only a real model can show.
 
 One synthetic model (Qwen2.5-0.5B's widths, a 32k vocabulary, 6 layers, Q4_K_M) is built with
-llama.cpp's quantiser; the 2- and 4-layer models are cut from it. The line fitted on 2 and 4
-layers is checked as arithmetic (it goes through both points; a stored calibration predicts
-the 6-layer model from that very line), not against the clock: timings on a shared 2-core
-machine are too noisy for a test. How close predictions come to measured speeds is the
-accuracy benchmark's job (tests/benchmarks/bench_speed_accuracy.py, full-size models,
-docs/speed-accuracy.md).
+llama.cpp's quantiser; the 2- and 4-layer models are cut from it and measured. Checked here:
+the measurements (per layer count, growing bytes and parameters, settled enough to fit), that
+a calibration stored from them is the one found for the real file (the profile read from its
+header is what was measured), and the catalog's quant mix against the quantiser's choice. The
+arithmetic (the fit, the prediction from a stored line, its floors) is tests/unit/test_speed.py's;
+timings on a shared 2-core machine are too noisy for a test, and how close predictions come to
+measured speeds is the accuracy benchmark's job (tests/benchmarks/bench_speed_accuracy.py,
+full-size models, docs/speed-accuracy.md).
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from workbench.planner.catalog import Architecture, tensor_types
 
 PLAN = cal.CalibrationPlan(preset="qwen2.5-0.5b", arch="qwen2", quant="Q4_K_M",
                            vocab_size=32768, layers=(6, 4, 2), exact=True)
-EXACT = 1e-9  # the same arithmetic, done twice
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +44,7 @@ def measured(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[int, Path],
 
 
 @pytest.mark.slow
-def test_two_layer_counts_give_a_line_through_both(
+def test_each_layer_count_is_measured_and_grows_in_bytes_and_parameters(
         measured: tuple[dict[int, Path], list[cal.CalibrationPoint]]) -> None:
     _, points = measured
     by_layers = {p.layers: p for p in points}
@@ -51,39 +52,29 @@ def test_two_layer_counts_give_a_line_through_both(
     assert by_layers[2].layer_bytes < by_layers[4].layer_bytes < by_layers[6].layer_bytes
     assert by_layers[2].layer_params < by_layers[4].layer_params < by_layers[6].layer_params
     assert all(p.tg_s > 0 and p.pp_s > 0 for p in points)
-    tg_a, tg_b, pp_a, pp_b = cal.fit([by_layers[2], by_layers[4]])
-    for p in (by_layers[2], by_layers[4]):
-        assert tg_a + tg_b * p.layer_bytes == pytest.approx(p.tg_s, rel=EXACT)
-        assert pp_a + pp_b * p.layer_params == pytest.approx(p.pp_s, rel=EXACT)
 
 
 @pytest.mark.slow
-def test_a_stored_calibration_predicts_a_model_of_the_same_widths(
+def test_a_calibration_stored_from_real_measurements_is_found_for_the_real_file(
         measured: tuple[dict[int, Path], list[cal.CalibrationPoint]]) -> None:
     models, points = measured
     two_four = [p for p in points if p.layers in (2, 4)]
-    tg_a, tg_b, pp_a, pp_b = cal.fit(two_four)
+    tg_a, tg_b, pp_a, pp_b = cal.fit(two_four)  # real measurements are settled enough to fit
     prof = speed.weight_profile(read_header(models[6]))
     widths = cal.widths_of(prof)
+    key = cal.calibration_key(prof.arch, prof.quant, widths)
     cal.store(cal.Calibration(
-        key=cal.calibration_key(prof.arch, prof.quant, widths), machine=cal.machine_identity(),
+        key=key, machine=cal.machine_identity(),
         llama_version=cal.llama_version(), arch=prof.arch, quant=prof.quant,
         preset=PLAN.preset, widths=widths, points=tuple(two_four), tg_fixed_s=tg_a,
         tg_s_per_byte=tg_b, pp_fixed_s=pp_a, pp_s_per_param=pp_b))
     prediction = speed.Predictor(bandwidth_gbps=1000.0, use_stored_runs=False).predict(prof)
+    assert prediction.method == "calibrated" and prediction.calibration_key == key
+    assert prediction.tg_tokens_per_s and prediction.pp_tokens_per_s
+    # the profile read from the file's header is what the measurement recorded for it
     six = next(p for p in points if p.layers == 6)
-    assert prediction.method == "calibrated"
-    # the 6-layer model is predicted from the stored line at its own bytes and parameters:
-    # a negative fixed cost (noise) counts as none, and the output matrix is read at the
-    # line's seconds per byte at least (speed.py); the copy floor is nil at 1000 GB/s
     assert sum(prof.layer_bytes) == six.layer_bytes and prof.output_bytes == six.output_bytes
-    seconds = max(max(tg_a, 0.0) + tg_b * six.layer_bytes,
-                  tg_b * (six.layer_bytes + six.output_bytes),
-                  (six.layer_bytes + six.output_bytes) / 1e12)
-    assert prediction.tg_tokens_per_s == pytest.approx(1 / seconds, rel=EXACT)
     assert sum(prof.layer_params) == six.layer_params
-    assert prediction.pp_tokens_per_s == pytest.approx(
-        1 / (max(pp_a, 0.0) + pp_b * six.layer_params), rel=EXACT)
 
 
 @pytest.mark.slow

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import psutil
@@ -23,6 +24,7 @@ from workbench.engine.worker.template_guard import (
 NESTED_LOOPS = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MESSAGES = [{"role": "user", "content": "hi"}]
+HANG_S = 60  # a load with WORKBENCH_WORKER_FAULT=hang-on-load lasts this long (worker/host.py)
 
 
 @pytest.fixture(scope="module")
@@ -43,22 +45,25 @@ def _workbench(*args: str, **env: str) -> subprocess.Popen[str]:
                             start_new_session=True, env={**os.environ, **env})
 
 
-def _ctrl_c(process: subprocess.Popen[str], after_s: float) -> tuple[float, str]:
-    """Ctrl-C to the whole process group after ``after_s``; (seconds to exit, stderr)."""
+def _ctrl_c(process: subprocess.Popen[str], after_s: float) -> str:
+    """Ctrl-C to the whole process group after ``after_s``; its stderr once it exited.
+
+    The model process hangs in its load for HANG_S: the command must exit well before that (it
+    stops the model process instead of waiting for the load), and leave no model process."""
     time.sleep(after_s)
     children = psutil.Process(process.pid).children(recursive=True)
     assert children, "the model process should be running"
-    started = time.monotonic()
     os.killpg(process.pid, signal.SIGINT)
     try:
-        _, err = process.communicate(timeout=30)
+        _, err = process.communicate(timeout=HANG_S / 2)
+    except subprocess.TimeoutExpired:
+        pytest.fail("Ctrl-C waited for the hung load instead of stopping the model process")
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)
-    elapsed = time.monotonic() - started
     _gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"model processes left running: {alive}"
-    return elapsed, err
+    return err
 
 
 # -- the guard itself ---------------------------------------------------------------------------
@@ -78,12 +83,19 @@ def _ctrl_c(process: subprocess.Popen[str], after_s: float) -> tuple[float, str]
     ("{{ 7 ** 100000000 }}", "too large a number"),
 ])
 def test_templates_are_bounded_in_time_and_size(template: str, says: str) -> None:
+    """The guard stops each template at one of its own limits (its clock, its counts), which the
+    error names, and before anything near the size asked for was built. Unguarded, these run
+    for hours or need gigabytes (a guard that lets one run is the suite's per-test timeout)."""
     limits = TemplateLimits(max_seconds=0.5, max_chars=1_000_000)
-    started = time.monotonic()
-    with pytest.raises(TemplateLimitError, match=f"the chat template of Evil.*{says}"):
-        GuardedChatFormatter(template, eos_token="", bos_token="", name="Evil",
-                             limits=limits)(messages=MESSAGES)
-    assert time.monotonic() - started < 3.0
+    tracemalloc.start()
+    try:
+        with pytest.raises(TemplateLimitError, match=f"the chat template of Evil.*{says}"):
+            GuardedChatFormatter(template, eos_token="", bos_token="", name="Evil",
+                                 limits=limits)(messages=MESSAGES)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 64 << 20, f"{peak >> 20} MiB"
 
 
 def test_ordinary_templates_render_as_llama_cpp_renders_them() -> None:
@@ -115,17 +127,15 @@ def test_run_with_a_looping_template_fails_in_seconds_naming_it(
 
 def test_ctrl_c_stops_run_during_a_hung_load(llama_tiny: Path) -> None:
     process = _workbench("run", str(llama_tiny), "hi", WORKBENCH_WORKER_FAULT="hang-on-load")
-    elapsed, err = _ctrl_c(process, after_s=4.0)
+    err = _ctrl_c(process, after_s=4.0)
     assert process.returncode == 130 and "interrupted" in err
     assert "safe mode" not in err  # a Ctrl-C is not a crash
-    assert elapsed < 5.0
 
 
 def test_ctrl_c_stops_compare_during_a_hung_load(llama_tiny: Path) -> None:
     process = _workbench("compare", "hi", "-t", f"local:{llama_tiny}", "-t",
                          f"local:{llama_tiny}", "--no-save",
                          WORKBENCH_WORKER_FAULT="hang-on-load")
-    elapsed, err = _ctrl_c(process, after_s=4.0)
+    err = _ctrl_c(process, after_s=4.0)
     assert process.returncode == 130 and "interrupted" in err, err
     assert "internal error" not in err and "Traceback" not in err
-    assert elapsed < 15.0

@@ -1,11 +1,12 @@
 """Random GGUF headers through the reader and the planner together (hypothesis, bounded): never a
-crash, a hang or a big allocation; every rejection is one clear line (a BadInput)."""
+crash, a hang or a big allocation; every rejection is one clear line (a BadInput).
+
+No clock: a hang is the suite's per-test timeout (pyproject.toml), and what the planner may do
+with a hostile claim is bounded in calls and bytes by tests/unit/test_planner_bounds.py."""
 
 from __future__ import annotations
 
-import time
 import tracemalloc
-from datetime import timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -38,7 +39,6 @@ KEYS = ["block_count", "embedding_length", "context_length", "feed_forward_lengt
 TENSORS = ["token_embd.weight", "output.weight", "output_norm.weight", "blk.0.attn_q.weight",
            "blk.0.attn_k.weight", "blk.0.ffn_up_exps.weight", "blk.1.ffn_gate_inp.weight",
            "blk.99999.attn_v.weight"]
-SECONDS = 5.0  # a hang detector on a shared 2-core machine, not a speed test
 PEAK_BYTES = 64 << 20
 
 counts = st.one_of(st.integers(0, 8), st.integers(-2**31, 2**31 - 1),
@@ -87,14 +87,13 @@ def _one_clear_line(err: BaseException) -> None:
     assert text and "\n" not in text and len(text) < 600, text
 
 
-@settings(max_examples=200, deadline=timedelta(seconds=5), derandomize=True,
+@settings(max_examples=200, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=headers(), ctx=st.sampled_from([0, 512, 4096, 2**20]))
 def test_random_headers_never_crash_hang_or_hog(tmp_path: Path, data: bytes, ctx: int) -> None:
     path = tmp_path / "fuzz.gguf"
     path.write_bytes(data)
     tracemalloc.start()
-    started = time.perf_counter()
     try:
         header = read_header(path)
         params = model_params(header)
@@ -103,10 +102,8 @@ def test_random_headers_never_crash_hang_or_hog(tmp_path: Path, data: bytes, ctx
     except BadInput as err:  # GGUFError is one too
         _one_clear_line(err)
     finally:
-        elapsed = time.perf_counter() - started
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    assert elapsed < SECONDS, f"{elapsed:.2f} s"
     assert peak < PEAK_BYTES, f"{peak >> 20} MiB"
 
 
