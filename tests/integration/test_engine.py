@@ -16,7 +16,6 @@ import pytest
 from workbench.cancel import CancelToken
 from workbench.engine.client import LocalEngine
 from workbench.engine.defaults import resolve_load_settings
-from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import ContextOverflow, ModelRejected, WorkerCrashed, WorkerHung
 from workbench.engine.settings import LoadSettings, Sampling
 from workbench.errors import BadInput
@@ -33,7 +32,7 @@ def engine():
 
 
 def test_answer_has_exact_metrics(engine: LocalEngine, llama_tiny: Path) -> None:
-    info = engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512))))
+    info = engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512)))
     assert info["architecture"] == "llama"
     assert info["chat_template"] is True
     assert info["load_ms"] > 0
@@ -55,7 +54,7 @@ def test_answer_has_exact_metrics(engine: LocalEngine, llama_tiny: Path) -> None
 
 
 def test_same_seed_same_answer(engine: LocalEngine, llama_tiny: Path) -> None:
-    engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512))))
+    engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512)))
     first = engine.chat(HELLO, Sampling(max_tokens=16, seed=7, temperature=0.8))
     engine.chat([{"role": "user", "content": "Something else."}], Sampling(max_tokens=8))
     second = engine.chat(HELLO, Sampling(max_tokens=16, seed=7, temperature=0.8))
@@ -64,7 +63,7 @@ def test_same_seed_same_answer(engine: LocalEngine, llama_tiny: Path) -> None:
 
 
 def test_follow_up_reuses_the_cached_prefix(engine: LocalEngine, llama_tiny: Path) -> None:
-    engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=1024))))
+    engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=1024)))
     first = engine.chat(HELLO, Sampling(max_tokens=8))
     follow_up = [*HELLO, {"role": "assistant", "content": first.text},
                  {"role": "user", "content": "And again?"}]
@@ -79,7 +78,7 @@ def test_cancel_stops_the_answer_in_the_same_worker(engine: LocalEngine,
     ends "cancelled" far short of its budget, with the worker's own metrics (a worker killed
     after CANCEL_GRACE_S leaves none), in the same model process, which answers again without
     a reload. How fast is a benchmark figure (tests/benchmarks/bench_cancel.py)."""
-    engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=16384))))
+    engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=16384)))
     pid = engine.pid
     token = CancelToken()
     cancelled_at: list[int] = []
@@ -133,7 +132,7 @@ def test_a_cancel_takes_effect_before_the_next_token(llama_tiny: Path) -> None:
 
 
 def test_cancel_from_another_thread(engine: LocalEngine, llama_tiny: Path) -> None:
-    engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=16384))))
+    engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=16384)))
     timer = threading.Timer(0.3, engine.cancel)
     timer.start()
     result = engine.chat(HELLO, ENDLESS)
@@ -142,7 +141,7 @@ def test_cancel_from_another_thread(engine: LocalEngine, llama_tiny: Path) -> No
 
 
 def test_worker_killed_mid_answer(engine: LocalEngine, llama_tiny: Path) -> None:
-    engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=16384))))
+    engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=16384)))
     pid = engine.pid
     assert pid is not None
     killed: list[int] = []
@@ -160,7 +159,7 @@ def test_worker_killed_mid_answer(engine: LocalEngine, llama_tiny: Path) -> None
     assert err.partial_text  # what was streamed before the kill is kept
     assert not engine.alive
     # the engine recovers: load starts a fresh worker
-    engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512))))
+    engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512)))
     assert engine.pid != pid
     assert engine.chat(HELLO, Sampling(max_tokens=4)).metrics.completion_tokens > 0
 
@@ -168,7 +167,7 @@ def test_worker_killed_mid_answer(engine: LocalEngine, llama_tiny: Path) -> None
 def test_real_llama_cpp_abort_on_load(engine: LocalEngine, tiny_model_path) -> None:
     broken = tiny_model_path(arch="llama", quant="F16", fault="duplicate-vocab")
     with pytest.raises(WorkerCrashed) as caught:
-        engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(broken), n_ctx=512))))
+        engine.load(*resolve_load_settings(LoadSettings(str(broken), n_ctx=512)))
     err = caught.value
     assert err.signal_name == "SIGABRT"
     assert err.during == "loading the model"
@@ -179,7 +178,7 @@ def test_real_llama_cpp_abort_on_load(engine: LocalEngine, tiny_model_path) -> N
 def test_segfault_during_chat_is_typed(llama_tiny: Path) -> None:
     env = {**os.environ, "WORKBENCH_WORKER_FAULT": "segv-on-chat"}
     with LocalEngine(env=env) as engine:
-        engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512))))
+        engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512)))
         with pytest.raises(WorkerCrashed) as caught:
             engine.chat(HELLO, Sampling(max_tokens=4))
     assert caught.value.signal_name == "SIGSEGV"
@@ -188,7 +187,7 @@ def test_segfault_during_chat_is_typed(llama_tiny: Path) -> None:
 
 def test_hung_worker_is_detected_and_killed(llama_tiny: Path) -> None:
     with LocalEngine(watchdog_s=1.5) as engine:
-        engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=16384))))
+        engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=16384)))
         pid = engine.pid
         assert pid is not None
         frozen: list[int] = []
@@ -212,7 +211,7 @@ def test_hung_worker_is_detected_and_killed(llama_tiny: Path) -> None:
 
 
 def test_context_overflow_is_bad_input(engine: LocalEngine, llama_tiny: Path) -> None:
-    engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=256))))
+    engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=256)))
     long = [{"role": "user", "content": "word " * 2000}]
     with pytest.raises(ContextOverflow, match="context holds"):
         engine.chat(long, Sampling(max_tokens=4))
@@ -225,7 +224,7 @@ def test_not_a_gguf_is_rejected_before_llama_cpp_sees_it(engine: LocalEngine,
     bogus = tmp_path / "notes.gguf"
     bogus.write_bytes(b"this is not a model" * 100)
     with pytest.raises(GGUFError, match="not a GGUF file"):
-        engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(bogus)))))
+        engine.load(*resolve_load_settings(LoadSettings(str(bogus))))
     assert isinstance(GGUFError("x"), BadInput)
 
 
@@ -242,12 +241,12 @@ def test_model_llama_cpp_refuses_is_rejected_cleanly(engine: LocalEngine,
     writer.write_tensors_to_file()
     writer.close()
     with pytest.raises(ModelRejected, match="could not load"):
-        engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(path)))))
+        engine.load(*resolve_load_settings(LoadSettings(str(path))))
     assert engine.alive  # a refusal is not a crash
 
 
 def test_stats_and_unload(engine: LocalEngine, llama_tiny: Path) -> None:
-    engine.load(*resolve_load_settings(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512))))
+    engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512)))
     stats = engine.stats()
     assert stats["loaded"] is True and stats["rss_bytes"] > 0
     engine.unload()
