@@ -60,6 +60,8 @@ def settings_for(args: argparse.Namespace, path: str) -> LoadSettings:
 def bench_all(args: argparse.Namespace) -> list[BenchResult]:
     """Measure every model (the core's bench runner), stored unless ``--no-store``; the
     progress on a stderr status line."""
+    from workbench.engine.client import LocalEngine
+    from workbench.hub.library import record_use
     from workbench.store import db
 
     settings = [settings_for(args, path) for path in args.models]
@@ -80,7 +82,8 @@ def bench_all(args: argparse.Namespace) -> list[BenchResult]:
         report = run_benchmarks(
             settings, pp_tokens=args.prompt_tokens, tg_tokens=args.gen_tokens,
             repetitions=args.repetitions, connect=None if args.no_store else db.connect,
-            on_progress=progress, on_loaded=loaded)
+            on_progress=progress, on_loaded=loaded,
+            engine_factory=lambda: LocalEngine(on_model_used=record_use))  # "last used"
     return report.results
 
 

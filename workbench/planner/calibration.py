@@ -39,7 +39,7 @@ from workbench.errors import BadInput, RuntimeFailure
 from workbench.store.state_file import read_json_state, write_json_atomic
 
 if TYPE_CHECKING:
-    from workbench.planner.speed import WeightProfile
+    from workbench.planner.weight_profile import WeightProfile
 
 CALIBRATION_VERSION = 1
 BUDGET_PARAMS = 650_000_000  # the built synthetic model stays below this (seconds to build)
@@ -344,7 +344,7 @@ def measure(models: dict[int, Path], *, pp_tokens: int = PP_TOKENS, tg_tokens: i
     from workbench.engine.defaults import resolve_load_settings
     from workbench.engine.settings import LoadSettings
     from workbench.gguf import read_header
-    from workbench.planner.speed import weight_profile
+    from workbench.planner.weight_profile import weight_profile
 
     tg: dict[int, list[float]] = {n: [] for n in models}
     pp: dict[int, list[float]] = {n: [] for n in models}
@@ -439,7 +439,7 @@ def calibrate_plan(plan: CalibrationPlan, *, progress: Progress | None = None,
                    directory: Path | None = None, keep_models: bool = False) -> Calibration:
     """Build, measure and fit one plan (no cache lookup); the models are deleted afterwards."""
     from workbench.gguf import read_header
-    from workbench.planner.speed import weight_profile
+    from workbench.planner.weight_profile import weight_profile
 
     started = time.monotonic()
     machine = machine_identity()
@@ -474,8 +474,8 @@ def calibrate_plan(plan: CalibrationPlan, *, progress: Progress | None = None,
 def calibrate(plan: CalibrationPlan, *, refresh: bool = False,
               progress: Progress | None = None) -> Calibration:
     """The cached calibration for ``plan`` on this machine, measuring it when missing."""
-    from workbench.planner.speed import weight_profile
     from workbench.planner.synthetic import preset_header
+    from workbench.planner.weight_profile import weight_profile
 
     widths = widths_of(weight_profile(preset_header(plan.preset, layers=1, quant="Q8_0",
                                                     vocab_size=plan.vocab_size)))

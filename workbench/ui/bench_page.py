@@ -57,6 +57,7 @@ from workbench.engine.client import LocalEngine
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import LoadSettings
 from workbench.hub import LocalModel, scan_library
+from workbench.hub.library import record_use
 from workbench.present.numbers import format_bytes, number
 from workbench.store import db
 from workbench.ui.background import BackgroundCall, Task
@@ -67,6 +68,12 @@ from workbench.ui.widgets import confirm, page_title, plain_label, plain_tip, ro
 EngineFactory = Callable[[], LocalEngine]
 Scanner = Callable[[], list[LocalModel]]
 Connect = Callable[[], sqlite3.Connection]
+
+
+def _recording_engine() -> LocalEngine:
+    """A worker whose loads count as the library's "last used"."""
+    return LocalEngine(on_model_used=record_use)
+
 
 COLUMNS = ("Model", "Quant", "Size", "Prompt (tok/s)", "Generation (tok/s)", "Settings", "Date")
 RUN_ID_ROLE = Qt.ItemDataRole.UserRole
@@ -367,7 +374,7 @@ class BenchPage(QWidget):
                  library_scanner: Scanner | None = None,
                  connect: Connect = db.connect) -> None:
         super().__init__(parent)
-        self._engine_factory = engine_factory or LocalEngine
+        self._engine_factory = engine_factory or _recording_engine
         self._scanner = library_scanner or scan_library
         self._connect = connect
         self._scan: BackgroundCall | None = None
