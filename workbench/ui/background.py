@@ -244,6 +244,10 @@ class TaskRunner(QObject):
     def busy(self, key: Hashable = None) -> bool:
         return key in self._tasks
 
+    def idle(self) -> bool:
+        """No live task under any key."""
+        return not self._tasks
+
     def cancel(self, key: Hashable = None) -> None:
         task = self._tasks.pop(key, None)
         if task is not None:

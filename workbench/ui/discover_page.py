@@ -4,8 +4,9 @@ partial offload, CPU only, does not fit: text, never colour alone), GPU layers, 
 predicted speed, and for the selected file a detail panel (memory bars against free VRAM and
 RAM, the plan in words, speed, licence); one click queues its download.
 
-Every Hub call and the recommender run off the GUI thread (``BackgroundCall``); offline mode
-makes Hub calls fail with a clear message (``workbench.hub`` checks it), keeps the
+Every Hub call and the recommender run off the GUI thread (ui/background.py: a search, or a
+repository's listing and plan, supersedes the one before, whose late result is dropped); offline
+mode makes Hub calls fail with a clear message (``workbench.hub`` checks it), keeps the
 recommendations (they come from the local catalog) and disables Download with its reason.
 """
 
@@ -58,7 +59,7 @@ from workbench.present.plans import (
     speed_detail,
     speed_text,
 )
-from workbench.ui.background import BackgroundCall
+from workbench.ui.background import BackgroundCall, TaskRunner
 from workbench.ui.downloads import DownloadsController
 from workbench.ui.library_page import parameters_text
 from workbench.ui.memory_preview import MemoryBar
@@ -261,8 +262,9 @@ class DiscoverPage(QWidget):
         self.plans: dict[str, VariantPlan] = {}
         self.planning = False
         self._wanted_file: str | None = None  # the file to select once the listing arrives
-        self._generation = 0  # of the open repository and context: older results are dropped
-        self._calls: set[BackgroundCall] = set()
+        # "search", and "repo" (listing, then planning, the open repository): a new request
+        # drops the result of the one before under its key
+        self._tasks = TaskRunner(self, name="workbench-discover")
         self._recommending: BackgroundCall | None = None
         self._recommend_started = 0.0
 
@@ -361,16 +363,9 @@ class DiscoverPage(QWidget):
         self._show_recommendations()
         self._update_buttons()
 
-    def _run(self, fn: Callable[[], Any], done: Callable[[Any], None], what: str) -> None:
-        call = BackgroundCall(fn, self, name=f"workbench-discover-{what}")
-        self._calls.add(call)
-
-        def finished(result: Any) -> None:
-            self._calls.discard(call)
-            done(result)
-
+    def _run(self, fn: Callable[[], Any], done: Callable[[Any], None], what: str,
+             key: str) -> None:
         def failed(err: BaseException) -> None:
-            self._calls.discard(call)
             self.state_label.setText(f"{what} failed: {err}")
             self.statusMessage.emit(f"{what} failed: {err}")
             self.search_button.setEnabled(True)
@@ -378,13 +373,12 @@ class DiscoverPage(QWidget):
                 self.planning = False
                 self._show_detail()
 
-        call.finished.connect(finished)
-        call.failed.connect(failed)
-        call.start()
+        self._tasks.run(lambda _progress, _cancel: fn(), key=key, on_result=done,
+                        on_error=failed, name=f"workbench-discover-{what}")
 
     @property
     def busy(self) -> bool:
-        return bool(self._calls) or self._recommending is not None
+        return not self._tasks.idle() or self._recommending is not None
 
     def showEvent(self, event: QShowEvent) -> None:
         super().showEvent(event)
@@ -476,7 +470,7 @@ class DiscoverPage(QWidget):
             return
         self.search_button.setEnabled(False)
         self.state_label.setText(f"Searching for {query!r}…")
-        self._run(lambda: search_models(query, limit=30), self._on_results, "Search")
+        self._run(lambda: search_models(query, limit=30), self._on_results, "Search", "search")
 
     def _on_results(self, results: list[RepoSummary]) -> None:
         self.search_button.setEnabled(True)
@@ -509,14 +503,9 @@ class DiscoverPage(QWidget):
         self.repo_title.setText(f"{repo_id}: listing files…")
         self._show_detail()
         self._update_buttons()
-        self._generation += 1
-        generation = self._generation
-        self._run(lambda: repo_listing(repo_id),
-                  lambda listing: self._on_listing(listing, generation), "Listing")
+        self._run(lambda: repo_listing(repo_id), self._on_listing, "Listing", "repo")
 
-    def _on_listing(self, listing: RepoListing, generation: int | None = None) -> None:
-        if generation is not None and generation != self._generation:
-            return  # another repository was opened meanwhile
+    def _on_listing(self, listing: RepoListing) -> None:
         self.listing = listing
         self.variants = [v for v in listing.variants if v.kind == "model"]
         self.repo_title.setText(f"{listing.repo_id} ({len(self.variants)} GGUF variants"
@@ -544,14 +533,9 @@ class DiscoverPage(QWidget):
         self.planning = True
         self.state_label.setText("Reading the variants' headers to plan them on this machine…")
         self._show_detail()
-        self._generation += 1
-        generation = self._generation
-        self._run(lambda: self._planner(variants, ctx),
-                  lambda plans: self._on_plans(plans, generation), "Planning")
+        self._run(lambda: self._planner(variants, ctx), self._on_plans, "Planning", "repo")
 
-    def _on_plans(self, plans: dict[str, VariantPlan], generation: int | None = None) -> None:
-        if generation is not None and generation != self._generation:
-            return  # another repository or context was chosen meanwhile
+    def _on_plans(self, plans: dict[str, VariantPlan]) -> None:
         self.plans = dict(plans)
         self.planning = False
         self.state_label.setText("Fit, GPU layers, memory and speed are planned for this "
