@@ -87,7 +87,7 @@ def reported_buffers(engine, settings) -> dict[str, float]:
 
     info = engine.load(*resolve_load_settings(settings))
     engine.unload()
-    sizes = info["buffers"]
+    sizes = info.buffers
     return {part: sizes.get(part, 0.0) for part in PARTS}
 
 

@@ -30,7 +30,7 @@ def _number(text: str) -> float:
 
 def test_open_send_stream_and_metrics(qtbot, window: MainWindow, llama_tiny: Path) -> None:
     info = load_model(qtbot, window, llama_tiny)
-    assert info["architecture"] == "llama"
+    assert info.architecture == "llama"
     assert "llama" in window.chat.model_label.text()
     assert window.status.model_label.text() != "No model"
     assert "ready" in window.status.state_label.text()

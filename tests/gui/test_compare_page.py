@@ -168,7 +168,7 @@ def test_the_loaded_model_target_loads_with_the_chats_settings(qtbot, keys, anth
         assert page.run()
         loaded = page.targets[0]
     assert loaded.load_settings.n_ctx == 512 and loaded.load_settings.n_ubatch == 128
-    assert loaded.load_info is not None and loaded.load_info["n_ctx"] == 512  # llama.cpp's own
+    assert loaded.load_info is not None and loaded.load_info.n_ctx == 512  # llama.cpp's own
     assert LoadSettings(str(llama_tiny)).n_ctx != 512  # not the defaults
     assert page.panes[0].result is not None and page.panes[0].result.ok
 

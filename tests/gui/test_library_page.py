@@ -63,5 +63,5 @@ def test_open_in_chat_loads_the_model(qtbot, tmp_path: Path, settings: QSettings
     with qtbot.waitSignal(win.bridge.loaded, timeout=LOAD_TIMEOUT_MS) as blocker:
         win.library.open_button.click()
     assert win.current_page() == "chat"
-    assert blocker.args[0]["architecture"] == "llama"
+    assert blocker.args[0].architecture == "llama"
     win.close()

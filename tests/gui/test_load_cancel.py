@@ -35,7 +35,7 @@ def test_esc_cancels_a_slow_load_and_the_next_load_works(
 
         engine.env = None  # the next worker loads normally
         info = load_model(qtbot, win, llama_tiny)
-        assert info["model_path"] == str(llama_tiny)
+        assert info.model_path == str(llama_tiny)
         assert win.bridge.state == states.READY
     finally:
         win.close()

@@ -7,12 +7,22 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QLabel
 
+from workbench.engine.protocol import LoadedModel
 from workbench.providers.base import AnswerResult
 from workbench.ui.compare_pane import AnswerPane
 from workbench.ui.main_window import MainWindow
 from workbench.ui.notice_banner import NoticeBanner
 
 HOSTILE = '<img src="file:///etc/passwd"><b style="color:red">Official update</b><a href="x">'
+
+
+def loaded_model(name: str, model_path: str, notes: list[str]) -> LoadedModel:
+    """A loaded model as the worker describes it (a GGUF's own name and path, as they are)."""
+    return LoadedModel(
+        model_path=model_path, architecture="llama", name=name, n_params=1000,
+        model_size_bytes=1 << 20, n_vocab=32, n_ctx=2048, n_ctx_train=2048, chat_template=True,
+        load_ms=1.0, threads=1, repack=False, flash_attn="auto", kv_type="f16", n_gpu_layers=0,
+        gpu_offload=False, llama_cpp_version="0", notes=notes)
 
 
 def assert_plain(label: QLabel) -> None:
@@ -31,9 +41,7 @@ def window(qtbot, settings: QSettings):
 
 
 def test_a_models_name_is_plain_text_in_the_chat_and_the_status_bar(window: MainWindow) -> None:
-    window.bridge.loaded.emit({"name": HOSTILE, "architecture": "llama",  # as the worker says
-                               "model_path": "/m.gguf", "model_size_bytes": 1 << 20,
-                               "n_ctx": 2048, "notes": []})
+    window.bridge.loaded.emit(loaded_model(HOSTILE, "/m.gguf", []))  # as the worker says
     assert_plain(window.chat.model_label)
     assert_plain(window.status.model_label)
 
@@ -85,9 +93,7 @@ def shown_tooltip(text: str) -> str:
 
 
 def test_tooltips_show_file_and_model_text_as_written(window: MainWindow) -> None:
-    window.bridge.loaded.emit({"name": "m", "architecture": "llama", "model_path": HOSTILE,
-                               "model_size_bytes": 1 << 20, "n_ctx": 2048,
-                               "notes": [f"note {HOSTILE}"]})
+    window.bridge.loaded.emit(loaded_model("m", HOSTILE, [f"note {HOSTILE}"]))
     shown = shown_tooltip(window.chat.model_label.toolTip())
     assert HOSTILE in shown and f"note {HOSTILE}" in shown.splitlines()
 

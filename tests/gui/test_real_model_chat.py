@@ -26,7 +26,7 @@ def choose_format(window: MainWindow, name: str) -> None:
 
 def test_a_real_code_answer_is_highlighted(qtbot, window: MainWindow, smollm2: Path) -> None:
     info = load_model(qtbot, window, smollm2)
-    assert info["chat_template"] and window.chat.banner.kind is None
+    assert info.chat_template and window.chat.banner.kind is None
     result = ask_greedy(qtbot, window, "Write a Python function that adds two numbers.",
                         max_tokens=160)
     assert "```python" in result.text
@@ -52,7 +52,7 @@ def test_no_template_notice_and_the_chat_format_choice(qtbot, window: MainWindow
                                                         smollm2_base: Path) -> None:
     choose_format(window, "auto")
     info = load_model(qtbot, window, smollm2_base)
-    assert not info["chat_template"]
+    assert not info.chat_template
     banner = window.chat.banner
     assert banner.kind == "notice" and banner.isVisible() and banner.accessibleName() == "Notice"
     assert "no chat template" in banner.message.text().lower()

@@ -33,10 +33,10 @@ def engine():
 
 def test_answer_has_exact_metrics(engine: LocalEngine, llama_tiny: Path) -> None:
     info = engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512)))
-    assert info["architecture"] == "llama"
-    assert info["chat_template"] is True
-    assert info["load_ms"] > 0
-    assert info["buffers"]["kv"] > 0 and info["buffers"]["compute"] > 0
+    assert info.architecture == "llama"
+    assert info.chat_template is True
+    assert info.load_ms > 0
+    assert info.buffers["kv"] > 0 and info.buffers["compute"] > 0
     deltas: list[tuple[str, int]] = []
     result = engine.chat(HELLO, Sampling(max_tokens=24, seed=1),
                          on_delta=lambda t, n: deltas.append((t, n)))

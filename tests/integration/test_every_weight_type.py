@@ -62,7 +62,7 @@ def test_loads_answers_and_is_planned_exactly(quant: str, models: dict[str, Path
     # repack=None: the probe decides
     info = engine.load(*resolve_load_settings(LoadSettings(str(path), n_ctx=N_CTX)))
     assert engine.settings is not None and engine.settings.repack is not None
-    assert not [n for n in info["notes"] if "no probe could be run" in n]  # the probe ran
+    assert not [n for n in info.notes if "no probe could be run" in n]  # the probe ran
     result = engine.chat(HELLO, Sampling(max_tokens=3, temperature=0.0))
     assert result.metrics.completion_tokens >= 1
 

@@ -31,7 +31,7 @@ def reported_buffers(engine: LocalEngine, settings: LoadSettings) -> dict[str, f
     """Load; the engine's load info carries llama.cpp's buffer sizes (MiB per part)."""
     info = engine.load(*resolve_load_settings(settings))
     engine.unload()
-    return info["buffers"]
+    return info.buffers
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2moe"])

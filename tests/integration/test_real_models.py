@@ -53,8 +53,8 @@ def workbench(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_the_template_is_applied_and_the_answer_ends_at_end_of_turn(engine: LocalEngine) -> None:
-    assert engine.info is not None and engine.info["chat_template"]
-    assert NO_TEMPLATE_NOTICE not in engine.info["notes"]
+    assert engine.info is not None and engine.info.chat_template
+    assert NO_TEMPLATE_NOTICE not in engine.info.notes
     result = engine.chat(CAPITAL, GREEDY)
     assert "Paris" in result.text
     assert result.finish_reason == "stop"  # <|im_end|> ended it, not the token budget
@@ -96,8 +96,8 @@ def test_memory_plan_matches_llama_cpp(smollm2: Path) -> None:
 def test_no_template_is_said_and_the_transcript_never_writes_the_next_turn(
         base_engine: LocalEngine) -> None:
     assert base_engine.info is not None
-    assert not base_engine.info["chat_template"]
-    assert NO_TEMPLATE_NOTICE in base_engine.info["notes"]
+    assert not base_engine.info.chat_template
+    assert NO_TEMPLATE_NOTICE in base_engine.info.notes
     result = base_engine.chat([{"role": "user", "content": "Name three colours."}],
                               Sampling(temperature=0.0, max_tokens=96))
     assert "\nUser:" not in result.text

@@ -35,8 +35,8 @@ def test_every_load_uses_the_verdict(home: Path, monkeypatch: pytest.MonkeyPatch
     with LocalEngine() as engine:
         # repack left to Workbench
         info = engine.load(*resolve_load_settings(LoadSettings(str(model), n_ctx=512)))
-        assert info["repack"] is False
-        assert any("weight repacking off for Q4_K" in note for note in info["notes"])
+        assert info.repack is False
+        assert any("weight repacking off for Q4_K" in note for note in info.notes)
         assert engine.settings is not None and engine.settings.repack is False
 
 
@@ -73,8 +73,8 @@ def test_a_type_the_synthesiser_cannot_make_still_loads_and_answers(
     with LocalEngine() as engine:
         # repack left to Workbench
         info = engine.load(*resolve_load_settings(LoadSettings(str(model), n_ctx=512)))
-        assert info["repack"] is False
-        [note] = [n for n in info["notes"] if "weight repacking" in n]
+        assert info.repack is False
+        [note] = [n for n in info.notes if "weight repacking" in n]
         assert note.startswith(f"weight repacking off for {quant}: no probe could be run")
         assert "unsupported quantisation" in note and "\n" not in note
         answer = engine.chat([{"role": "user", "content": "hi"}], Sampling(max_tokens=3))

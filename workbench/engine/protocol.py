@@ -83,8 +83,7 @@ class ProtocolError(ValueError):
 
 # -- payloads: the objects inside messages ---------------------------------------------------
 class Payload:
-    """An object carried inside a message. ``info["name"]`` / ``info.get("name")`` still read
-    it as the dict it used to be; new code reads attributes."""
+    """An object carried inside a message (a dataclass): read its attributes."""
 
     def to_json(self) -> dict[str, Any]:
         return {f.name: _to_json(getattr(self, f.name)) for f in dataclasses.fields(self)}  # type: ignore[arg-type]
@@ -92,15 +91,6 @@ class Payload:
     @classmethod
     def from_json(cls: type[_P], data: object) -> _P:
         return _build(cls, data, cls.__name__)
-
-    def __getitem__(self, key: str) -> Any:
-        if key not in _field_names(type(self)):  # type: ignore[arg-type]  # see _field_names
-            raise KeyError(key)
-        return getattr(self, key)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        names = _field_names(type(self))  # type: ignore[arg-type]  # see _field_names
-        return getattr(self, key) if key in names else default
 
 
 _P = TypeVar("_P", bound=Payload)
@@ -431,13 +421,8 @@ def parse_event(line: bytes | str) -> Event:
 _T = TypeVar("_T")
 
 
-# Called with type(self) or a type[_T], which mypy (2.4) does not see as Hashable: it checks
-# the class's unbound __hash__; the call sites carry a type: ignore[arg-type] for that.
-@functools.cache
-def _field_names(cls: type) -> frozenset[str]:
-    return frozenset(f.name for f in dataclasses.fields(cls))
-
-
+# Called with a type[_T], which mypy (2.4) does not see as Hashable: it checks the class's
+# unbound __hash__; the call site carries a type: ignore[arg-type] for that.
 @functools.cache
 def _field_types(cls: type) -> dict[str, Any]:
     hints = get_type_hints(cls)
@@ -448,7 +433,7 @@ def _build(cls: type[_T], data: object, where: str) -> _T:
     """``cls`` (a dataclass) from a JSON object: every field checked against its type."""
     if not isinstance(data, Mapping):
         raise ProtocolError(f"{where}: expected an object, got {_kind(data)}")
-    types_ = _field_types(cls)  # type: ignore[arg-type]  # see _field_names
+    types_ = _field_types(cls)  # type: ignore[arg-type]  # see _field_types
     unknown = sorted(set(data) - set(types_))
     if unknown:
         raise ProtocolError(f"{where}: unknown field {', '.join(map(repr, unknown))}")
