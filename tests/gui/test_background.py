@@ -223,3 +223,21 @@ def test_a_result_callback_may_start_the_next_task_under_the_same_key(qtbot) -> 
     first = runner.run(lambda p, c: "first", on_result=first_done)
     qtbot.waitUntil(lambda: results == ["first", "second"], timeout=WAIT_MS)
     assert not first.is_cancelled
+
+
+def test_finished_runner_tasks_are_freed(qtbot) -> None:
+    import gc
+    import weakref
+
+    runner = TaskRunner()
+    results: list[int] = []
+    tasks = []
+    for number in range(5):
+        task = runner.run(lambda p, c, n=number: n, on_result=results.append)
+        tasks.append(weakref.ref(task))
+        del task
+        qtbot.waitUntil(lambda n=number: len(results) > n, timeout=WAIT_MS)
+    qtbot.wait(20)  # the tasks let go of themselves once their last slot has returned
+    gc.collect()
+    assert results == list(range(5))
+    assert [ref() for ref in tasks] == [None] * 5

@@ -227,9 +227,11 @@ class TaskRunner(QObject):
         self.cancel(key)
         task = Task(work, None, name=name or self.name, latest_progress=latest_progress,
                     progress_interval_ms=progress_interval_ms)
-        # forgotten first, so a callback may start the next task under the same key
-        task.finished.connect(lambda *_: self._forget(key, task))
-        task.failed.connect(lambda *_: self._forget(key, task))
+        # forgotten first, so a callback may start the next task under the same key (the
+        # lambdas hold the task's id, not the task: a task that holds itself would never go)
+        ident = id(task)
+        task.finished.connect(lambda *_: self._forget(key, ident))
+        task.failed.connect(lambda *_: self._forget(key, ident))
         for signal, slot in ((task.progressed, on_progress), (task.finished, on_result),
                              (task.failed, on_error), (task.cancelled, on_cancelled)):
             if slot is not None:
@@ -257,6 +259,6 @@ class TaskRunner(QObject):
         for key in list(self._tasks):
             self.cancel(key)
 
-    def _forget(self, key: Hashable, task: Task) -> None:
-        if self._tasks.get(key) is task:
+    def _forget(self, key: Hashable, ident: int) -> None:
+        if id(self._tasks.get(key)) == ident:
             del self._tasks[key]
