@@ -164,15 +164,15 @@ def test_request_ids_belong_to_answers_only() -> None:
     assert p.Error(id=None, kind="internal", message="").request_id is None
 
 
-def test_payloads_still_read_as_the_dicts_they_were() -> None:
+def test_the_loaded_model_is_the_event_facts_and_the_apps_additions() -> None:
     loaded = p.LoadedModel.of(INFO, {"kv": 1.5}, ["a note"])
-    assert loaded.name == loaded["name"] == loaded.get("name") == "Tiny"
-    assert loaded["buffers"]["kv"] == 1.5 and loaded.notes == ["a note"]
-    assert loaded.get("nope", 3) == 3
-    with pytest.raises(KeyError):
-        loaded["nope"]
+    assert isinstance(loaded, p.ModelInfo) and loaded.name == "Tiny"
+    assert loaded.buffers == {"kv": 1.5} and loaded.notes == ["a note"]
+    assert {k: v for k, v in loaded.to_json().items() if k not in ("buffers", "notes")} == (
+        INFO.to_json())
+    assert not hasattr(loaded, "get")  # one way to read it: attributes
     samples = p.BenchSamples(cancelled=True)
-    assert samples.get("cancelled") is True and samples.get("pp_samples", []) == ()
+    assert samples.pp_samples == () and samples.system_info is None
 
 
 # -- the document ---------------------------------------------------------------------------
