@@ -53,6 +53,7 @@ from workbench.errors import BadInput
 PROTOCOL_VERSION = 1
 LOG_MARK = "workbench-worker: end of load log for request "  # + id, on stderr
 HEARTBEAT_S = 0.5
+MAX_ERROR_TEXT = 300  # characters of a ProtocolError's text
 
 OPS = ("load", "chat", "bench", "cancel", "unload", "stats", "shutdown")
 EVENTS = ("ready", "heartbeat", "loaded", "delta", "done", "progress", "bench_result",
@@ -74,9 +75,12 @@ ErrorKind = Literal["bad_request", "no_model", "load_failed", "context_overflow"
 
 class ProtocolError(ValueError):
     """A line that is not a valid protocol message. ``request_id``: the id of the request it
-    claimed to be, when that much could be read (the worker's error event echoes it)."""
+    claimed to be, when that much could be read (the worker's error event echoes it). The text
+    is bounded: it can quote a hostile line's names, and it goes into logs and crash details."""
 
     def __init__(self, message: str, *, request_id: int | None = None) -> None:
+        if len(message) > MAX_ERROR_TEXT:
+            message = message[:MAX_ERROR_TEXT] + "…"
         super().__init__(message)
         self.request_id = request_id
 
@@ -472,7 +476,7 @@ def _convert(value: object, hint: Any, where: str) -> Any:
         if isinstance(value, str) and value in get_args(hint):
             return value
         raise ProtocolError(f"{where}: expected one of {', '.join(map(str, get_args(hint)))}, "
-                            f"got {value!r}"[:300])
+                            f"got {value!r}")
     if origin in (list, tuple):
         if not isinstance(value, list):
             raise ProtocolError(f"{where}: expected a list, got {_kind(value)}")
