@@ -248,6 +248,7 @@ def test_model_llama_cpp_refuses_is_rejected_cleanly(engine: LocalEngine,
 def test_stats_and_unload(engine: LocalEngine, llama_tiny: Path) -> None:
     engine.load(*resolve_load_settings(LoadSettings(str(llama_tiny), n_ctx=512)))
     stats = engine.stats()
-    assert stats["loaded"] is True and stats["rss_bytes"] > 0
+    assert stats.loaded is True and stats.rss_bytes > 0
+    assert stats.model is not None and stats.model.model_path == str(llama_tiny)
     engine.unload()
-    assert engine.stats()["loaded"] is False
+    assert engine.stats().loaded is False

@@ -295,13 +295,13 @@ class LocalEngine:
             self._wait_for(protocol.Unloaded, rid, "unloading the model")
             self.info = None
 
-    def stats(self) -> dict[str, Any]:
+    def stats(self) -> protocol.WorkerStats:
+        """The worker's own figures (memory, cached tokens); all empty when none runs."""
         if not self.alive:
-            return {"loaded": False, "worker": None}
+            return protocol.WorkerStats(loaded=False, model=None, rss_bytes=0, n_tokens_cached=0)
         with self._busy:
             rid = self._send(protocol.StatsRequest)
-            reply = self._wait_for(protocol.Stats, rid, "reading statistics")
-            return {**reply.stats.to_json(), "worker": self.pid}
+            return self._wait_for(protocol.Stats, rid, "reading statistics").stats
 
     # -- internals -------------------------------------------------------------------------
     def _send(self, kind: type[protocol.Request], **fields: Any) -> int:
