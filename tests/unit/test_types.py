@@ -1,5 +1,6 @@
 """The Qt-free core type-checks: mypy with the [tool.mypy] configuration in pyproject.toml
-(strict for every package but the engine and the offline guard; workbench.ui is not checked)."""
+(strict, relaxed only where the worker and the offline guard call untyped functions;
+workbench.ui is not checked)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+import sys
 
 NICE_ENV = "WORKBENCH_WORKER_NICE"
 
