@@ -97,14 +97,12 @@ class _Parser:
     def u32(self, what: str) -> int:
         self.w.need(self.pos, 4, what)
         value: int
-        value: int
         (value,) = _U32.unpack_from(self.data, self.pos)
         self.pos += 4
         return value
 
     def u64(self, what: str) -> int:
         self.w.need(self.pos, 8, what)
-        value: int
         value: int
         (value,) = _U64.unpack_from(self.data, self.pos)
         self.pos += 8

@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     from workbench.hub.queue import DownloadJob, DownloadQueue
     from workbench.hub.remote import RepoListing, RepoSummary, repo_listing, search_models
     from workbench.planner.variant_plan import VariantPlan
-    from workbench.planner.variant_plan import VariantPlan
 
 _HOMES = {
     "Token": "workbench.hub.auth",

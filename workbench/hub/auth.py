@@ -13,7 +13,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from types import ModuleType
 
 from workbench.hub.config import hf_home
 

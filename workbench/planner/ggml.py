@@ -210,7 +210,6 @@ def view(a: Tensor, ne: Sequence[int], nb: Sequence[int] | None = None, op: str 
     given follow from the shape (contiguous when ``nb`` is None)."""
     ne4 = (*ne, 1, 1, 1, 1)[:4]
     strides: tuple[int, ...]
-    strides: tuple[int, ...]
     if nb is None:
         strides = contiguous_strides(a.type, ne4)
     else:

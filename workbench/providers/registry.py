@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from typing import Any
 
 from workbench.engine.client import LocalEngine
 from workbench.engine.settings import LoadSettings

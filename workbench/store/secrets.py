@@ -20,7 +20,6 @@ import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import ModuleType
-from types import ModuleType
 
 from workbench.errors import BadInput, RuntimeFailure
 

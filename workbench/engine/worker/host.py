@@ -16,7 +16,6 @@ from typing import Any, cast
 import llama_cpp
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_types import ChatCompletionRequestMessage
-from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 from workbench.engine.metrics import AnswerMetrics, rate
 from workbench.engine.protocol import (

@@ -13,7 +13,6 @@ import contextlib
 import ctypes
 from collections.abc import Callable, Iterator
 from typing import Any
-from typing import Any
 
 import llama_cpp
 import llama_cpp.llama as llama_module

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import sys
 
 NICE_ENV = "WORKBENCH_WORKER_NICE"
 
