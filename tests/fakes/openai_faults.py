@@ -8,12 +8,14 @@ Behaviours (use with ``server.script(...)`` or as the default):
   midstream_error(pieces, message)  some text, then an error object inside the stream
   cut(pieces)                       some text, then the connection drops mid-body
   stall(seconds, pieces)            headers and some text, then silence
+  hold(release, pieces)             headers and some text, then silence until ``release`` is set
   reject_stream_options()           400 when the request carries stream_options
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -103,6 +105,19 @@ def stall(seconds: float, pieces: Sequence[str] = ()) -> Behaviour:
         if pieces:
             _pieces(exchange, pieces, 0.0)
         time.sleep(seconds)
+        exchange.cut()
+
+    return behave
+
+
+def hold(release: threading.Event, pieces: Sequence[str] = ()) -> Behaviour:
+    """Like stall, for as long as the test wants: the client's read stays blocked until it gives
+    up by itself (a cancel, a timeout) or the test sets ``release``."""
+    def behave(exchange: Exchange) -> None:
+        exchange.start_stream()
+        if pieces:
+            _pieces(exchange, pieces, 0.0)
+        release.wait(120)
         exchange.cut()
 
     return behave

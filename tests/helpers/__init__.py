@@ -5,5 +5,6 @@ tests/conftest.py and tests/gui/conftest.py):
 - ``hub``: ``HubEnv`` (what the ``hub_env`` fixture yields) and small GGUF files to serve;
 - ``measured_answers``: stored answers as Chat, Compare and Bench leave them in SQLite;
 - ``real_models``: real trained GGUF models fetched with pip and verified;
+- ``retry``: the providers' retry waits, recorded (what was waited for, not how long it took);
 - ``work``: work counted in function calls (a bound that does not depend on the machine's load).
 """

@@ -43,25 +43,26 @@ def test_panes_stream_concurrently_and_failures_stay_in_their_pane(servers) -> N
     slow = [f"t{i} " for i in range(8)]  # 8 pieces x 60 ms ~ 0.5 s per answer
     openai_srv.script(openai_faults.ok(slow, delay=0.06))
     anthropic_srv.script(anthropic_sse.ok(slow, delay=0.06))
-    events: list[tuple[float, CompareEvent]] = []
+    events: list[tuple[int, CompareEvent]] = []  # (arrival order, event)
     lock = threading.Lock()
 
     def on_event(event: CompareEvent) -> None:
         with lock:
-            events.append((time.perf_counter(), event))
+            events.append((len(events), event))
 
     with openai_faults.server(openai_faults.status(401, "bad key")) as failing_srv:
         targets = [openai_target(openai_srv), anthropic_target(anthropic_srv),
                    openai_target(failing_srv, "gpt-4.1-nano")]
         for target in targets:
-            target.client()  # the SDKs' one-time set-up is not what this test times
+            target.client()  # the SDKs' one-time set-up first: both answers start together
         session = CompareSession(targets, build_messages("Hi", "Be brief."),
                                  Params(max_tokens=20), on_event=on_event,
                                  pricing=load_pricing())
         ok_a, ok_b, failed = session.run()
     assert ok_a.ok and ok_b.ok and ok_a.text == ok_b.text == "".join(slow)
     assert failed.error_kind == "auth" and failed.text == ""
-    # two ~0.5 s answers side by side: their streaming windows overlap
+    # two ~0.5 s answers side by side: their deltas interleave (each pane's first delta came
+    # before the other's last)
     deltas = {i: [t for t, e in events if e.index == i and e.kind == "delta"] for i in (0, 1)}
     assert deltas[1][0] < deltas[0][-1] and deltas[0][0] < deltas[1][-1]
     # costs from the pricing table (gpt-4o-mini and claude-haiku-4-5 are in it)

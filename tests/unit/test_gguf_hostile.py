@@ -10,7 +10,6 @@ import struct
 import subprocess
 import sys
 import tracemalloc
-from datetime import timedelta
 from pathlib import Path
 
 import gguf
@@ -235,7 +234,8 @@ def test_truncated_at_every_offset(real_file: tuple[bytes, int, Path]) -> None:
             read_header(path)
 
 
-_SETTINGS = settings(max_examples=150, deadline=timedelta(seconds=2),
+# No per-example deadline (a clock on a shared machine): a hang is the suite's per-test timeout.
+_SETTINGS = settings(max_examples=150, deadline=None,
                      suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

@@ -6,14 +6,13 @@ import errno
 import hashlib
 import os
 import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from tests.fakes.hub_server import FakeHub
 from tests.helpers.hub import HubEnv, synthetic_gguf
-from workbench.hub import cache
+from workbench.hub import cache, download
 from workbench.hub.download import Downloader, DownloadProgress, RateMeter
 from workbench.hub.errors import (
     AuthError,
@@ -185,12 +184,10 @@ def test_slow_server_cancel_keeps_the_bytes(hub_env: HubEnv, repo: list[RemoteFi
         if p.bytes_done >= 200_000:
             cancel.set()
 
-    started = time.monotonic()
     with pytest.raises(DownloadCancelled, match="kept, it resumes from there"):
         Downloader(progress_interval_s=0).download(repo, progress=progress, cancel=cancel)
-    assert time.monotonic() - started < 5  # the whole file would take ~4 s more
     kept = partial_path(hub_env, repo[0]).stat().st_size
-    assert 200_000 <= kept < len(model_bytes)
+    assert 200_000 <= kept < len(model_bytes)  # stopped mid-file, not at its end
     [result] = Downloader().download(repo)
     assert starts(hub_env.hub)[-1] == kept
     assert result.path.read_bytes() == model_bytes
@@ -275,19 +272,26 @@ def test_the_offline_guard_fails_fast_instead_of_retrying(hub_env: HubEnv,
                                                           monkeypatch) -> None:
     offline = pytest.importorskip("workbench.net.offline")
     monkeypatch.setenv("HF_ENDPOINT", "http://192.0.2.1")  # TEST-NET-1: not loopback
-    started = time.monotonic()
+    waits: list[float] = []
+    real_sleep = download._Run.sleep
+
+    def sleep(run, seconds, file, on_disk):  # type: ignore[no-untyped-def]
+        waits.append(seconds)
+        real_sleep(run, seconds, file, on_disk)
+
+    monkeypatch.setattr(download._Run, "sleep", sleep)
     with offline.offline_guard(), pytest.raises(OfflineError, match="offline mode is on"):
         Downloader(retry_wait_s=5).download(repo)
     with offline.offline_guard(), pytest.raises(OfflineError, match="offline mode is on"):
         repo_listing(REPO)
-    assert time.monotonic() - started < 3
+    assert waits == []  # no retry, so no wait before one
 
 
 def test_a_stalled_connection_is_dropped_and_resumed(hub_env: HubEnv, repo: list[RemoteFile],
                                                      model_bytes: bytes) -> None:
     hub_env.hub.throttle(TARGET, 2_000, times=1)  # 16 kB, then silence for 8 s
-    started = time.monotonic()
     [result] = Downloader(poll_s=0.3).download(repo)
-    assert time.monotonic() - started < 4
+    # dropped during the silence and resumed from 16 kB (had it waited the silence out, the
+    # first request would have brought the whole file)
     assert starts(hub_env.hub) == [0, 16 * 1024]
     assert result.path.read_bytes() == model_bytes

@@ -4,7 +4,6 @@ loopback through, and cloud targets report themselves unavailable."""
 from __future__ import annotations
 
 import socket
-import time
 
 import pytest
 
@@ -39,7 +38,6 @@ def test_loopback_detection(host, expected) -> None:
 
 def test_guard_refuses_a_non_loopback_connect_before_sending() -> None:
     with offline_guard():
-        started = time.perf_counter()
         with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
             with pytest.raises(OfflineBlocked, match=r"192\.0\.2\.1"):
                 sock.connect((TEST_NET, 80))
@@ -48,7 +46,6 @@ def test_guard_refuses_a_non_loopback_connect_before_sending() -> None:
             # refused synchronously, never attempted: the socket never got a peer
             with pytest.raises(OSError):
                 sock.getpeername()
-        assert time.perf_counter() - started < 0.5
         with pytest.raises(OfflineBlocked):
             socket.create_connection((TEST_NET, 80), timeout=5)
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp, \

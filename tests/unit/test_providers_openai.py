@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 
 import pytest
 
 from tests.fakes import openai_faults as fake
+from tests.helpers.retry import recorded_waits
 from workbench.cancel import CancelToken
+from workbench.providers import retry
 from workbench.providers.base import Params
 from workbench.providers.openai_compat import OpenAICompatTarget
 from workbench.providers.retry import RetryPolicy
@@ -117,22 +118,22 @@ def test_client_errors_fail_at_once_with_a_clear_message(server, status, kind, w
         assert "workbench keys set openai" in result.error
 
 
-def test_429_respects_retry_after_then_succeeds(server) -> None:
+def test_429_respects_retry_after_then_succeeds(server, monkeypatch) -> None:
     server.script(fake.status(429, "slow down", headers={"retry-after": "0.4"}))
+    waits = recorded_waits(monkeypatch)
     statuses: list[str] = []
-    started = time.perf_counter()
     result = target(server).stream(HELLO, on_status=statuses.append)
     assert result.ok and result.text == FULL
-    assert time.perf_counter() - started >= 0.4
+    assert waits == [(0.4, True)]  # the whole retry-after (how it is slept: below)
     assert result.retries == 1 and result.retry_wait_ms == pytest.approx(400)
     assert len(statuses) == 1 and "retry-after" in statuses[0] and "0.4 s" in statuses[0]
 
 
-def test_429_with_a_long_retry_after_fails_at_once_saying_how_long(server) -> None:
+def test_429_with_a_long_retry_after_fails_at_once_saying_how_long(server, monkeypatch) -> None:
     server.script(fake.status(429, "quota", headers={"retry-after-ms": "90000"}))
-    started = time.perf_counter()
+    waits = recorded_waits(monkeypatch)
     result = target(server).stream(HELLO)
-    assert time.perf_counter() - started < 1.5
+    assert waits == []  # no wait at all
     assert result.error_kind == "rate_limit" and "wait 90 s" in result.error
     assert len(server.requests) == 1
 
@@ -172,10 +173,14 @@ def test_connection_cut_mid_stream_keeps_the_partial_text(server) -> None:
 
 
 def test_timeout_keeps_the_partial_text(server) -> None:
-    server.script(fake.stall(2.0, pieces=("Slow",)))
-    started = time.perf_counter()
-    result = target(server, timeout_s=0.5).stream(HELLO)
-    assert time.perf_counter() - started < 1.8
+    release = threading.Event()  # the server stays silent until the test is done
+    server.script(fake.hold(release, pieces=("Slow",)))
+    try:
+        result = target(server, timeout_s=0.5).stream(HELLO)
+        # the client's own timeout ended the read: the server had not closed the stream
+        assert not release.is_set()
+    finally:
+        release.set()
     assert result.error_kind == "timeout" and "within 0.5 s" in result.error
     assert result.text == "Slow"
 
@@ -191,29 +196,61 @@ def test_network_down_is_retried_then_reported() -> None:
     assert result.retries == 2 and result.text == ""
 
 
-def test_cancel_mid_stream_stops_quickly_and_keeps_the_text(server) -> None:
-    server.script(fake.ok(pieces=[f"w{i} " for i in range(50)], delay=0.1))
+def test_cancel_mid_stream_stops_before_the_next_piece_and_keeps_the_text(server) -> None:
+    server.script(fake.ok(pieces=[f"w{i} " for i in range(50)], delay=0.01))
     cancel = CancelToken()
-    seen = threading.Event()
+    seen: list[str] = []
 
     def on_delta(text: str, _tokens) -> None:
-        seen.set()
+        if text:
+            seen.append(text)
+        if len(seen) == 3:
+            cancel.cancel()
 
-    threading.Timer(0.35, cancel.cancel).start()
-    started = time.perf_counter()
     result = target(server).stream(HELLO, on_delta=on_delta, cancel=cancel)
-    elapsed = time.perf_counter() - started
-    assert seen.is_set() and result.ok
-    assert result.finish_reason == "cancelled" and elapsed < 1.0
-    assert result.text.startswith("w0 ") and len(result.text.split()) < 50
+    assert result.ok and result.finish_reason == "cancelled"
+    assert seen == ["w0 ", "w1 ", "w2 "] and result.text == "w0 w1 w2 "
     assert result.completion_tokens is None  # usage never came: unknown, not a count of chunks
 
 
-def test_cancel_while_waiting_to_retry(server) -> None:
+def test_cancel_while_waiting_to_retry(server, monkeypatch) -> None:
     server.script(fake.status(429, "busy", headers={"retry-after": "1.5"}))
+    waits = recorded_waits(monkeypatch)
     cancel = CancelToken()
     threading.Timer(0.2, cancel.cancel).start()
-    started = time.perf_counter()
     result = target(server).stream(HELLO, cancel=cancel)
-    assert time.perf_counter() - started < 0.8
+    assert waits == [(1.5, False)]  # the cancel ended the wait (that it ends it early: below)
+    assert len(server.requests) == 1  # and no retry was sent
     assert result.finish_reason == "cancelled" and result.ok
+
+
+class _FakeClock:
+    """``time`` for retry.wait_or_cancel: sleeping moves the clock; ``at(t, f)`` runs f once
+    the clock reaches t."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self.slept: list[float] = []
+        self.events: list[tuple[float, object]] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+        for due, action in [e for e in self.events if e[0] <= self.now]:
+            self.events.remove((due, action))
+            action()  # type: ignore[operator]
+
+
+def test_wait_or_cancel_sleeps_the_whole_wait_or_ends_at_a_cancel(monkeypatch) -> None:
+    clock = _FakeClock()
+    monkeypatch.setattr(retry, "time", clock)
+    assert retry.wait_or_cancel(0.4, CancelToken()) is True
+    assert clock.now == pytest.approx(0.4) and max(clock.slept) <= 0.05  # in short naps
+    clock.now, clock.slept = 0.0, []
+    cancel = CancelToken()
+    clock.events.append((0.2, cancel.cancel))
+    assert retry.wait_or_cancel(1.5, cancel) is False
+    assert clock.now == pytest.approx(0.2)  # woke at the first nap after the cancel
