@@ -11,7 +11,7 @@ import pytest
 from tests.fakes import openai_faults as fake
 from tests.helpers.retry import recorded_waits
 from workbench.cancel import CancelToken
-from workbench.providers import retry
+from workbench.providers import base, retry
 from workbench.providers.base import Params
 from workbench.providers.openai_compat import OpenAICompatTarget
 from workbench.providers.retry import RetryPolicy
@@ -37,8 +37,27 @@ def target(server, **changes) -> OpenAICompatTarget:
     return OpenAICompatTarget(**options)
 
 
-def test_stream_text_usage_and_metrics(server) -> None:
+def watched_clocks(monkeypatch) -> list[tuple[base.StreamClock, list[str]]]:
+    """Each answer's StreamClock with the pieces that moved it, in order (the first one started
+    its TTFT): rates are checked against the clock's own readings, not against ours."""
+    clocks: list[tuple[base.StreamClock, list[str]]] = []
+    real_text = base.StreamClock.text
+
+    def text(clock: base.StreamClock, piece: str) -> None:
+        if not clocks or clocks[-1][0] is not clock:
+            clocks.append((clock, []))
+        before = clock.t_last
+        real_text(clock, piece)
+        if clock.t_last != before:
+            clocks[-1][1].append(piece)
+
+    monkeypatch.setattr(base.StreamClock, "text", text)
+    return clocks
+
+
+def test_stream_text_usage_and_metrics(server, monkeypatch) -> None:
     server.script(fake.ok(delay=0.02, prompt_tokens=42, completion_tokens=5, cached_tokens=10))
+    clocks = watched_clocks(monkeypatch)
     deltas: list[str] = []
     result = target(server).stream(HELLO, Params(max_tokens=64, temperature=0.2, seed=7),
                                    on_delta=lambda text, tokens: deltas.append(text))
@@ -48,8 +67,10 @@ def test_stream_text_usage_and_metrics(server) -> None:
     assert (result.prompt_tokens, result.completion_tokens) == (42, 5)
     assert result.cached_prompt_tokens == 10 and result.tokens_source == "usage"
     assert result.ttft_ms is not None and 0 < result.ttft_ms < result.total_ms
-    # 5 pieces 20 ms apart: (5 - 1) tokens over ~80 ms
-    assert result.gen_tokens_per_s is not None and 10 < result.gen_tokens_per_s < 80
+    # 5 pieces: (5 - 1) tokens over the time from the first piece to the last
+    [(clock, moved)] = clocks
+    assert moved == list(fake.PIECES)
+    assert result.gen_tokens_per_s == pytest.approx(4 / (clock.t_last - clock.t_first))
     assert result.e2e_tokens_per_s is not None and result.e2e_tokens_per_s < (
         result.gen_tokens_per_s)
     assert result.destination.endswith("(this machine)") and not result.error
@@ -63,19 +84,24 @@ def test_stream_text_usage_and_metrics(server) -> None:
     assert body["messages"] == HELLO and body["model"] == "gpt-test"
 
 
-def test_ttft_waits_for_the_first_non_empty_text(server) -> None:
+def test_ttft_waits_for_the_first_non_empty_text(server, monkeypatch) -> None:
     # the role chunk and an empty chunk come at once; the first text 150 ms later
     server.script(fake.ok(pieces=("late",), delay=0.15))
+    clocks = watched_clocks(monkeypatch)
     result = target(server).stream(HELLO)
-    assert result.ttft_ms is not None and result.ttft_ms >= 140
+    [(clock, moved)] = clocks
+    assert moved == ["late"]  # neither the role chunk nor the empty one started the clock
+    assert result.ttft_ms == pytest.approx((clock.t_first - clock.t_sent) * 1000)
 
 
-def test_reasoning_tokens_are_billed_but_not_counted_as_streamed(server) -> None:
+def test_reasoning_tokens_are_billed_but_not_counted_as_streamed(server, monkeypatch) -> None:
     server.script(fake.ok(delay=0.02, completion_tokens=105, reasoning_tokens=100))
+    clocks = watched_clocks(monkeypatch)
     result = target(server).stream(HELLO)
     assert result.completion_tokens == 105 and result.reasoning_tokens == 100
-    # visible tokens = 5 -> (5 - 1) / ~80 ms, not 104 / 80 ms
-    assert result.gen_tokens_per_s is not None and result.gen_tokens_per_s < 80
+    # visible tokens = 5 -> (5 - 1) over the streamed span, not 104
+    [(clock, _moved)] = clocks
+    assert result.gen_tokens_per_s == pytest.approx(4 / (clock.t_last - clock.t_first))
 
 
 def test_no_usage_means_unknown_tokens_not_zero(server) -> None:
