@@ -147,7 +147,8 @@ def test_cpu_estimate_counts_cpu_seconds() -> None:
     finally:
         child.kill()
         child.wait()
-    assert 0.4 * 10 <= reading.joules <= 0.6 * 10  # 0.4 CPU-s at 10 W (and a little start-up)
+    # 0.4 CPU-s at 10 W (less a clock tick of the OS's CPU accounting, plus a little start-up)
+    assert (0.4 - 0.02) * 10 <= reading.joules <= 0.6 * 10
 
 
 def test_local_meter_picks_nvml_for_gpu_layers_and_the_estimate_without_rapl(tmp_path) -> None:
