@@ -7,6 +7,8 @@
 - fixtures ``tiny_model_path`` (a factory) and ``llama_tiny`` (the tiny llama at Q8_0);
 - fixture ``home``: a fresh, empty ``WORKBENCH_HOME`` of the test's own (request it, or
   ``pytestmark = pytest.mark.usefixtures("home")`` for a whole module);
+- fixture ``memory_keyring``: a throwaway in-memory keyring backend, installed for the test
+  (tests/fakes/keyring_backend.py; never the OS keyring);
 - fixtures ``fake_hub`` (the loopback Hub, tests/fakes/hub_server.py) and ``hub_env`` (the
   environment pointed at it: tests/helpers/hub.py ``HubEnv``);
 - fixtures ``smollm2`` (a real trained model, tests/helpers/real_models.py) and ``smollm2_base``
@@ -29,6 +31,7 @@ import pytest
 
 if TYPE_CHECKING:
     from tests.fakes.hub_server import FakeHub
+    from tests.fakes.keyring_backend import MemoryKeyring
     from tests.helpers.hub import HubEnv
 
 REPO = Path(__file__).resolve().parents[1]
@@ -58,6 +61,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 @pytest.fixture
+def memory_keyring() -> Iterator[MemoryKeyring]:
+    """A throwaway in-memory keyring backend for this test (never the OS keyring)."""
+    from tests.fakes.keyring_backend import installed
+
+    with installed() as backend:
+        yield backend
+
+
+@pytest.fixture
 def fake_hub() -> Iterator[FakeHub]:
     """A running loopback Hub (tests/fakes/hub_server.py), closed after the test."""
     from tests.fakes.hub_server import FakeHub
@@ -70,11 +82,10 @@ def fake_hub() -> Iterator[FakeHub]:
 
 
 @pytest.fixture
-def hub_env(fake_hub: FakeHub, home: Path, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[HubEnv]:
+def hub_env(fake_hub: FakeHub, home: Path, memory_keyring: MemoryKeyring, tmp_path: Path,
+            monkeypatch: pytest.MonkeyPatch) -> HubEnv:
     """HF_ENDPOINT at the fake Hub, a fresh HF_HOME and WORKBENCH_HOME (``home``), no token,
     online, and a throwaway keyring (in memory here, the null backend in child processes)."""
-    from tests.fakes.keyring_backend import installed
     from tests.helpers.hub import ISOLATED_VARS, HubEnv
 
     hf_home = tmp_path / "hf-home"
@@ -85,8 +96,7 @@ def hub_env(fake_hub: FakeHub, home: Path, tmp_path: Path,
     monkeypatch.setenv("HF_HOME", str(hf_home))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    with installed() as backend:
-        yield HubEnv(fake_hub, hf_home, home, backend)
+    return HubEnv(fake_hub, hf_home, home, memory_keyring)
 
 
 @pytest.fixture(scope="session")

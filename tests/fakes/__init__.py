@@ -5,5 +5,6 @@ in tests/helpers/, fixtures in tests/conftest.py):
 - ``openai_faults``, ``anthropic_sse``: OpenAI-compatible and Anthropic SSE cloud APIs on it;
 - ``hub_server``: a loopback Hugging Face Hub and its CDN, with faults;
 - ``keyring_backend``: a throwaway in-memory keyring backend;
-- ``nvml``: a fake ``pynvml`` module (NVML's boundary) with described GPUs and errors.
+- ``nvml``: a fake ``pynvml`` module (NVML's boundary) with described GPUs and errors;
+- ``clock``: a clock that moves only when told (reads, sleeps, actions at a time).
 """

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import anthropic_sse, openai_faults
-from tests.fakes.keyring_backend import installed
 from workbench.compare import store as compare_store
 from workbench.engine.settings import LoadSettings
 from workbench.present.metrics import tooltip
@@ -23,14 +22,13 @@ KEY_VARS = ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API
 
 
 @pytest.fixture
-def keys(monkeypatch):
+def keys(memory_keyring, monkeypatch):
     for var in KEY_VARS:
         monkeypatch.delenv(var, raising=False)
     monkeypatch.delenv("WORKBENCH_OFFLINE", raising=False)
-    with installed() as backend:
-        set_api_key("anthropic", "sk-ant-test-55aa11")
-        set_api_key("openai", "sk-test-openai-77bb22")
-        yield backend
+    set_api_key("anthropic", "sk-ant-test-55aa11")
+    set_api_key("openai", "sk-test-openai-77bb22")
+    return memory_keyring
 
 
 @pytest.fixture

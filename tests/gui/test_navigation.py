@@ -7,16 +7,11 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-from tests.fakes.keyring_backend import installed
 from workbench.ui.main_window import MainWindow
 from workbench.ui.status_bar import OFFLINE_TEXT, ONLINE_TEXT
 
-
-@pytest.fixture(autouse=True)
-def memory_keyring():
-    """The Settings page reads key states when shown: never from the OS keyring here."""
-    with installed() as backend:
-        yield backend
+# The Settings page reads key states when shown: never from the OS keyring here.
+pytestmark = pytest.mark.usefixtures("memory_keyring")
 
 
 def _window(qtbot, settings: QSettings, **kwargs) -> MainWindow:

@@ -11,7 +11,6 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QLabel, QLineEdit
 
-from tests.fakes.keyring_backend import installed
 from workbench.net.offline import OfflineBlocked, disable_guard, guard_active
 from workbench.store.secrets import SERVICE
 from workbench.ui.main_window import MainWindow
@@ -22,12 +21,11 @@ KEY = "sk-test-settings-0a1b2c3d"
 
 
 @pytest.fixture
-def keyring_backend(monkeypatch):
+def keyring_backend(memory_keyring, monkeypatch):
     for var in ("OPENAI_API_KEY", "ANTHROPIC_API_KEY", "GEMINI_API_KEY", "GOOGLE_API_KEY",
                 "WORKBENCH_OFFLINE"):
         monkeypatch.delenv(var, raising=False)
-    with installed() as backend:
-        yield backend
+    return memory_keyring
 
 
 def _page(qtbot, tmp_path: Path) -> SettingsPage:

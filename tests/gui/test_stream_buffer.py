@@ -6,18 +6,11 @@ import threading
 
 import pytest
 
+from tests.fakes.clock import FakeClock
 from workbench.engine.metrics import AnswerMetrics
 from workbench.present.metrics import DEFINITIONS, final_items, live_items
 from workbench.present.numbers import format_bytes, format_ms
 from workbench.ui.stream_buffer import StreamBuffer
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def test_batches_and_live_figures() -> None:

@@ -8,16 +8,11 @@ import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QApplication
 
-from tests.fakes.keyring_backend import installed
 from workbench.hub import folders
 from workbench.ui.main_window import MainWindow
 from workbench.ui.style import is_dark
 
-
-@pytest.fixture(autouse=True)
-def memory_keyring():
-    with installed() as backend:
-        yield backend
+pytestmark = pytest.mark.usefixtures("memory_keyring")  # never the OS keyring
 
 
 @pytest.fixture

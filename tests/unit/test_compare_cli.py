@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 
 from tests.fakes import anthropic_sse, openai_faults
-from tests.fakes.keyring_backend import installed
 from workbench.cli import main
 from workbench.net import offline
 from workbench.store import secrets
@@ -23,18 +22,17 @@ REQUIRED = {"target", "text", "ttft_ms", "prompt_tokens", "completion_tokens",
 
 
 @pytest.fixture
-def env(home: Path, tmp_path: Path, monkeypatch):
+def env(home: Path, memory_keyring, tmp_path: Path, monkeypatch):
     for names in secrets.ENV_VARS.values():
         for name in names:
             monkeypatch.delenv(name, raising=False)
     monkeypatch.delenv("WORKBENCH_OFFLINE", raising=False)
-    with openai_faults.server() as openai_srv, anthropic_sse.server() as anthropic_srv, \
-            installed() as keyring_backend:
+    with openai_faults.server() as openai_srv, anthropic_sse.server() as anthropic_srv:
         monkeypatch.setenv("OPENAI_BASE_URL", openai_srv.url + "/v1")
         monkeypatch.setenv("ANTHROPIC_BASE_URL", anthropic_srv.url)
         monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
         yield {"home": home, "openai": openai_srv, "anthropic": anthropic_srv,
-               "keyring": keyring_backend, "tmp": tmp_path}
+               "keyring": memory_keyring, "tmp": tmp_path}
     offline.disable_guard()
 
 

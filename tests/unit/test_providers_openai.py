@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from tests.fakes import openai_faults as fake
+from tests.fakes.clock import FakeClock
 from tests.helpers.retry import recorded_waits
 from workbench.cancel import CancelToken
 from workbench.providers import base, retry
@@ -250,33 +251,13 @@ def test_cancel_while_waiting_to_retry(server, monkeypatch) -> None:
     assert result.finish_reason == "cancelled" and result.ok
 
 
-class _FakeClock:
-    """``time`` for retry.wait_or_cancel: sleeping moves the clock; ``at(t, f)`` runs f once
-    the clock reaches t."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.slept: list[float] = []
-        self.events: list[tuple[float, object]] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-        for due, action in [e for e in self.events if e[0] <= self.now]:
-            self.events.remove((due, action))
-            action()  # type: ignore[operator]
-
-
 def test_wait_or_cancel_sleeps_the_whole_wait_or_ends_at_a_cancel(monkeypatch) -> None:
-    clock = _FakeClock()
-    monkeypatch.setattr(retry, "time", clock)
+    clock = FakeClock(now=0.0)
+    monkeypatch.setattr(retry, "time", clock)  # wait_or_cancel's time.monotonic and time.sleep
     assert retry.wait_or_cancel(0.4, CancelToken()) is True
     assert clock.now == pytest.approx(0.4) and max(clock.slept) <= 0.05  # in short naps
     clock.now, clock.slept = 0.0, []
     cancel = CancelToken()
-    clock.events.append((0.2, cancel.cancel))
+    clock.at(0.2, cancel.cancel)
     assert retry.wait_or_cancel(1.5, cancel) is False
     assert clock.now == pytest.approx(0.2)  # woke at the first nap after the cancel

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakes.keyring_backend import installed
 from workbench.errors import BadInput
 from workbench.providers.anthropic_target import AnthropicTarget
 from workbench.providers.errors import MissingKey
@@ -19,14 +18,12 @@ from workbench.store.settings import AppSettings
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
+def clean_env(memory_keyring, monkeypatch):
     for names in secrets.ENV_VARS.values():
         for name in names:
             monkeypatch.delenv(name, raising=False)
     for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "GEMINI_BASE_URL"):
         monkeypatch.delenv(name, raising=False)
-    with installed():
-        yield
 
 
 @pytest.mark.parametrize("text, kind, model, profile", [

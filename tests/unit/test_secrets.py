@@ -39,12 +39,6 @@ def home(home: Path, monkeypatch) -> Path:
     return home
 
 
-@pytest.fixture
-def memory_keyring():
-    with installed() as backend:
-        yield backend
-
-
 def test_environment_wins_over_the_keyring(home, memory_keyring, monkeypatch) -> None:
     set_api_key("openai", "sk-from-keyring-123456")
     assert memory_keyring.store[("workbench", "openai")] == "sk-from-keyring-123456"
