@@ -1,16 +1,14 @@
-"""``recommend(online=True)``: real headers read with range requests from a loopback "Hub"."""
+"""``recommend(online=True)``: real headers read with range requests from the loopback Hub
+(tests/fakes/hub_server.py: the ``fake_hub`` fixture)."""
 
 from __future__ import annotations
 
 import json
-import re
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.fakes.hub_server import FakeHub
 from workbench.hardware.model import (
     CpuInfo,
     HardwareReport,
@@ -26,71 +24,6 @@ from workbench.synth import synthesize
 
 MODELS = Path(cat.__file__).resolve().parents[2] / "models"
 REPO = "test-org/Qwen2-Tiny-GGUF"
-
-
-class Hub:
-    """Serves ``/{repo}/resolve/main/{file}`` from a folder: HEAD, GET and Range like the Hub."""
-
-    def __init__(self, root: Path) -> None:
-        self.root = root
-        self.requests: list[tuple[str, str, str | None]] = []
-        hub = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _file(self) -> Path | None:
-                match = re.fullmatch(rf"/{re.escape(REPO)}/resolve/main/(.+)", self.path)
-                path = hub.root / match.group(1) if match else None
-                return path if path is not None and path.is_file() else None
-
-            def do_HEAD(self) -> None:
-                hub.requests.append(("HEAD", self.path, None))
-                path = self._file()
-                self.send_response(200 if path else 404)
-                self.send_header("Content-Length", str(path.stat().st_size if path else 0))
-                self.end_headers()
-
-            def do_GET(self) -> None:
-                rng = self.headers.get("Range")
-                hub.requests.append(("GET", self.path, rng))
-                path = self._file()
-                if path is None:
-                    self.send_response(404)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                data = path.read_bytes()
-                match = re.fullmatch(r"bytes=(\d+)-(\d+)", rng or "")
-                if match:
-                    start, end = int(match.group(1)), min(int(match.group(2)), len(data) - 1)
-                    body = data[start:end + 1]
-                    self.send_response(206)
-                    self.send_header("Content-Range", f"bytes {start}-{end}/{len(data)}")
-                else:
-                    body = data
-                    self.send_response(200)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def hub(tmp_path: Path) -> Iterator[Hub]:
-    server = Hub(tmp_path / "hub")
-    (tmp_path / "hub").mkdir()
-    yield server
-    server.close()
 
 
 def tiny_catalog(tmp_path: Path, file_name: str) -> cat.Catalog:
@@ -121,28 +54,31 @@ def report() -> HardwareReport:
         nvml=NvmlStatus(available=False), llama=LlamaBuild(installed=True))
 
 
-def test_online_reads_the_real_header_by_range_requests(tmp_path: Path, hub: Hub) -> None:
-    real = synthesize(hub.root / "qwen2-tiny-f16.gguf", "qwen2", quant="F16").path
+def test_online_reads_the_real_header_by_range_requests(tmp_path: Path,
+                                                        fake_hub: FakeHub) -> None:
+    real = synthesize(tmp_path / "qwen2-tiny-f16.gguf", "qwen2", quant="F16").path
+    fake_hub.add_repo(REPO, {"qwen2-tiny-f16.gguf": real})
     catalog = tiny_catalog(tmp_path, "qwen2-tiny-f16.gguf")
     predictor = Predictor(bandwidth_gbps=20.0, use_stored_runs=False)
     offline = recommend(report(), catalog=catalog, predictor=predictor)
     assert offline[0].header_source == "catalog" and offline[0].file.computed
     online = recommend(report(), catalog=catalog, predictor=predictor, online=True,
-                       endpoint=hub.url)
+                       endpoint=fake_hub.endpoint)
     rec = online[0]
-    assert rec.header_source == f"{hub.url}/{REPO}/resolve/main/qwen2-tiny-f16.gguf"
+    assert rec.header_source == f"{fake_hub.endpoint}/{REPO}/resolve/main/qwen2-tiny-f16.gguf"
     assert rec.file.size_bytes == real.stat().st_size and not rec.file.computed
     assert rec.fit == "cpu_only"
-    gets = [r for r in hub.requests if r[0] == "GET"]
-    assert gets and all(r[2] is not None for r in gets)  # ranged reads, never the whole file
+    gets = fake_hub.content_requests(f"{REPO}/qwen2-tiny-f16.gguf")
+    assert gets and all(r.range is not None for r in gets)  # ranged reads, never the whole file
 
 
 def test_online_honours_hf_endpoint_and_survives_a_missing_file(
-        tmp_path: Path, hub: Hub, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, fake_hub: FakeHub, monkeypatch: pytest.MonkeyPatch) -> None:
+    fake_hub.add_repo(REPO, {"README.md": b"# no GGUF here\n"})
     catalog = tiny_catalog(tmp_path, "not-there.gguf")
-    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_ENDPOINT", fake_hub.endpoint)
     recs = recommend(report(), catalog=catalog, online=True,
                      predictor=Predictor(bandwidth_gbps=20.0, use_stored_runs=False))
     assert recs[0].header_source == "catalog"
     assert any("online header not read" in n for n in recs[0].notes)
-    assert any(path.endswith("/not-there.gguf") for _, path, _ in hub.requests)
+    assert any(r.path.endswith("/not-there.gguf") for r in fake_hub.requests)
