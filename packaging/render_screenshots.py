@@ -29,7 +29,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ROOT = Path(__file__).resolve().parents[1]
 SIZE = (1280, 800)
-QUESTION = "Which city is the capital of France?"
+QUESTION = "Name the capital of France."
 CODE_PROMPT = "Write a Python function that checks whether a number is prime."
 
 

@@ -25,12 +25,17 @@ from workbench.gguf import read_header
 from workbench.gguf.summary import NO_TEMPLATE_NOTICE
 from workbench.planner import estimate_memory
 
-CAPITAL = [{"role": "user", "content": "Which city is the capital of France?"}]
+# A question SmolLM2 135M answers the same way on every CPU: greedy decoding of a 135M model can
+# flip where two tokens are nearly tied, and the kernels (AVX2, AVX-512, repacked or not) round
+# differently. "Which city is the capital of France?" answers Paris on AVX2 but French nonsense on
+# AVX-512 (top-two logit gap 0.02 at one step); this one keeps a gap of at least 1.79 logits on
+# every step of its answer on both, and 0.79 under plain ChatML without the system prompt.
+CAPITAL = [{"role": "user", "content": "Name the capital of France."}]
 GREEDY = Sampling(temperature=0.0, max_tokens=48)
 # SmolLM2's own template, written out by hand: its default system prompt, then ChatML turns.
 SMOLLM2_PROMPT = ("<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by "
-                  "Hugging Face<|im_end|>\n<|im_start|>user\nWhich city is the capital of "
-                  "France?<|im_end|>\n<|im_start|>assistant\n")
+                  "Hugging Face<|im_end|>\n<|im_start|>user\nName the capital of "
+                  "France.<|im_end|>\n<|im_start|>assistant\n")
 
 
 @pytest.fixture(scope="module")
