@@ -8,13 +8,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.engine import MiB, reported_buffers
 from workbench.engine.client import LocalEngine
-from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.settings import LoadSettings
 from workbench.gguf import read_header
 from workbench.planner import estimate_memory
 
-MiB = 1 << 20
 SETTINGS = [
     dict(n_ctx=2048, flash_attn="off", kv_type="f16"),
     dict(n_ctx=4096, flash_attn="on", kv_type="q8_0", n_ubatch=256),
@@ -25,13 +24,6 @@ SETTINGS = [
 def engine() -> Iterator[LocalEngine]:
     with LocalEngine() as eng:
         yield eng
-
-
-def reported_buffers(engine: LocalEngine, settings: LoadSettings) -> dict[str, float]:
-    """Load; the engine's load info carries llama.cpp's buffer sizes (MiB per part)."""
-    info = engine.load(*resolve_load_settings(settings))
-    engine.unload()
-    return info.buffers
 
 
 @pytest.mark.parametrize("arch", ["llama", "gemma3", "qwen2moe"])

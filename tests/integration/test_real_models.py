@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_planner_accuracy import MiB, reported_buffers
+from tests.helpers.engine import MiB, reported_buffers
 from workbench.engine.client import LocalEngine
 from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.settings import LoadSettings, Sampling

@@ -12,7 +12,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.unit.test_gguf_hostile import (
+from tests.helpers.gguf_bytes import (
     ARR,
     F32,
     I32,

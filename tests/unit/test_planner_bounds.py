@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.gguf_bytes import ARR, I32, STR, U32, U64, build, kv, tensor
 from tests.helpers.work import counted_calls
-from tests.unit.test_gguf_hostile import ARR, I32, STR, U32, U64, build, kv, tensor
 from workbench import cli
 from workbench.errors import BadInput
 from workbench.gguf import read_header

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.unit.test_gguf_hostile import STR, U32, build, kv, tensor
+from tests.helpers.gguf_bytes import STR, U32, build, kv, tensor
 from workbench import cli
 from workbench.commands import run as run_command
 from workbench.commands import search as search_command
