@@ -51,13 +51,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 TinyModelFactory = Callable[..., Path]
 
 
+def fresh_workbench_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``tmp_path / "workbench-home"``, empty, as WORKBENCH_HOME for the test (the ``home`` and
+    ``hub_env`` fixtures; a function, so that a module's own ``home`` fixture, e.g. a HOME
+    with other apps' models, does not change what hub_env uses)."""
+    path = tmp_path / "workbench-home"
+    path.mkdir(exist_ok=True)
+    monkeypatch.setenv("WORKBENCH_HOME", str(path))
+    return path
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A fresh, empty ``WORKBENCH_HOME`` of this test's own (settings, database, state files)."""
-    path = tmp_path / "workbench-home"
-    path.mkdir()
-    monkeypatch.setenv("WORKBENCH_HOME", str(path))
-    return path
+    return fresh_workbench_home(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -82,10 +89,11 @@ def fake_hub() -> Iterator[FakeHub]:
 
 
 @pytest.fixture
-def hub_env(fake_hub: FakeHub, home: Path, memory_keyring: MemoryKeyring, tmp_path: Path,
+def hub_env(fake_hub: FakeHub, memory_keyring: MemoryKeyring, tmp_path: Path,
             monkeypatch: pytest.MonkeyPatch) -> HubEnv:
-    """HF_ENDPOINT at the fake Hub, a fresh HF_HOME and WORKBENCH_HOME (``home``), no token,
-    online, and a throwaway keyring (in memory here, the null backend in child processes)."""
+    """HF_ENDPOINT at the fake Hub, a fresh HF_HOME and WORKBENCH_HOME (the ``home`` fixture's
+    directory), no token, online, and a throwaway keyring (in memory here, the null backend in
+    child processes)."""
     from tests.helpers.hub import ISOLATED_VARS, HubEnv
 
     hf_home = tmp_path / "hf-home"
@@ -96,7 +104,7 @@ def hub_env(fake_hub: FakeHub, home: Path, memory_keyring: MemoryKeyring, tmp_pa
     monkeypatch.setenv("HF_HOME", str(hf_home))
     monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.null.Keyring")
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
-    return HubEnv(fake_hub, hf_home, home, memory_keyring)
+    return HubEnv(fake_hub, hf_home, fresh_workbench_home(tmp_path, monkeypatch), memory_keyring)
 
 
 @pytest.fixture(scope="session")

@@ -63,8 +63,9 @@ def ollama_manifest(root: Path, name: str, model_digest: str) -> None:
 
 
 @pytest.fixture
-def home(tmp_path: Path, ggufs: dict[str, Path]) -> HomeEnv:
-    """A home directory holding every app's layout (Linux paths)."""
+def apps_home(tmp_path: Path, ggufs: dict[str, Path]) -> HomeEnv:
+    """A home directory holding every app's layout (Linux paths); not WORKBENCH_HOME, which is
+    hub_env's."""
     home = tmp_path / "home"
     # LM Studio: the default folder, and a downloadsFolder from its settings
     put(home / ".lmstudio/models/lmstudio-community/Tiny-GGUF/tiny-Q4_K_M.gguf", ggufs["a"])
@@ -102,9 +103,9 @@ def by_name(models: list[library.LocalModel]) -> dict[str, library.LocalModel]:
     return {m.name: m for m in models}
 
 
-def test_every_app_layout_is_found_in_place(hub_env: HubEnv, home: HomeEnv,
+def test_every_app_layout_is_found_in_place(hub_env: HubEnv, apps_home: HomeEnv,
                                             ggufs: dict[str, Path]) -> None:
-    models = library.scan_library(env=home)
+    models = library.scan_library(env=apps_home)
     found = by_name(models)
     assert set(found) == {
         "tiny-Q4_K_M", "other-Q8_0",  # LM Studio
@@ -114,7 +115,7 @@ def test_every_app_layout_is_found_in_place(hub_env: HubEnv, home: HomeEnv,
     }
     lms = found["tiny-Q4_K_M"]
     assert lms.source == "lmstudio" and lms.repo_id == "lmstudio-community/Tiny-GGUF"
-    assert lms.path == str(home.home / ".lmstudio/models/lmstudio-community/Tiny-GGUF/"
+    assert lms.path == str(apps_home.home / ".lmstudio/models/lmstudio-community/Tiny-GGUF/"
                                        "tiny-Q4_K_M.gguf")  # in place, not copied
     assert found["other-Q8_0"].source == "lmstudio"
     # what the header says
@@ -159,7 +160,7 @@ def test_ollama_names() -> None:
 
 
 def test_user_folders_splits_and_broken_files(hub_env: HubEnv, tmp_path: Path,
-                                              ggufs: dict[str, Path], home: HomeEnv) -> None:
+                                              ggufs: dict[str, Path], apps_home: HomeEnv) -> None:
     folder = tmp_path / "my-models"
     shards = split_gguf(ggufs["b"], folder / "split", "big-F32", max_tensors=6)
     assert len(shards) >= 3
@@ -168,9 +169,9 @@ def test_user_folders_splits_and_broken_files(hub_env: HubEnv, tmp_path: Path,
     (folder / "lonely-00002-of-00002.gguf").write_bytes(ggufs["c"].read_bytes())
     # the LM Studio file again, through a folder the user added: listed once
     library.add_folder(folder)
-    library.add_folder(home.home / ".lmstudio/models")
-    assert library.folders() == [folder.resolve(), (home.home / ".lmstudio/models").resolve()]
-    models = library.scan_library(env=home, sources=["folder", "lmstudio"])
+    library.add_folder(apps_home.home / ".lmstudio/models")
+    assert library.folders() == [folder.resolve(), (apps_home.home / ".lmstudio/models").resolve()]
+    models = library.scan_library(env=apps_home, sources=["folder", "lmstudio"])
     found = by_name(models)
     split = found["big-F32"]
     assert split.files == [str(s) for s in shards] and split.status == "ok"
@@ -188,7 +189,7 @@ def test_user_folders_splits_and_broken_files(hub_env: HubEnv, tmp_path: Path,
 
 def test_hf_cache_models_partials_and_dangling_links(hub_env: HubEnv,
                                                      ggufs: dict[str, Path],
-                                                     home: HomeEnv) -> None:
+                                                     apps_home: HomeEnv) -> None:
     hub_env.hub.add_repo("org/Lib-GGUF", {"lib-Q8_0.gguf": ggufs["a"],
                                           "lib-Q4_0.gguf": ggufs["b"],
                                           "lib-Q2_K.gguf": ggufs["c"]})
@@ -204,7 +205,7 @@ def test_hf_cache_models_partials_and_dangling_links(hub_env: HubEnv,
     # a snapshot link whose blob was deleted behind the cache's back
     [q2] = Downloader().download(variants["Q2_K"].files)
     q2.blob_path.unlink()
-    models = by_name(library.scan_library(env=home, sources=["hf-cache"]))
+    models = by_name(library.scan_library(env=apps_home, sources=["hf-cache"]))
     ok = models["lib-Q8_0"]
     assert ok.source == "hf-cache" and ok.repo_id == "org/Lib-GGUF"
     assert ok.path == str(done.path) and ok.status == "ok" and ok.architecture == "llama"
@@ -214,10 +215,10 @@ def test_hf_cache_models_partials_and_dangling_links(hub_env: HubEnv,
     assert "missing blob" in models["lib-Q2_K"].problem
 
 
-def test_last_used_and_header_index(hub_env: HubEnv, home: HomeEnv, monkeypatch) -> None:
+def test_last_used_and_header_index(hub_env: HubEnv, apps_home: HomeEnv, monkeypatch) -> None:
     from workbench.store import db
 
-    first = by_name(library.scan_library(env=home, sources=["lmstudio"]))["tiny-Q4_K_M"]
+    first = by_name(library.scan_library(env=apps_home, sources=["lmstudio"]))["tiny-Q4_K_M"]
     assert first.last_used is None
     connection = db.connect()  # a benchmark run of the file counts as a use
     with connection:
@@ -226,7 +227,7 @@ def test_last_used_and_header_index(hub_env: HubEnv, home: HomeEnv, monkeypatch)
             " settings, machine) VALUES ('2023-05-06T07:08:09.000Z', ?, 512, 128, 5, '{}', '{}')",
             (first.path,))
     connection.close()
-    bench = by_name(library.scan_library(env=home, sources=["lmstudio"]))["tiny-Q4_K_M"]
+    bench = by_name(library.scan_library(env=apps_home, sources=["lmstudio"]))["tiny-Q4_K_M"]
     assert bench.last_used == "2023-05-06T07:08:09+00:00"
     library.record_use(first.path, when=1_700_000_000.0)  # a later load
 
@@ -234,17 +235,17 @@ def test_last_used_and_header_index(hub_env: HubEnv, home: HomeEnv, monkeypatch)
         raise AssertionError("the header should come from the index")
 
     monkeypatch.setattr(library, "_summarize", no_reads)
-    again = by_name(library.scan_library(env=home, sources=["lmstudio"]))["tiny-Q4_K_M"]
+    again = by_name(library.scan_library(env=apps_home, sources=["lmstudio"]))["tiny-Q4_K_M"]
     assert again.last_used == "2023-11-14T22:13:20+00:00"
     assert again.parameters == first.parameters
     # a changed file is read again
     os.utime(first.path, ns=(1, 1))
     with pytest.raises(AssertionError, match="from the index"):
-        library.scan_library(env=home, sources=["lmstudio"])
+        library.scan_library(env=apps_home, sources=["lmstudio"])
 
 
-def test_find_model(hub_env: HubEnv, home: HomeEnv) -> None:
-    models = library.scan_library(env=home)
+def test_find_model(hub_env: HubEnv, apps_home: HomeEnv) -> None:
+    models = library.scan_library(env=apps_home)
     tiny = by_name(models)["tiny-Q4_K_M"]
     assert library.find_model(tiny.id, models) is tiny
     assert library.find_model(tiny.id[:6], models) is tiny
@@ -258,7 +259,7 @@ def test_find_model(hub_env: HubEnv, home: HomeEnv) -> None:
         library.find_model("tiny-Q4_K_M", [*models, duplicate])
 
 
-def test_delete(hub_env: HubEnv, home: HomeEnv, ggufs: dict[str, Path]) -> None:
+def test_delete(hub_env: HubEnv, apps_home: HomeEnv, ggufs: dict[str, Path]) -> None:
     from huggingface_hub import try_to_load_from_cache
 
     hub_env.hub.add_repo("org/Del-GGUF", {"del-Q8_0.gguf": ggufs["a"],
@@ -266,7 +267,7 @@ def test_delete(hub_env: HubEnv, home: HomeEnv, ggufs: dict[str, Path]) -> None:
     variants = {v.quant: v for v in repo_listing("org/Del-GGUF").variants}
     Downloader().download(variants["Q8_0"].files)
     Downloader().download(variants["Q4_0"].files)
-    models = by_name(library.scan_library(env=home))
+    models = by_name(library.scan_library(env=apps_home))
     deleted = library.delete_model(models["del-Q8_0"])
     assert any(d.endswith("del-Q8_0.gguf") for d in deleted)
     assert any("/blobs/" in d for d in deleted)
@@ -274,7 +275,7 @@ def test_delete(hub_env: HubEnv, home: HomeEnv, ggufs: dict[str, Path]) -> None:
                                   cache_dir=hub_env.cache_dir) is None
     repo = hub_env.cache_dir / "models--org--Del-GGUF"
     assert repo.exists()  # the other file is still there
-    library.delete_model(by_name(library.scan_library(env=home))["del-Q4_0"])
+    library.delete_model(by_name(library.scan_library(env=apps_home))["del-Q4_0"])
     assert not repo.exists()  # nothing left: the repo folder goes too
     # plain files in an app's folder are deleted; Ollama's and Jan's are theirs
     lms = models["tiny-Q4_K_M"]
