@@ -8,6 +8,7 @@ version with a GPU backend (``--force-reinstall``) is noticed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import importlib.metadata
 import json
@@ -20,6 +21,7 @@ from typing import Any
 
 from workbench import paths
 from workbench.hardware.model import LlamaBuild
+from workbench.store.state_file import read_json_state, write_json_atomic
 
 PROBE_MODULE = "workbench.engine.worker.probe"
 DISTRIBUTION = "llama-cpp-python"
@@ -148,17 +150,15 @@ def probe_llama(*, python: str | None = None, refresh: bool = False,
     path = _cache_path(cache_key(version, python))
     if path is not None and not refresh:
         try:
-            return to_build(json.loads(path.read_text()), version, cached=True)
-        except (OSError, ValueError):
-            pass
+            cached = read_json_state(path)
+            if cached is not None:
+                return to_build(cached, version, cached=True)
+        except (OSError, ValueError, TypeError, AttributeError):
+            pass  # unreadable, or not a probe's answer: probe again
     raw = run_probe(python, timeout_s=timeout_s)
     # Cache answers and crashes (the key changes when the build does), not timeouts or
     # start failures, which may be passing trouble.
     if path is not None and (raw.get("ok") or raw.get("signal")):
-        try:
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(raw))
-            tmp.replace(path)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # no cache this time: probe again next time
+            write_json_atomic(path, raw)
     return to_build(raw, version, cached=False)
