@@ -140,6 +140,11 @@ class Recommendation:
     quant_loss: float = 0.0  # the quant type's mean delta-p (percent, <= 0)
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def repo_filename(self) -> str:
+        """The repository path that selects the recommended file (the first shard of a split)."""
+        return self.file.parts[0] if self.file.parts else self.file.name
+
     def sort_key(self) -> tuple[Any, ...]:
         scored = self.expected_quality is not None
         # unscored entries: larger models first, then the quant type that loses least

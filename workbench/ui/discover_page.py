@@ -111,11 +111,6 @@ def fit_colour(palette: QPalette, fit: str | None) -> QColor:
     return blend(window, palette.color(QPalette.ColorRole.Mid), 0.35)
 
 
-def recommended_file(rec: Recommendation) -> str:
-    """The repository path that selects the recommended file (the first shard of a split)."""
-    return rec.file.parts[0] if rec.file.parts else rec.file.name
-
-
 def _fill(table: QTableWidget, rows: list[Sequence[str]]) -> None:
     table.setRowCount(len(rows))
     for r, values in enumerate(rows):
@@ -455,7 +450,7 @@ class DiscoverPage(QWidget):
 
     def open_recommendation(self, rec: Recommendation) -> None:
         """Open the recommended file's repository with that file selected."""
-        self.open_repo(rec.entry.repo, select=recommended_file(rec))
+        self.open_repo(rec.entry.repo, select=rec.repo_filename)
 
     # -- search ----------------------------------------------------------------------------
     def _query_changed(self, text: str) -> None:

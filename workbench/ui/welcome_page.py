@@ -52,7 +52,7 @@ from workbench.ui.downloads import DownloadsController, progress_text
 from workbench.ui.hardware_page import Detector, detect_and_diagnose
 from workbench.ui.library_page import Scanner
 from workbench.ui.style import secondary_text
-from workbench.ui.widgets import plain_label, plain_tip
+from workbench.ui.widgets import page_title, plain_label, plain_tip
 
 Recommender = Callable[[HardwareReport], list[Recommendation]]
 NetworkCheck = Callable[[], str | None]  # None: the Hub answers; else why it cannot be reached
@@ -104,24 +104,10 @@ def why_words(rec: Recommendation) -> str:
     return text
 
 
-def variant_file(rec: Recommendation) -> str:
-    """The repository path that selects the recommended file (the first shard of a split)."""
-    return rec.file.parts[0] if rec.file.parts else rec.file.name
-
-
 def find_variant(rec: Recommendation) -> tuple[RepoListing, Variant]:
     """The Hub listing of the recommended repository and the recommended file's variant."""
     listing = repo_listing(rec.entry.repo)
-    return listing, select_variant(listing.variants, filename=variant_file(rec))
-
-
-def _heading(text: str, parent: QWidget, scale: float = 1.3) -> QLabel:
-    label = QLabel(text, parent)
-    font = label.font()
-    font.setPointSizeF(font.pointSizeF() * scale)
-    font.setBold(True)
-    label.setFont(font)
-    return label
+    return listing, select_variant(listing.variants, filename=rec.repo_filename)
 
 
 def _wrapped(text: str, parent: QWidget, name: str) -> QLabel:
@@ -174,7 +160,7 @@ class WelcomePage(QWidget):
         self._recommend_started = 0.0
         self._shown_once = False
 
-        self.title = _heading("Get started", self)
+        self.title = page_title("Get started", self)
         self.intro = _wrapped("Three steps to a model that runs well on this machine: look at "
                               "the hardware, pick a model, download it.", self, "Introduction")
         self.library_label = _wrapped("", self, "Models on this machine")
