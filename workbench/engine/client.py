@@ -458,17 +458,3 @@ def parse_buffer_sizes(lines: list[str]) -> dict[str, float]:
             sizes[key] = sizes.get(key, 0.0) + float(match.group("mib"))
     return sizes
 
-
-def load_with_safe_retry(
-    engine: LocalEngine,
-    settings: LoadSettings,
-    on_retry: Callable[[WorkerCrashed, LoadSettings], None] | None = None,
-) -> protocol.LoadedModel:
-    """Load; if the worker crashes doing it, retry once in safe mode (and say so via on_retry)."""
-    try:
-        return engine.load(settings)
-    except WorkerCrashed as err:
-        safe = settings.safe()
-        if on_retry is not None:
-            on_retry(err, safe)
-        return engine.load(safe)
