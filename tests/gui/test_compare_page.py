@@ -162,11 +162,16 @@ def test_the_loaded_model_target_loads_with_the_chats_settings(qtbot, keys, anth
     page.pickers[1].set_target("anthropic", "claude-test")
     page.prompt.setPlainText("Hi")
     page.max_tokens.setValue(4)
+    seen_at_close: list = []  # the page closes its targets (off the GUI thread) once it is done
     with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS):
         assert page.run()
         loaded = page.targets[0]
+        close = loaded.close
+        loaded.close = lambda: (seen_at_close.append(loaded.load_info), close())
     assert loaded.load_settings.n_ctx == 512 and loaded.load_settings.n_ubatch == 128
-    assert loaded.load_info is not None and loaded.load_info.n_ctx == 512  # llama.cpp's own
+    qtbot.waitUntil(lambda: bool(seen_at_close), timeout=RUN_TIMEOUT_MS)
+    info = seen_at_close[0]
+    assert info is not None and info.n_ctx == 512  # llama.cpp's own
     assert LoadSettings(str(llama_tiny)).n_ctx != 512  # not the defaults
     assert page.panes[0].result is not None and page.panes[0].result.ok
 
