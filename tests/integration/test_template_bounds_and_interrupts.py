@@ -110,6 +110,27 @@ def test_ordinary_templates_render_as_llama_cpp_renders_them() -> None:
     assert guarded(messages=MESSAGES).stop == plain(messages=MESSAGES).stop
 
 
+
+GUARD_THEN_PROFILE = """
+import sys
+from workbench.engine.worker.template_guard import within_time
+within_time(lambda: 1, 30.0)  # finishes long before its watchdog
+calls = []
+sys.setprofile(lambda frame, event, arg: calls.append(event))
+(lambda: None)()
+sys.setprofile(None)
+print(len(calls))
+"""
+
+
+def test_a_guarded_render_leaves_the_thread_fit_to_profile_and_trace() -> None:
+    """Clearing a thread's pending asynchronous exception when none was scheduled makes a
+    profiled or traced thread spin forever on CPython 3.11 (pytest's call counting, coverage,
+    debuggers): the guard clears only a timeout that fired."""
+    done = subprocess.run([sys.executable, "-c", GUARD_THEN_PROFILE], capture_output=True,
+                          text=True, timeout=60, cwd=REPO_ROOT, check=False)
+    assert done.returncode == 0 and int(done.stdout) > 0, done.stderr
+
 # -- through the CLI, real model processes ------------------------------------------------------
 
 def test_run_with_a_looping_template_fails_in_seconds_naming_it(

@@ -211,11 +211,12 @@ def within_time(work: Callable[[], Any], seconds: float) -> Any:
     """``work()`` in this thread; ``TemplateTimeout`` is raised in it after ``seconds``."""
     thread_id = threading.get_ident()
     lock = threading.Lock()
-    state = {"done": False}
+    state = {"done": False, "fired": False}
 
     def expire() -> None:
         with lock:
             if not state["done"]:
+                state["fired"] = True
                 _raise_in(thread_id, TemplateTimeout)
 
     timer = threading.Timer(seconds, expire)
@@ -227,7 +228,10 @@ def within_time(work: Callable[[], Any], seconds: float) -> Any:
         with lock:
             state["done"] = True
             timer.cancel()
-            _raise_in(thread_id, None)  # a timeout that has not fired yet never will
+            if state["fired"]:  # a timeout scheduled but not raised yet never will be
+                # Only then: on CPython 3.11, clearing with nothing scheduled leaves the
+                # thread's eval breaker so that a profiled or traced thread spins forever.
+                _raise_in(thread_id, None)
 
 
 def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
