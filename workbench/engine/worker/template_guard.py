@@ -208,7 +208,12 @@ class GuardedChatFormatter(Jinja2ChatFormatter):
 
 
 def within_time(work: Callable[[], Any], seconds: float) -> Any:
-    """``work()`` in this thread; ``TemplateTimeout`` is raised in it after ``seconds``."""
+    """``work()`` in this thread; ``TemplateTimeout`` is raised in it after ``seconds``.
+
+    A scheduled timeout is never cleared (``PyThreadState_SetAsyncExc(id, NULL)``): on CPython
+    3.11 that leaves the thread's eval breaker set with nothing to raise, and a profiled or
+    traced thread then spins forever. One that fired as ``work`` returned is taken here instead.
+    """
     thread_id = threading.get_ident()
     lock = threading.Lock()
     state = {"done": False, "fired": False}
@@ -222,19 +227,30 @@ def within_time(work: Callable[[], Any], seconds: float) -> Any:
     timer = threading.Timer(seconds, expire)
     timer.daemon = True
     timer.start()
+    delivered = False
     try:
         return work()
+    except TemplateTimeout:
+        delivered = True
+        raise
     finally:
         with lock:
             state["done"] = True
             timer.cancel()
-            if state["fired"]:  # a timeout scheduled but not raised yet never will be
-                # Only then: on CPython 3.11, clearing with nothing scheduled leaves the
-                # thread's eval breaker so that a profiled or traced thread spins forever.
-                _raise_in(thread_id, None)
+        if state["fired"] and not delivered:
+            try:  # noqa: SIM105 - suppress()'s own __enter__ could take the timeout outside it
+                _take_pending_timeout()
+            except TemplateTimeout:
+                pass
 
 
-def _raise_in(thread_id: int, exception: type[BaseException] | None) -> None:
-    """Schedule ``exception`` in the thread (None clears a scheduled one)."""
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(
-        ctypes.c_ulong(thread_id), ctypes.py_object(exception) if exception else None)
+def _take_pending_timeout() -> None:
+    """Run bytecode until the scheduled ``TemplateTimeout`` is raised (at the first check)."""
+    for _ in range(100_000):
+        pass
+
+
+def _raise_in(thread_id: int, exception: type[BaseException]) -> None:
+    """Schedule ``exception`` in the thread (raised at its next bytecode check)."""
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id),
+                                               ctypes.py_object(exception))
