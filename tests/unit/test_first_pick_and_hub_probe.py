@@ -34,8 +34,8 @@ NO_GPU = HardwareReport(
 
 
 @pytest.fixture(autouse=True)
-def _home(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path))
+def _online(home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A fresh home (the shared fixture) with none of the offline switches set."""
     for name in offline.OFFLINE_ENV_VARS:
         monkeypatch.delenv(name, raising=False)
     yield
