@@ -27,10 +27,6 @@ class Cancellable(Protocol):
     def is_set(self) -> bool: ...
 
 
-class Cancelled(Exception):
-    """Raised by ``raise_if_cancelled`` when no other exception is asked for."""
-
-
 class CancelToken:
     """A thread-safe stop flag: ``cancel()`` from any thread, checked by the running call."""
 
@@ -71,17 +67,6 @@ class CancelToken:
                 break
             self._event.wait(left)
         return self.is_set()
-
-    def raise_if_cancelled(
-        self, error: BaseException | Callable[[], BaseException] | None = None,
-    ) -> None:
-        """Raise ``error`` (an exception, or a factory of one; default ``Cancelled``) when
-        cancelled."""
-        if not self.is_set():
-            return
-        if error is None:
-            raise Cancelled("cancelled")
-        raise error if isinstance(error, BaseException) else error()
 
     def on_cancel(self, callback: Callable[[], object]) -> None:
         """Run ``callback`` when ``cancel()`` is called (at once when it already was).

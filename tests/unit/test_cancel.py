@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import threading
 
-import pytest
-
-from workbench.cancel import Cancellable, Cancelled, CancelToken, is_cancelled
+from workbench.cancel import Cancellable, CancelToken, is_cancelled
 
 
 def test_a_token_starts_live_and_stays_cancelled() -> None:
@@ -22,18 +20,6 @@ def test_cancel_from_another_thread_wakes_a_waiter() -> None:
     assert token.wait(0.01) is False
     threading.Thread(target=token.cancel).start()
     assert token.wait(10) is True
-
-
-def test_raise_if_cancelled_raises_the_given_error_only_when_cancelled() -> None:
-    token = CancelToken()
-    token.raise_if_cancelled()  # live: nothing happens
-    token.cancel()
-    with pytest.raises(Cancelled):
-        token.raise_if_cancelled()
-    with pytest.raises(KeyError):
-        token.raise_if_cancelled(KeyError("x"))
-    with pytest.raises(TimeoutError):
-        token.raise_if_cancelled(TimeoutError)
 
 
 def test_a_child_is_cancelled_with_its_parent_but_not_the_other_way() -> None:
