@@ -22,13 +22,13 @@ parent is deleted (the window closed) is cancelled.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import time
 from collections.abc import Callable, Hashable
 from typing import Any
 
+import shiboken6
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 
 from workbench.cancel import CancelToken
@@ -40,11 +40,25 @@ _NOTHING: Any = object()  # a latest-only push: the value waits in the relay
 _alive: set[Task] = set()
 
 
+def _qt_alive(obj: QObject) -> bool:
+    """Whether ``obj``'s C++ object still exists."""
+    return shiboken6.isValid(obj)
+
+
+class _Wire(QObject):
+    """A parentless sender for a worker thread's signals. The thread emits on this, never on
+    the task or relay itself: those belong to a page and may be deleted (window closed) while
+    the thread still runs, and emitting on a QObject as it is deleted crashes. When the
+    receiver goes, Qt drops the connection and its queued events; the wire stays valid."""
+
+    pushed = Signal(object)
+    ended = Signal(bool, object)
+
+
 class Relay(QObject):
     """Carries values pushed from any thread to the thread the relay lives in (the GUI's)."""
 
     delivered = Signal(object)
-    _pushed = Signal(object)
 
     def __init__(self, parent: QObject | None = None, *, latest_only: bool = False,
                  interval_ms: int = 0) -> None:
@@ -57,7 +71,8 @@ class Relay(QObject):
         self._queued = False
         self._last_at = 0.0
         self._timer: QTimer | None = None
-        self._pushed.connect(self._on_pushed, Qt.ConnectionType.QueuedConnection)
+        self._wire = _Wire()  # owned here, not by Qt: it outlives this relay's C++ object
+        self._wire.pushed.connect(self._on_pushed, Qt.ConnectionType.QueuedConnection)
 
     def push(self, value: Any) -> None:
         """Any thread. With ``latest_only`` a value not yet delivered is replaced."""
@@ -70,8 +85,7 @@ class Relay(QObject):
                     return
                 self._queued = True
             value = _NOTHING
-        with contextlib.suppress(RuntimeError):  # the relay's C++ object is gone
-            self._pushed.emit(value)
+        self._wire.pushed.emit(value)
 
     def flush(self) -> None:
         """GUI thread: deliver a waiting latest value now."""
@@ -122,7 +136,6 @@ class Task(QObject):
     finished = Signal(object)  # the work's return value
     failed = Signal(object)  # the exception it raised
     cancelled = Signal()  # a cancelled task's work has returned; what it returned was dropped
-    _ended = Signal(bool, object)  # (ok, result or exception), from the worker thread
 
     def __init__(self, work: Work, parent: QObject | None = None, *,
                  name: str = "workbench-task", latest_progress: bool = False,
@@ -139,7 +152,9 @@ class Task(QObject):
         self._returned = threading.Event()
         self._relay = Relay(self, latest_only=latest_progress, interval_ms=progress_interval_ms)
         self._relay.delivered.connect(self.progressed)
-        self._ended.connect(self._on_ended, Qt.ConnectionType.QueuedConnection)
+        # (ok, result or exception), from the worker thread
+        self._wire = _Wire()
+        self._wire.ended.connect(self._on_ended, Qt.ConnectionType.QueuedConnection)
         token = self.token
         self.destroyed.connect(lambda *_: token.cancel())  # the page is gone: stop the work
 
@@ -175,9 +190,8 @@ class Task(QObject):
         except BaseException as err:  # reported to the page, which shows it
             ok, value = False, err
         self._returned.set()
-        try:
-            self._ended.emit(ok, value)
-        except RuntimeError:  # the task's C++ object is gone (window closed)
+        self._wire.ended.emit(ok, value)  # nowhere when the task is gone (window closed)
+        if not _qt_alive(self):
             _alive.discard(self)
 
     @Slot(bool, object)
