@@ -11,7 +11,8 @@ synthetic model whose load aborts llama.cpp), the Start page of a first start (a
 this machine, the real recommendation, the Hub reachable; then the same with no network), the
 Hardware page (this machine, real detection), Discover and Downloads (on the test suite's
 loopback Hub, serving synthetic models), the Library, the Benchmarks page, the Compare page (the
-real model with and without its template, side by side), the Costs page and the Settings page.
+real model with and without its template, side by side), the Evals page (the question-answering
+starter suite on the same two), the Costs page and the Settings page.
 The chat shots, the Start page and the other pages each come from a fresh window, so no state
 (a crashed model process) leaks from one shot into the next. Data goes to a temporary
 WORKBENCH_HOME unless one is set.
@@ -234,6 +235,21 @@ def main(argv: list[str] | None = None) -> int:
     compare.run()
     wait_for(compare.runFinished)
     shoot(window, "compare")
+
+    window.show_page("evals")
+    evals = window.evals
+    from workbench.evals.starters import starter_suites
+
+    qa = next(s for s in starter_suites() if s.name == "qa")
+    evals.editor.open_starter(qa)
+    evals.targets.add_local(str(model), label="SmolLM2-135M Q4_1")
+    evals.targets.add_local(str(base_model), label="SmolLM2-135M Q4_1, no template")
+    evals.targets.temperature.setValue(0)
+    evals.targets.max_tokens.setValue(48)
+    evals.run()
+    wait_for(evals.runFinished)
+    evals.matrix.setCurrentCell(0, 1)
+    shoot(window, "evals")
 
     window.show_page("costs")
     window.costs.seed_throughput()  # the comparison just stored a measured local speed

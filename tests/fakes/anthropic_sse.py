@@ -5,7 +5,9 @@
   message_stop
 
 Behaviours: ok(...), status(code, error_type, message), error_event(pieces, error_type) (an
-``event: error`` after some text), cut(pieces).
+``event: error`` after some text), cut(pieces), tool_use(pieces) (a forced tool call: one
+``tool_use`` block named as the request's ``tool_choice``, its input streamed as
+``input_json_delta`` pieces, stop reason ``tool_use``).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ def _event(exchange: Exchange, name: str, data: dict[str, Any]) -> None:
     exchange.write(f"event: {name}\ndata: {json.dumps(data)}\n\n")
 
 
-def _start(exchange: Exchange, input_tokens: int, cache_read: int, cache_write: int) -> None:
+def _start(exchange: Exchange, input_tokens: int, cache_read: int, cache_write: int,
+           block: dict[str, Any] | None = None) -> None:
     model = (exchange.request.body or {}).get("model", "claude-fake")
     _event(exchange, "message_start", {"type": "message_start", "message": {
         "id": "msg_fake", "type": "message", "role": "assistant", "model": model,
@@ -34,7 +37,8 @@ def _start(exchange: Exchange, input_tokens: int, cache_read: int, cache_write: 
                   "cache_read_input_tokens": cache_read,
                   "cache_creation_input_tokens": cache_write}}})
     _event(exchange, "content_block_start", {"type": "content_block_start", "index": 0,
-                                             "content_block": {"type": "text", "text": ""}})
+                                             "content_block": block or {"type": "text",
+                                                                        "text": ""}})
     _event(exchange, "ping", {"type": "ping"})
 
 
@@ -57,6 +61,32 @@ def ok(pieces: Sequence[str] = PIECES, *, input_tokens: int = 20, cache_read: in
         done = output_tokens if output_tokens is not None else len(pieces)
         _event(exchange, "message_delta", {"type": "message_delta", "delta": {
             "stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": done}})
+        _event(exchange, "message_stop", {"type": "message_stop"})
+        exchange.end_stream()
+
+    return behave
+
+
+TOOL_PIECES = ('{"reason": "the answer', ' names Paris"', ', "pass": tr', 'ue, "score": 1}')
+
+
+def tool_use(pieces: Sequence[str] = TOOL_PIECES, *, input_tokens: int = 40,
+             output_tokens: int | None = None) -> Behaviour:
+    """The answer to a request that forces a tool: its input JSON streamed in pieces."""
+    def behave(exchange: Exchange) -> None:
+        body = exchange.request.body or {}
+        name = (body.get("tool_choice") or {}).get("name", "tool")
+        exchange.start_stream()
+        _start(exchange, input_tokens, 0, 0, {"type": "tool_use", "id": "toolu_fake",
+                                              "name": name, "input": {}})
+        for piece in pieces:
+            _event(exchange, "content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                     "delta": {"type": "input_json_delta",
+                                                               "partial_json": piece}})
+        _event(exchange, "content_block_stop", {"type": "content_block_stop", "index": 0})
+        done = output_tokens if output_tokens is not None else len(pieces)
+        _event(exchange, "message_delta", {"type": "message_delta", "delta": {
+            "stop_reason": "tool_use", "stop_sequence": None}, "usage": {"output_tokens": done}})
         _event(exchange, "message_stop", {"type": "message_stop"})
         exchange.end_stream()
 

@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.helpers.llama_server import llama_server as serve
 from workbench.costs.answer_cost import price_answer
 from workbench.costs.pricing import load_pricing
 from workbench.providers.base import Params
@@ -26,48 +24,12 @@ from workbench.store.settings import AppSettings
 HELLO = [{"role": "user", "content": "Tell me about the weather."}]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def llama_server(tiny_model_path) -> Iterator[str]:
     """``python -m llama_cpp.server`` on a free loopback port; yields its /v1 base URL."""
     # F16: llama.cpp's CPU weight repacking (which crashes on this CPU's AMX) does not touch it
-    model = tiny_model_path("llama", "F16")
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host",
-         "127.0.0.1", "--port", str(port), "--n_ctx", "512", "--model_alias", "tiny"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        env={**os.environ, "GGML_NO_BACKTRACE": "1"})
-    base = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError("llama_cpp.server exited: "
-                                   + process.stderr.read().decode(errors="replace")[-2000:])
-            try:
-                with urllib.request.urlopen(base + "/models", timeout=1) as reply:
-                    if reply.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise TimeoutError("llama_cpp.server did not answer /v1/models in 120 s")
-            time.sleep(0.2)
+    with serve(tiny_model_path("llama", "F16"), alias="tiny") as base:
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        process.stderr.close()
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -107,8 +108,18 @@ class Sampling:
     seed: int | None = None
     ignore_eos: bool = False  # generate exactly max_tokens (benchmarks, stress tests)
     chat_format: str = "auto"  # one of CHAT_FORMATS
+    # A JSON Schema (as JSON text) the answer must follow: sampled through llama.cpp's grammar
+    # built from it, which ends the answer (end of generation) once the JSON is complete.
+    json_schema: str | None = None
 
     def __post_init__(self) -> None:
+        if self.json_schema is not None:
+            try:
+                schema = json.loads(self.json_schema)
+            except (TypeError, ValueError) as err:
+                raise BadInput(f"json_schema is not JSON text: {err}") from None
+            if not isinstance(schema, dict):
+                raise BadInput("json_schema must be a JSON Schema object")
         if self.chat_format not in CHAT_FORMATS:
             raise BadInput(f"unknown chat format {self.chat_format!r}; choose from: "
                            f"{', '.join(CHAT_FORMATS)}")

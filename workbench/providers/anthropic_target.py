@@ -7,6 +7,10 @@ cache_read_input_tokens), ``content_block_start``, ``content_block_delta`` (text
 
 Anthropic's ``input_tokens`` exclude cache reads and writes; ``AnswerResult.prompt_tokens`` is
 normalised to the whole prompt (input + cache read + cache write), like OpenAI's.
+
+Structured output (``Params.json_schema``, an object schema): one tool whose ``input_schema`` is
+the schema, forced with ``tool_choice``; its streamed ``input_json_delta`` pieces are the answer
+text (the JSON), and the forced call's ``tool_use`` stop reads as "stop".
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench.providers import errors
-from workbench.providers.base import AnswerResult, Message, Params, StreamClock
+from workbench.providers.base import AnswerResult, Message, Params, StreamClock, schema_name
 from workbench.providers.errors import ProviderError
 from workbench.providers.retry import RetryPolicy
 from workbench.providers.sdk_target import SDKTarget, State
@@ -92,6 +96,16 @@ class AnthropicTarget(SDKTarget):
                                       ("top_p", params.top_p)) if v is not None}
         if sampling:  # not in this SDK's signature any more; the API still takes them
             body["extra_body"] = sampling
+        schema = params.json_schema
+        if schema is not None:
+            if schema.get("type") != "object":
+                raise ProviderError(errors.BAD_REQUEST, f"{self.label}: structured output "
+                                    "through a tool call needs an object schema "
+                                    "(\"type\": \"object\")")
+            name = schema_name(schema)
+            body["tools"] = [{"name": name, "description": "Give the answer as this tool's "
+                              "input.", "input_schema": schema}]
+            body["tool_choice"] = {"type": "tool", "name": name}
         return body
 
     def _open(self, client: Any, body: dict[str, Any], result: AnswerResult) -> Any:
@@ -107,8 +121,15 @@ class AnthropicTarget(SDKTarget):
             if usage is not None:
                 state["start_usage"] = usage
         elif kind == "content_block_delta":
-            piece = getattr(event.delta, "text", None)
-            if getattr(event.delta, "type", None) == "text_delta" and piece:
+            delta_type = getattr(event.delta, "type", None)
+            if delta_type == "text_delta":
+                piece = getattr(event.delta, "text", None)
+            elif delta_type == "input_json_delta":  # the forced tool call's input (the JSON)
+                piece = getattr(event.delta, "partial_json", None)
+                state["tool_input"] = True
+            else:
+                piece = None
+            if piece:
                 text(piece)
         elif kind == "message_delta":
             reason = getattr(event.delta, "stop_reason", None)
@@ -125,6 +146,8 @@ class AnthropicTarget(SDKTarget):
                                 "message_stop (cut off?)", partial_text=partial)
 
     def _fill_usage(self, result: AnswerResult, clock: StreamClock, state: State) -> None:
+        if state.get("tool_input") and result.finish_reason == "tool_calls":
+            result.finish_reason = "stop"  # the forced tool call is how the answer was asked
         start = state.get("start_usage")
         final = state.get("delta_usage")
         if start is not None:

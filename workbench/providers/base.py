@@ -12,6 +12,8 @@ llama.cpp's counters, never from counting streamed chunks; when neither exists t
 from __future__ import annotations
 
 import dataclasses
+import json
+import re
 import time
 import traceback
 from abc import ABC, abstractmethod
@@ -32,6 +34,16 @@ DeltaCallback = Callable[[str, "int | None"], None]  # (text, output tokens so f
 StatusCallback = Callable[[str], None]  # e.g. "rate limited: retrying in 2.0 s"
 
 
+_SCHEMA_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+def schema_name(schema: dict[str, Any]) -> str:
+    """The name an API is given for a JSON Schema (OpenAI's ``json_schema.name``, Anthropic's
+    tool name): the schema's ``title`` when it is a valid name, else "answer"."""
+    title = schema.get("title")
+    return title if isinstance(title, str) and _SCHEMA_NAME.fullmatch(title) else "answer"
+
+
 @dataclass(frozen=True)
 class Params:
     """What every target is asked with. None means "the provider's default" (and is sent as
@@ -42,8 +54,19 @@ class Params:
     top_p: float | None = None
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # A JSON Schema the answer must follow (structured output): the local model samples through
+    # a grammar built from it, OpenAI-compatible APIs get ``response_format`` (strict), Anthropic
+    # a forced tool call whose input becomes the answer text. The answer is the JSON text.
+    json_schema: dict[str, Any] | None = field(default=None, hash=False)
 
     def __post_init__(self) -> None:
+        if self.json_schema is not None:
+            if not isinstance(self.json_schema, dict):
+                raise BadInput("json_schema must be a JSON Schema object (a dict)")
+            try:
+                json.dumps(self.json_schema)
+            except (TypeError, ValueError) as err:
+                raise BadInput(f"json_schema is not JSON: {err}") from None
         if self.max_tokens < 1:
             raise BadInput("max_tokens must be at least 1")
         if self.temperature is not None and not 0 <= self.temperature <= 2:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -62,6 +63,8 @@ def sampling_from(params: Params, chat_format: str = "auto") -> Sampling:
         temperature=base.temperature if params.temperature is None else params.temperature,
         top_p=base.top_p if params.top_p is None else params.top_p,
         seed=params.seed,
+        json_schema=None if params.json_schema is None else json.dumps(
+            params.json_schema, ensure_ascii=False),  # key order kept: it is the JSON's order
     )
 
 

@@ -5,6 +5,11 @@ Usage is requested with ``stream_options={"include_usage": True}``; it arrives i
 whose ``choices`` is empty. Endpoints that reject the option are asked again without it, and
 endpoints that simply send no usage (llama-cpp-python's server, streams that were cut) leave the
 token counts unknown (None) - never 0, never the number of chunks.
+
+Structured output (``Params.json_schema``): ``response_format`` of type ``json_schema``, strict
+(OpenAI then requires ``additionalProperties: false`` and every property listed in
+``required``); the answer's text is the JSON. An endpoint that rejects that form is asked again
+with ``{"type": "json_object", "schema": ...}`` (llama-cpp-python's server).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench.providers import errors
-from workbench.providers.base import AnswerResult, Message, Params, StreamClock
+from workbench.providers.base import AnswerResult, Message, Params, StreamClock, schema_name
 from workbench.providers.errors import ProviderError
 from workbench.providers.retry import RetryPolicy
 from workbench.providers.sdk_target import SDKTarget, State, describe_destination, host_of
@@ -90,26 +95,22 @@ class OpenAICompatTarget(SDKTarget):
             body["seed"] = params.seed
         if params.stop:
             body["stop"] = list(params.stop)
+        if params.json_schema is not None:
+            body["response_format"] = {"type": "json_schema", "json_schema": {
+                "name": schema_name(params.json_schema), "schema": params.json_schema,
+                "strict": True}}
         if self.stream_usage:
             body["stream_options"] = {"include_usage": True}
         return body
 
     def _open(self, client: Any, body: dict[str, Any], result: AnswerResult) -> Any:
-        try:
-            return client.chat.completions.create(**body)
-        except Exception as exc:
-            err = self._classify(exc, "")
-            if not (err.kind == errors.BAD_REQUEST and "stream_options" in body
-                    and "stream_options" in str(err)):
-                raise err from None
-        # some endpoints reject the option: ask once more without it
-        body.pop("stream_options")
-        result.notes.append("the endpoint rejected stream_options; asked again without it "
-                            "(no token usage)")
-        try:
-            return client.chat.completions.create(**body)
-        except Exception as again:
-            raise self._classify(again, "") from None
+        while True:  # each option an endpoint rejects is changed once: this ends
+            try:
+                return client.chat.completions.create(**body)
+            except Exception as exc:
+                err = self._classify(exc, "")
+                if not _ask_without(err, body, result):
+                    raise err from None
 
     def _on_event(self, event: Any, state: State, text: Callable[[str], None]) -> None:
         usage = getattr(event, "usage", None)
@@ -152,6 +153,29 @@ class OpenAICompatTarget(SDKTarget):
         if isinstance(cost, int | float) and not isinstance(cost, bool):
             result.provider_cost_usd = float(cost)  # OpenRouter reports the charge itself
         self._set_rates(result, clock)
+
+
+def _ask_without(err: ProviderError, body: dict[str, Any], result: AnswerResult) -> bool:
+    """Change ``body`` for an endpoint that rejected one of its options: stream_options (asked
+    again without it: no usage), a ``json_schema`` response format (asked again in the older
+    form that llama-cpp-python's server takes: ``json_object`` with the schema). False when
+    the error is not such a refusal (or the option was changed already)."""
+    text = str(err)
+    if err.kind == errors.BAD_REQUEST and "stream_options" in body and "stream_options" in text:
+        body.pop("stream_options")
+        result.notes.append("the endpoint rejected stream_options; asked again without it "
+                            "(no token usage)")
+        return True
+    response_format = body.get("response_format") or {}
+    if (response_format.get("type") == "json_schema" and "response_format" in text
+            and err.kind in (errors.BAD_REQUEST, errors.SERVER)):
+        # llama-cpp-python's server answers a schema it cannot read with a 500
+        body["response_format"] = {"type": "json_object",
+                                   "schema": response_format["json_schema"]["schema"]}
+        result.notes.append("the endpoint rejected a json_schema response format; asked again "
+                            "with json_object and the schema")
+        return True
+    return False
 
 
 def _warm_openai(client: Any) -> None:

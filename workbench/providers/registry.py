@@ -2,6 +2,10 @@
 
     local:PATH                 a GGUF file, answered by llama.cpp on this machine
     openai:MODEL               OpenAI (OPENAI_API_KEY or `workbench keys set openai`)
+    openai:MODEL@BASE_URL      any OpenAI-compatible server at BASE_URL (http(s)://host[:port]/path,
+                               e.g. openai:qwen2.5@http://127.0.0.1:1234/v1): OPENAI_API_KEY or
+                               the keyring's "openai" key is sent if one is set, else none is
+                               needed; priced as OpenAI only when the host is api.openai.com
     anthropic:MODEL            Anthropic (ANTHROPIC_API_KEY or `workbench keys set anthropic`)
     gemini:MODEL               Google Gemini through its OpenAI-compatible endpoint
     profile:NAME/MODEL         a saved or preset OpenAI-compatible endpoint (see profiles.py)
@@ -17,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 from workbench.engine.client import LocalEngine
 from workbench.engine.settings import LoadSettings
@@ -25,8 +30,8 @@ from workbench.providers.anthropic_target import ANTHROPIC_BASE_URL, AnthropicTa
 from workbench.providers.base import Target
 from workbench.providers.errors import MissingKey
 from workbench.providers.local import LocalTarget
-from workbench.providers.openai_compat import OPENAI_BASE_URL, OpenAICompatTarget
-from workbench.providers.profiles import get_profile
+from workbench.providers.openai_compat import OPENAI_BASE_URL, OpenAICompatTarget, host_of
+from workbench.providers.profiles import SELF_HOSTED, get_profile
 from workbench.providers.retry import RetryPolicy
 from workbench.store.secrets import Secret, env_vars_for, get_api_key
 from workbench.store.settings import AppSettings
@@ -41,11 +46,14 @@ class TargetSpec:
     kind: str
     model: str  # the model name, or the GGUF path for local
     profile: str | None = None
+    base_url: str | None = None  # openai:MODEL@BASE_URL: an OpenAI-compatible server elsewhere
 
     @property
     def text(self) -> str:
         if self.kind == "profile":
             return f"profile:{self.profile}/{self.model}"
+        if self.base_url:
+            return f"{self.kind}:{self.model}@{self.base_url}"
         return f"{self.kind}:{self.model}"
 
 
@@ -53,7 +61,8 @@ def parse_target(text: str) -> TargetSpec:
     """Parse ``KIND:MODEL`` (see the module docstring); BadInput with the accepted forms."""
     kind, sep, rest = text.strip().partition(":")
     kind = kind.lower()
-    forms = "local:PATH, openai:MODEL, anthropic:MODEL, gemini:MODEL or profile:NAME/MODEL"
+    forms = ("local:PATH, openai:MODEL[@BASE_URL], anthropic:MODEL, gemini:MODEL or "
+             "profile:NAME/MODEL")
     if not sep or kind not in KINDS:
         raise BadInput(f"bad target {text!r}: use {forms}")
     rest = rest.strip()
@@ -65,7 +74,40 @@ def parse_target(text: str) -> TargetSpec:
             raise BadInput(f"bad target {text!r}: use profile:NAME/MODEL, e.g. "
                            "profile:openrouter/meta-llama/llama-3.3-70b-instruct")
         return TargetSpec("profile", model, name)
+    if kind == "openai" and "@" in rest:
+        model, _, base_url = rest.partition("@")
+        model, base_url = model.strip(), base_url.strip()
+        if not model:
+            raise BadInput(f"bad target {text!r}: the model is missing before '@' (use "
+                           "openai:MODEL@http://host:port/v1)")
+        return TargetSpec(kind, model, base_url=_check_base_url(text, base_url))
     return TargetSpec(kind, rest)
+
+
+def _check_base_url(text: str, base_url: str) -> str:
+    """The base URL of ``openai:MODEL@BASE_URL``, or BadInput: http(s) with a host, no
+    credentials in it (keys belong in the keyring), no spaces."""
+    parsed = urlparse(base_url)
+    try:
+        _ = parsed.port  # a port that is not a number raises ValueError
+    except ValueError:
+        raise BadInput(f"bad target {text!r}: the base URL's port is not a number") from None
+    if (parsed.scheme.lower() not in ("http", "https") or not parsed.hostname
+            or any(c.isspace() for c in base_url)):
+        raise BadInput(f"bad target {text!r}: the base URL after '@' must be "
+                       f"http(s)://host[:port]/path, e.g. openai:MODEL@http://127.0.0.1:1234/v1")
+    if parsed.username or parsed.password:
+        raise BadInput(f"bad target {text!r}: no credentials in the base URL; set the key "
+                       "with `workbench keys set openai` or OPENAI_API_KEY")
+    return base_url.rstrip("/")
+
+
+def _host_port(base_url: str) -> str:
+    parsed = urlparse(base_url)
+    host = parsed.hostname or base_url
+    if ":" in host:
+        host = f"[{host}]"  # IPv6
+    return f"{host}:{parsed.port}" if parsed.port else host
 
 
 def _key(name: str, label: str, required: bool = True) -> Secret | None:
@@ -104,6 +146,13 @@ def build_target(
                            chat_format=chat_format, on_model_used=on_model_used)
     common: dict[str, Any] = {"spec": spec.text, "model": spec.model, "timeout_s": timeout_s,
                               "retry": retry}
+    if spec.kind == "openai" and spec.base_url:
+        official = host_of(spec.base_url).lower() == host_of(OPENAI_BASE_URL)
+        return OpenAICompatTarget(
+            **common, base_url=spec.base_url, api_key=_key("openai", "OpenAI", required=False),
+            provider="openai" if official else SELF_HOSTED, key_name="openai",
+            label=f"{spec.model}@{_host_port(spec.base_url)}",
+            max_tokens_field="max_completion_tokens" if official else "max_tokens")
     if spec.kind == "openai":
         return OpenAICompatTarget(
             **common, base_url=os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL,

@@ -105,6 +105,38 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (conversation_id, position)
     );
     """,
+    # eval runs (workbench.evals.store): a suite x targets x repeats, every answer as it arrives
+    """
+    CREATE TABLE eval_runs (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        finished_at TEXT,
+        description TEXT NOT NULL,
+        suite_path TEXT,
+        suite_sha256 TEXT NOT NULL,
+        suite_text TEXT NOT NULL,
+        options TEXT NOT NULL,
+        targets TEXT NOT NULL,
+        total INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        judge TEXT,
+        judge_usage TEXT NOT NULL DEFAULT '{}',
+        skipped TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE eval_results (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES eval_runs (id) ON DELETE CASCADE,
+        case_id TEXT NOT NULL,
+        target TEXT NOT NULL,
+        repeat INTEGER NOT NULL,
+        passed INTEGER,
+        score REAL,
+        error TEXT,
+        result TEXT NOT NULL,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        UNIQUE (run_id, case_id, target, repeat)
+    );
+    """,
 )
 
 _lock = threading.Lock()

@@ -34,6 +34,7 @@ from workbench.ui.costs_page import CostsPage
 from workbench.ui.discover_page import DiscoverPage, Planner
 from workbench.ui.downloads import DownloadsController, DownloadsPage, running_summary
 from workbench.ui.engine_bridge import EngineBridge
+from workbench.ui.evals_page import EvalsPage
 from workbench.ui.hardware_page import Detector, HardwarePage
 from workbench.ui.library_page import LibraryPage, Scanner
 from workbench.ui.nav_rail import NavRail
@@ -95,6 +96,7 @@ class MainWindow(QMainWindow):
         self.library = LibraryPage(library_scanner, self.pages)
         self.chat = ChatPage(self.bridge, self.pages)
         self.compare = ComparePage(self._loaded_model_settings, self.pages)
+        self.evals = EvalsPage(self.pages, library_scanner=library_scanner)
         self.costs = CostsPage(self.pages, loaded_model=self._loaded_model_settings)
         self.bench = BenchPage(self.pages, library_scanner=library_scanner)
         self.settings_page = SettingsPage(self.pages)
@@ -118,6 +120,8 @@ class MainWindow(QMainWindow):
         self.add_page("compare", "Compare", self.compare,
                       QStyle.StandardPixmap.SP_FileDialogContentsView,
                       "One prompt to 2-4 models side by side: answers, speed and cost")
+        self.add_page("evals", "Evals", self.evals, QStyle.StandardPixmap.SP_DialogApplyButton,
+                      "Test suites on your own prompts: pass rates, cost and the decision")
         self.add_page("bench", "Benchmarks", self.bench,
                       QStyle.StandardPixmap.SP_MediaSeekForward,
                       "Measure prompt and generation speed of models on this machine")
@@ -132,7 +136,8 @@ class MainWindow(QMainWindow):
         self.settings_page.set_theme(apply_theme(str(self.settings.value("ui/theme", "system"))))
         self.rail.pageChosen.connect(self.show_page)
         for page in (self.welcome, self.chat, self.hardware, self.discover, self.downloads_page,
-                     self.library, self.compare, self.bench, self.costs, self.settings_page):
+                     self.library, self.compare, self.evals, self.bench, self.costs,
+                     self.settings_page):
             page.statusMessage.connect(lambda text: self.status.showMessage(text, 5000))
         self.chat.openRequested.connect(self.choose_model)
         self.library.openRequested.connect(self._open_from_library)
@@ -197,6 +202,7 @@ class MainWindow(QMainWindow):
 
     def _folders_changed(self) -> None:
         self.library.scanned_once = False  # the Library scans again when it is shown next
+        self.evals.targets.scanned_once = False
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcuts: list[QKeySequence] | QKeySequence | None,
@@ -338,6 +344,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
         self.compare.shutdown()
+        self.evals.shutdown()
         self.bench.shutdown()
         self.downloads.shutdown()
         self.bridge.shutdown()

@@ -44,6 +44,7 @@ FALLBACK_TEMPLATE = (
     "{% if add_generation_prompt %}Assistant:{% endif %}"
 )
 FALLBACK_STOP = "\nUser:"
+GRAMMAR_CACHE_SIZE = 16  # grammars built from JSON schemas, kept per schema text
 
 
 def inject_fault(stage: str, *, repack: bool) -> None:
@@ -88,6 +89,7 @@ class ModelHost:
         self.cancel = threading.Event()
         self._abort = make_abort_callback(self.cancel.is_set)
         self._formatter: Jinja2ChatFormatter | None = None
+        self._grammars: dict[str, llama_cpp.LlamaGrammar] = {}
 
     # -- loading ---------------------------------------------------------------------------
     def load(self, settings: LoadSettings) -> ModelInfo:
@@ -197,6 +199,7 @@ class ModelHost:
         finish: FinishReason = "length"
         t_first: float | None = None
         t_first_token = t_last_token = 0.0
+        grammar = self._grammar(llm, sampling.json_schema) if sampling.json_schema else None
         llama_cpp.llama_perf_context_reset(llm.ctx)
         generator = llm.generate(
             prompt,
@@ -205,6 +208,7 @@ class ModelHost:
             min_p=sampling.min_p,
             temp=sampling.temperature,
             repeat_penalty=sampling.repeat_penalty,
+            grammar=grammar,
         )
         # llama.cpp calls the abort callback between every graph node: a Python call each time.
         # It is worth that while the prompt is evaluated (a long prompt can then be cancelled);
@@ -271,6 +275,34 @@ class ModelHost:
             load_ms=self.info.load_ms if self.info else None,
         )
         return Answer(finish_reason=finish, metrics=metrics)
+
+    def _grammar(self, llm: llama_cpp.Llama, schema: str) -> llama_cpp.LlamaGrammar:
+        """llama.cpp's grammar for a JSON schema (cached per schema text). Its root is the JSON
+        value and at most one space: once the JSON is complete only an end-of-generation token
+        can be sampled, so the answer ends there. A schema the converter or llama.cpp's grammar
+        parser rejects is a bad request."""
+        grammar = self._grammars.get(schema)
+        if grammar is not None:
+            return grammar
+        try:
+            grammar = llama_cpp.LlamaGrammar.from_json_schema(schema, verbose=False)
+        except Exception as err:  # the converter asserts, raises ValueError, KeyError, ...
+            detail = str(err) or type(err).__name__
+            raise HostError("bad_request", "the JSON schema cannot be turned into a grammar: "
+                            f"{detail[:200]}") from None
+        # llama.cpp parses the grammar when a sampler is made: NULL when it cannot (a sampler
+        # chain given NULL would crash later), so try it once here
+        sampler = llama_cpp.llama_sampler_init_grammar(
+            llm._model.vocab, grammar._grammar.encode(), grammar._root.encode())
+        if not sampler:
+            raise HostError("bad_request", "llama.cpp cannot parse the grammar made from the "
+                            "JSON schema (very large bounds such as maxLength or maxItems can "
+                            "do that; its log says why)")
+        llama_cpp.llama_sampler_free(sampler)
+        if len(self._grammars) >= GRAMMAR_CACHE_SIZE:
+            self._grammars.pop(next(iter(self._grammars)))
+        self._grammars[schema] = grammar
+        return grammar
 
     def _prompt(self, messages: list[dict[str, Any]], chat_format: str,
                 formatter: Jinja2ChatFormatter) -> tuple[str, list[str]]:
