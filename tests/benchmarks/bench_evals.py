@@ -43,23 +43,26 @@ def suite_text(cases: int) -> str:
     return f"description: bench\n{prompt}\ntests:\n{tests}\n"
 
 
-def rss_mib() -> float:
+def rss_mib() -> tuple[float, float]:
+    """Resident MiB of this process and of its children (the model worker)."""
     import psutil
 
     me = psutil.Process()
-    total = me.memory_info().rss
+    children = 0
     for child in me.children(recursive=True):
         with contextlib.suppress(psutil.Error):
-            total += child.memory_info().rss
-    return total / (1 << 20)
+            children += child.memory_info().rss
+    return me.memory_info().rss / (1 << 20), children / (1 << 20)
 
 
-def baseline(model: Path, cases: int, max_tokens: int) -> float:
-    """The same prompts, back to back, in one loaded model: wall seconds, load included."""
+def baseline(model: Path, cases: int, max_tokens: int) -> tuple[float, list[tuple[float, float]]]:
+    """The same prompts, back to back, in one loaded model: wall seconds (load included) and
+    the resident sizes after each answer."""
     from workbench.engine.client import LocalEngine
     from workbench.engine.defaults import resolve_load_settings
     from workbench.engine.settings import LoadSettings, Sampling
 
+    memory: list[tuple[float, float]] = []
     started = time.perf_counter()
     engine = LocalEngine()
     try:
@@ -68,17 +71,19 @@ def baseline(model: Path, cases: int, max_tokens: int) -> float:
         for country in COUNTRIES[:cases]:
             engine.chat([{"role": "user", "content": f"Name the capital of {country}."}],
                         sampling)
+            memory.append(rss_mib())
     finally:
         engine.close()
-    return time.perf_counter() - started
+    return time.perf_counter() - started, memory
 
 
-def eval_run(model: Path, suite_path: Path, max_tokens: int) -> tuple[float, list[float], int]:
+def eval_run(model: Path, suite_path: Path,
+             max_tokens: int) -> tuple[float, list[tuple[float, float]], int]:
     """The suite through EvalRunner: wall seconds, RSS after each case, cases passed."""
     from workbench.evals.runner import EvalRunner, RunOptions
     from workbench.evals.suite import load_suite
 
-    memory: list[float] = []
+    memory: list[tuple[float, float]] = []
 
     def on_event(event: object) -> None:
         if getattr(event, "kind", "") == "result":
@@ -121,20 +126,26 @@ def main() -> None:
         order = ["eval", "baseline"]
         rng.shuffle(order)
         times: dict[str, float] = {}
-        memory: list[float] = []
+        memory: dict[str, list[tuple[float, float]]] = {}
         passed = 0
         for kind in order:
             if kind == "eval":
-                times["eval"], memory, passed = eval_run(model, suite_path, args.max_tokens)
+                times["eval"], memory["eval"], passed = eval_run(model, suite_path,
+                                                                 args.max_tokens)
             else:
-                times["baseline"] = baseline(model, args.cases, args.max_tokens)
+                times["baseline"], memory["baseline"] = baseline(model, args.cases,
+                                                                 args.max_tokens)
         ratio = times["eval"] / times["baseline"]
         ratios.append(ratio)
-        growth = memory[-1] - memory[min(4, len(memory) - 1)]
         print(f"round {round_no} ({' then '.join(order)}): eval {times['eval']:.2f} s, "
               f"baseline {times['baseline']:.2f} s, ratio {ratio:.3f}; passed {passed}/"
-              f"{args.cases}; RSS {memory[0]:.0f} -> {memory[-1]:.0f} MiB (case 5 -> "
-              f"{len(memory)}: {growth:+.1f} MiB, slope {slope(memory[4:]):+.3f} MiB/case)")
+              f"{args.cases}")
+        for kind in ("eval", "baseline"):
+            for name, index in (("this process", 0), ("model worker", 1)):
+                series = [m[index] for m in memory[kind]]
+                print(f"  {kind} RSS, {name}: {series[0]:.0f} -> {series[-1]:.0f} MiB; case 5 -> "
+                      f"{len(series)}: {series[-1] - series[4]:+.1f} MiB, slope "
+                      f"{slope(series[4:]):+.3f} MiB/case")
     print(f"ratio eval/baseline: median {statistics.median(ratios):.3f}, range "
           f"{min(ratios):.3f}-{max(ratios):.3f} over {len(ratios)} rounds")
 

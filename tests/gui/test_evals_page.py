@@ -245,7 +245,7 @@ tests:
     assert "FAIL contains" in detail and "Berlin" in detail
     assert f"[user] {FRANCE}" in detail  # what it was asked
     summary = page.summary_table
-    assert summary.rowCount() == 1 and summary.item(0, 0).text() == target
+    assert summary.rowCount() == 1 and summary.item(0, 0).text() == f"local:{smollm2.name}"
     assert summary.item(0, 1).text().startswith("50.0% (")  # the rate and its interval
     assert page.decision_text.toPlainText().strip()
     report = page.export(tmp_path / "run.json")

@@ -347,3 +347,25 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path, smollm2: Pa
     with db.connect() as connection:
         row = store.get_run(connection, 1)
     assert 2 <= row.answered < len(cities)
+
+
+def test_a_local_model_that_cannot_fit_is_skipped_with_the_plan(
+        tmp_path: Path, smollm2: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checked with the planner before loading: with (pretend) 64 MiB free, the 94 MiB model is
+    skipped with the plan's figures; nothing is loaded. Only the free-memory reading is faked."""
+    import collections
+
+    import psutil
+
+    memory = collections.namedtuple("memory", "total available")
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: memory(24 << 30, 64 << 20))
+    path = write(tmp_path, f"""
+prompts: ["{{{{q}}}}"]
+tests:
+  - vars: {{q: "{FRANCE}"}}
+    assert: [{{type: icontains, value: paris}}]
+""")
+    outcome = EvalRunner(load_suite(path), RunOptions(targets=(f"local:{smollm2}",))).run()
+    reason = outcome.skipped[f"local:{smollm2}"]
+    assert "of RAM" in reason and "64.0 MiB" in reason, reason
+    assert outcome.results == [] and not outcome.complete

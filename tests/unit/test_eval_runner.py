@@ -201,3 +201,26 @@ def test_no_judge_is_an_error_verdict_never_a_silent_cloud_default() -> None:
     (result,) = outcome.results
     assert result.passed is None and "no judge" in (result.error or "")
     assert _counts["total"] == 1  # only the target was asked
+
+
+def test_offline_mode_blocks_a_cloud_judge_with_its_reason(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    server, counts = echo_server(delay=0)
+
+    def build(spec: str) -> OpenAICompatTarget:
+        kind = CloudLike if spec == "openai:judge" else OpenAICompatTarget  # the target stays
+        return kind(spec=spec, model=spec.split(":", 1)[1], base_url=server.url + "/v1",
+                    retry=RetryPolicy(max_retries=0))
+
+    monkeypatch.setenv("WORKBENCH_OFFLINE", "1")
+    suite = parse_suite("prompts: ['{{q}}']\ntests:\n  - vars: {q: one}\n    assert:\n"
+                        "      - {type: contains, value: one}\n"
+                        "      - {type: llm-rubric, value: 'anything'}\n", source="s.yaml",
+                        base_dir=Path("."))
+    with server:
+        outcome = EvalRunner(suite, RunOptions(targets=("openai:local-server",),
+                                               judge="openai:judge"), build=build).run()
+    (result,) = outcome.results
+    assert counts["total"] == 1  # the loopback target answered; the judge was never asked
+    assert result.verdicts[0].passed is True
+    assert result.passed is None and "offline mode" in (result.verdicts[1].error or "")

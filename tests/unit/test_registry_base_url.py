@@ -1,11 +1,13 @@
 """``openai:MODEL@BASE_URL``: any OpenAI-compatible server, answered for real through the openai
-SDK by the scripted loopback server; the key is optional there and never required."""
+SDK by the scripted loopback server. No key is needed there, and the OpenAI key is sent only to
+https://api.openai.com: a suite's ``apiBaseUrl`` must not be able to collect it."""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.fakes import openai_faults as fake
+from tests.fakes.http_base import Recorded
 from workbench.errors import BadInput
 from workbench.providers.base import Params
 from workbench.providers.errors import MissingKey
@@ -84,19 +86,63 @@ def test_a_streamed_answer_without_any_key(server) -> None:
     assert request.body["model"] == "fake-model" and request.body["max_tokens"] == 16
 
 
-def test_the_openai_key_is_sent_when_one_is_set(server, monkeypatch) -> None:
+def _sent_no_key(request: Recorded) -> None:
+    # the SDK always sends some bearer: here its fixed placeholder, never the user's key
+    assert request.headers["authorization"] == f"Bearer {NO_KEY}"
+    assert not any(KEY in value for value in request.headers.values())
+
+
+def test_the_openai_key_is_not_sent_to_another_host(server, monkeypatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:9/v1")  # the suffix wins
     target = build_target(f"openai:fake-model@{server.url}/v1")
     assert target.stream(HELLO, Params(max_tokens=8)).ok
-    assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+    assert len(server.requests) == 1
+    _sent_no_key(server.requests[-1])
 
 
-def test_the_keyring_key_is_used_too(server) -> None:
+def test_nor_the_keyring_key(server) -> None:
     secrets.set_api_key("openai", KEY)
     assert build_target(f"openai:fake-model@{server.url}/v1").stream(
         HELLO, Params(max_tokens=8)).ok
-    assert server.requests[-1].headers["authorization"] == f"Bearer {KEY}"
+    _sent_no_key(server.requests[-1])
+
+
+def test_a_suite_naming_another_host_gets_no_key(server, monkeypatch) -> None:
+    """The attack: a shared suite whose provider points at someone else's server."""
+    from workbench.evals.suite_targets import map_provider
+
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    target = map_provider({"id": "openai:chat:gpt-4o-mini",
+                           "config": {"apiBaseUrl": f"{server.url}/v1"}},
+                          line=3, source="shared.yaml")
+    assert target.spec == f"openai:gpt-4o-mini@{server.url}/v1"
+    assert build_target(target.spec).stream(HELLO, Params(max_tokens=8)).ok
+    _sent_no_key(server.requests[-1])
+
+
+@pytest.mark.parametrize("base_url", [
+    "https://api.openai.com.evil.example/v1",
+    "https://evil.example/v1?host=api.openai.com",
+    "http://api.openai.com/v1",  # the key never travels in clear text
+])
+def test_look_alike_hosts_get_no_key(base_url, monkeypatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    target = build_target(f"openai:gpt-4o-mini@{base_url}")
+    assert isinstance(target, OpenAICompatTarget)
+    assert target.client().api_key == NO_KEY  # built, nothing sent
+
+
+@pytest.mark.parametrize("source", ["env", "keyring"])
+def test_api_openai_com_still_gets_the_key(source, monkeypatch) -> None:
+    if source == "env":
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    else:
+        secrets.set_api_key("openai", KEY)
+    target = build_target("openai:gpt-4o-mini@https://API.openai.com/v1")
+    assert isinstance(target, OpenAICompatTarget)
+    assert target.client().api_key == KEY  # built, nothing sent
+    assert target.key_name == "openai"
 
 
 def test_plain_openai_still_needs_its_key() -> None:

@@ -150,13 +150,18 @@ def _schema(value: Any) -> dict[str, Any] | bool | None:
     if isinstance(value, str):
         if not value.strip():
             return None
-        import yaml  # JSON is YAML too
+        # JSON is YAML too; read as suites are (safe, aliases bounded, no duplicate keys)
+        from workbench.evals.yaml_source import load_yaml
 
         try:
-            value = yaml.safe_load(value)
-        except yaml.YAMLError as exc:
-            problem = " ".join(str(exc).split())
-            raise ValueError(f"the schema is neither JSON nor YAML: {problem}") from None
+            value, _ = load_yaml(value, "schema")
+        except SuiteError as exc:
+            where = f" (line {exc.line})" if exc.line is not None else ""
+            if exc.detail.startswith("YAML error: "):
+                problem = exc.detail.removeprefix("YAML error: ")
+                raise ValueError(f"the schema is neither JSON nor YAML: {problem}{where}") \
+                    from None
+            raise ValueError(f"the schema text: {exc.detail}{where}") from None
     if not isinstance(value, dict | bool):
         raise ValueError(f"a JSON Schema is an object, not {_shown(value)}")
     jsonschema = _jsonschema()

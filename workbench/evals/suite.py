@@ -28,46 +28,37 @@ strings makes one test per value (all combinations when there are several), unle
 ``disableVarExpansion`` is set. Anything else is a ``SuiteError`` naming the file and line:
 nothing a suite says is dropped silently.
 
-CSV case files: columns are vars, except promptfoo's ``__expected`` / ``__expectedN`` (an
-assertion in promptfoo's shorthand: ``contains: Paris``, ``not-icontains: x``, ``regex: ...``,
-``similar(0.8): text``, ``llm-rubric: ...``, ``is-json``, a bare value = equals),
-``__description``, ``__metadata:KEY`` (``KEY[]``: comma-separated list), ``__threshold``,
-``__metric`` and ``__config:__expectedN:threshold``. JSONL: one test object a line.
-
-YAML is read with safe loading only, with YAML 1.2 scalars as promptfoo (js-yaml) reads them:
-only true/false are booleans (``no`` is the string "no"), ``1:30`` is a string, ``012`` is 12.
-Aliases are allowed but a document that expands to more than ``MAX_NODES`` nodes (a "billion
-laughs") or refers to itself is refused; so are duplicate keys and files over ``MAX_FILE_BYTES``.
+Case files (CSV with promptfoo's ``__expected`` columns, JSONL, JSON, YAML) are read by
+case_files.py; provider ids are mapped by suite_targets.py. YAML is read by yaml_source.py:
+safe loading only, YAML 1.2 scalars as promptfoo (js-yaml) reads them (``no`` is the string
+"no"), aliases bounded by ``MAX_NODES``, duplicate keys refused; so are files over
+``MAX_FILE_BYTES``.
 """
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
-import io
 import itertools
 import json
 import os
 import re
-from collections.abc import Generator, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import yaml
+from typing import Any
 
 from workbench.errors import BadInput
 from workbench.evals import templating
 from workbench.evals.assertions import KNOWN_TYPES, MODEL_GRADED, validate
+from workbench.evals.case_files import CASE_SUFFIXES, CODE_SUFFIXES, RawTest, read_cases
 from workbench.evals.model import Assertion, Case, ChatTemplate, Suite, SuiteError, SuiteTarget
-from workbench.providers.registry import parse_target
+from workbench.evals.suite_targets import map_provider
+from workbench.evals.yaml_source import MAX_FILE_BYTES, MAX_NODES, Source, dump_yaml, load_yaml
 
 __all__ = ["MAX_CASES", "MAX_FILE_BYTES", "MAX_NODES", "dump_suite", "load_suite",
            "map_provider", "parse_suite"]
 
-MAX_FILE_BYTES = 32 * 1024 * 1024
-MAX_NODES = 1_000_000  # YAML nodes after alias expansion
 MAX_CASES = 100_000  # tests x prompts
 LABEL_CHARS = 40
 ROLES = ("system", "user", "assistant")
@@ -80,340 +71,6 @@ DEFAULT_TEST_KEYS = ("vars", "assert", "metadata", "threshold", "options")
 TEST_OPTIONS = ("provider", "disableVarExpansion", "runSerially")
 ASSERTION_KEYS = ("type", "value", "threshold", "weight", "metric", "provider")
 CODE_ASSERTIONS = frozenset({"javascript", "python", "webhook", "ruby"})
-CODE_SUFFIXES = frozenset({".py", ".js", ".mjs", ".cjs", ".ts", ".mts", ".cts", ".rb", ".sh",
-                           ".exe", ".bat", ".ps1"})
-CASE_SUFFIXES = (".csv", ".jsonl", ".json", ".yaml", ".yml")
-PROVIDER_FORMS = (
-    "openai:MODEL, openai:chat:MODEL (config.apiBaseUrl or apiHost for another server), "
-    "anthropic:MODEL, anthropic:messages:MODEL, ollama:MODEL, ollama:chat:MODEL, google:MODEL, "
-    "gemini:MODEL, openrouter:MODEL, groq:MODEL, mistral:MODEL, deepseek:MODEL, "
-    "togetherai:MODEL, and Workbench's local:PATH and profile:NAME/MODEL")
-# promptfoo prefixes served by one of Workbench's preset profiles (providers/profiles.py)
-PROFILE_PREFIXES = {"openrouter": "openrouter", "groq": "groq", "mistral": "mistral",
-                    "deepseek": "deepseek", "togetherai": "together", "together": "together"}
-
-
-# -- YAML with line numbers -------------------------------------------------------------------
-
-if TYPE_CHECKING:
-    from yaml import SafeLoader as _Base
-else:  # libyaml's parser when there is one: faster, and it bounds the nesting depth
-    _Base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_MERGE_TAG = "tag:yaml.org,2002:merge"
-
-
-class _Loader(_Base):  # type: ignore[misc, unused-ignore]  # yaml may have no stubs
-    """Safe loading that records where each mapping, key and list item starts."""
-
-    def __init__(self, stream: str) -> None:
-        super().__init__(stream)
-        self.lines: dict[int, int] = {}
-        self.key_lines: dict[int, dict[Any, int]] = {}
-        self.item_lines: dict[int, list[int]] = {}
-        self.keep: list[Any] = []  # what the tables point at stays alive (ids stay unique)
-
-    def construct_yaml_map(self, node: yaml.MappingNode) -> Generator[dict[Any, Any], None, None]:
-        data: dict[Any, Any] = {}
-        self.keep.append(data)
-        self.lines[id(data)] = node.start_mark.line + 1
-        yield data
-        data.update(self.construct_mapping(node))
-        self.key_lines[id(data)] = {
-            self._key(k): k.start_mark.line + 1 for k, _ in node.value
-            if isinstance(k, yaml.ScalarNode)}
-
-    def _key(self, node: yaml.ScalarNode) -> Any:
-        try:
-            return self.construct_object(node)
-        except yaml.YAMLError:
-            return node.value
-
-    def construct_yaml_seq(self, node: yaml.SequenceNode) -> Generator[list[Any], None, None]:
-        data: list[Any] = []
-        self.keep.append(data)
-        self.lines[id(data)] = node.start_mark.line + 1
-        self.item_lines[id(data)] = [item.start_mark.line + 1 for item in node.value]
-        yield data
-        data.extend(self.construct_sequence(node))
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: dict[str, int] = {}
-        for key_node, _ in node.value:
-            if isinstance(key_node, yaml.ScalarNode) and key_node.tag != _MERGE_TAG:
-                if key_node.value in seen:
-                    raise yaml.constructor.ConstructorError(
-                        None, None, f"duplicate key {key_node.value!r} (first on line "
-                        f"{seen[key_node.value]})", key_node.start_mark)
-                seen[key_node.value] = key_node.start_mark.line + 1
-        return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return, unused-ignore]
-
-    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
-        text = str(self.construct_scalar(node)).replace("_", "")
-        sign = -1 if text.startswith("-") else 1
-        digits = text.lstrip("+-")
-        if digits[:2].lower() == "0x":
-            return sign * int(digits[2:], 16)
-        if digits[:2].lower() == "0o":
-            return sign * int(digits[2:], 8)
-        return sign * int(digits, 10)
-
-
-_Loader.add_constructor("tag:yaml.org,2002:map", _Loader.construct_yaml_map)
-_Loader.add_constructor("tag:yaml.org,2002:seq", _Loader.construct_yaml_seq)
-_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
-# YAML 1.2's core schema for plain scalars (what js-yaml and so promptfoo read), keeping the
-# merge key and timestamps that js-yaml keeps too
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, regexp) for tag, regexp in resolvers
-            if tag not in ("tag:yaml.org,2002:bool", "tag:yaml.org,2002:int",
-                           "tag:yaml.org,2002:float", "tag:yaml.org,2002:value")]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
-_CORE_RESOLVERS = (
-    ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
-     list("tTfF")),
-    ("tag:yaml.org,2002:int", re.compile(r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$"),
-     list("-+0123456789")),
-    ("tag:yaml.org,2002:float",
-     re.compile(r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
-                r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"),
-     list("-+.0123456789")),
-)
-for _tag, _regexp, _first in _CORE_RESOLVERS:
-    _Loader.add_implicit_resolver(_tag, _regexp, _first)
-
-
-def _expanded_size(root: yaml.Node) -> int:
-    """How many nodes ``root`` stands for once every alias is expanded; SuiteError-free:
-    raises ValueError for a node that contains itself."""
-    sizes: dict[int, int] = {}
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    open_nodes: set[int] = set()
-    while stack:
-        node, done = stack.pop()
-        key = id(node)
-        if done:
-            open_nodes.discard(key)
-            children = _children(node)
-            sizes[key] = min(1 + sum(sizes[id(c)] for c in children), MAX_NODES + 1)
-            continue
-        if key in sizes:
-            continue
-        if key in open_nodes:
-            raise ValueError("an alias refers to the node that contains it")
-        open_nodes.add(key)
-        stack.append((node, True))
-        for child in _children(node):
-            if id(child) in open_nodes:
-                raise ValueError("an alias refers to the node that contains it")
-            if id(child) not in sizes:
-                stack.append((child, False))
-    return sizes[id(root)]
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    if isinstance(node, yaml.MappingNode):
-        return [n for pair in node.value for n in pair]
-    return []
-
-
-@dataclass
-class _Src:
-    """Where parsed data came from: a file's name for messages and the lines of its YAML
-    nodes; ``line0``: the one line everything is on (a JSONL line, a CSV row)."""
-
-    name: str
-    lines: dict[int, int] = field(default_factory=dict)
-    key_lines: dict[int, dict[Any, int]] = field(default_factory=dict)
-    item_lines: dict[int, list[int]] = field(default_factory=dict)
-    line0: int | None = None
-    keep: list[Any] = field(default_factory=list)
-
-    def at(self, obj: Any, default: int | None = None) -> int | None:
-        return self.line0 if self.line0 is not None else self.lines.get(id(obj), default)
-
-    def key(self, mapping: Any, key: Any, default: int | None = None) -> int | None:
-        if self.line0 is not None:
-            return self.line0
-        return self.key_lines.get(id(mapping), {}).get(key, self.lines.get(id(mapping), default))
-
-    def item(self, seq: Any, index: int, default: int | None = None) -> int | None:
-        if self.line0 is not None:
-            return self.line0
-        lines = self.item_lines.get(id(seq))
-        if lines and index < len(lines):
-            return lines[index]
-        return self.lines.get(id(seq), default)
-
-    def error(self, message: str, line: int | None) -> SuiteError:
-        return SuiteError(message, source=self.name, line=line)
-
-
-def _load_yaml(text: str, name: str) -> tuple[Any, _Src]:
-    try:
-        loader = _Loader(text)  # the pure-Python reader checks the characters here
-        try:
-            node = loader.get_single_node()
-            if node is None:
-                return None, _Src(name)
-            try:
-                size = _expanded_size(node)
-            except ValueError as err:
-                raise SuiteError(f"{err}: refused", source=name, line=None) from None
-            if size > MAX_NODES:
-                raise SuiteError(f"the YAML expands to more than {MAX_NODES:,} nodes (aliases "
-                                 "that repeat aliases?): refused", source=name, line=None)
-            data = loader.construct_document(node)
-        finally:
-            loader.dispose()
-    except yaml.MarkedYAMLError as err:
-        mark = err.problem_mark or err.context_mark
-        problem = " ".join(filter(None, [err.context, err.problem])) or "bad YAML"
-        raise SuiteError(f"YAML error: {problem}", source=name,
-                         line=mark.line + 1 if mark else None) from None
-    except yaml.reader.ReaderError as err:
-        line = text.count("\n", 0, err.position) + 1 if isinstance(err.position, int) else None
-        code = err.character if isinstance(err.character, int) else ord(str(err.character)[:1])
-        raise SuiteError(f"YAML error: character #x{code:04x} is not allowed ({err.reason})",
-                         source=name, line=line) from None
-    except yaml.YAMLError as err:
-        raise SuiteError(f"YAML error: {err}", source=name) from None
-    except RecursionError:
-        raise SuiteError("YAML error: the document nests too deeply", source=name) from None
-    return data, _Src(name, loader.lines, loader.key_lines, loader.item_lines, keep=loader.keep)
-
-
-# -- providers -------------------------------------------------------------------------------
-
-def map_provider(entry: str | dict[str, Any], *, line: int | None, source: str,
-                 base_dir: Path | None = None) -> SuiteTarget:
-    """A promptfoo provider id (or ``{id, label, config}``) as a Workbench target.
-
-    ``openai:MODEL`` and ``openai:chat:MODEL`` -> ``openai:MODEL`` (with ``config.apiBaseUrl``
-    or ``config.apiHost``: ``openai:MODEL@BASE_URL``); ``anthropic:[messages:]MODEL`` ->
-    ``anthropic:MODEL``; ``ollama:[chat:]MODEL`` -> ``profile:ollama/MODEL`` (with
-    ``apiBaseUrl``: that server's ``/v1``); ``google:MODEL`` / ``gemini:MODEL`` ->
-    ``gemini:MODEL``; ``openrouter|groq|mistral|deepseek|togetherai:MODEL`` -> the preset
-    profile; ``local:PATH`` (relative to ``base_dir``, the suite's folder; ``~`` expanded) and
-    ``profile:NAME/MODEL`` as they are. Anything else is a SuiteError naming the line."""
-    def fail(message: str) -> SuiteError:
-        return SuiteError(message, source=source, line=line)
-
-    config: dict[str, Any] = {}
-    label: str | None = None
-    if isinstance(entry, dict):
-        if "id" not in entry and len(entry) == 1 and not set(entry) & {"label", "config"}:
-            # promptfoo's {ID: {label, config}} form
-            ((only_id, options),) = entry.items()
-            if not isinstance(options, dict):
-                raise fail(f"provider {only_id!r}: its options must be a mapping")
-            entry = {"id": only_id, **options}
-        unknown = sorted(set(entry) - {"id", "label", "config"}, key=str)
-        if unknown:
-            raise fail(f"provider option {unknown[0]!r} is not supported (a provider is "
-                       "{id, label, config})")
-        pid, label, raw_config = entry.get("id"), entry.get("label"), entry.get("config")
-        if raw_config is not None and not isinstance(raw_config, dict):
-            raise fail("provider config must be a mapping")
-        config = dict(raw_config or {})
-        if label is not None and (not isinstance(label, str) or not label.strip()):
-            raise fail("provider label must be a non-empty string")
-    else:
-        pid = entry
-    if not isinstance(pid, str) or not pid.strip():
-        raise fail(f"a provider needs an id (one of: {PROVIDER_FORMS})")
-    pid = pid.strip()
-    spec = _provider_spec(pid, config, base_dir, fail)
-    try:
-        parse_target(spec)
-    except BadInput as err:
-        raise fail(f"provider {pid!r}: {err}") from None
-    return SuiteTarget(spec=spec, label=(label.strip() if label else pid), line=line)
-
-
-def _provider_spec(pid: str, config: dict[str, Any], base_dir: Path | None,
-                   fail: Any) -> str:
-    prefix, sep, rest = pid.partition(":")
-    prefix = prefix.lower()
-    base_url = _base_url(config, fail)
-    extra = sorted(set(config) - {"apiBaseUrl", "apiHost"}, key=str)
-    if extra:
-        name = extra[0]
-        if name.lower() in ("apikey", "apikeyenvar", "api_key"):
-            raise fail(f"provider {pid!r}: no keys in a suite file; set it with `workbench keys "
-                       "set` or the provider's environment variable")
-        raise fail(f"provider {pid!r}: config {name!r} is not supported in a suite (use "
-                   "--temperature / --max-tokens on the command line); supported config: "
-                   "apiBaseUrl, apiHost")
-    if not sep or not rest.strip():
-        if pid.startswith(("file://", "python:", "exec:", "js:")):
-            raise fail(f"provider {pid!r} is not supported: Workbench does not run code "
-                       "from a suite")
-        raise fail(f"unknown provider {pid!r}; supported: {PROVIDER_FORMS}")
-    rest = rest.strip()
-    if base_url and prefix not in ("openai", "ollama"):
-        raise fail(f"provider {pid!r}: apiBaseUrl/apiHost is supported for openai: and "
-                   "ollama: providers only")
-
-    def model_after(kinds: tuple[str, ...], other_kinds: tuple[str, ...]) -> str:
-        kind, colon, model = rest.partition(":")
-        if colon and kind in kinds:
-            model = model.strip()
-        elif colon and kind in other_kinds:
-            raise fail(f"provider {pid!r} is not supported: only chat models can be "
-                       f"evaluated ({prefix}:{kinds[0]}:MODEL)")
-        else:
-            model = rest
-        if not model:
-            raise fail(f"provider {pid!r}: the model is missing")
-        return model
-
-    if prefix == "openai":
-        model = model_after(("chat", "responses"),
-                            ("completion", "embedding", "embeddings", "assistant", "image",
-                             "realtime", "moderation", "transcription"))
-        return f"openai:{model}@{base_url}" if base_url else f"openai:{model}"
-    if prefix == "anthropic":
-        return f"anthropic:{model_after(('messages',), ('completion',))}"
-    if prefix == "ollama":
-        model = model_after(("chat",), ("completion", "embedding", "embeddings"))
-        if base_url:
-            url = base_url if base_url.endswith("/v1") else f"{base_url}/v1"
-            return f"openai:{model}@{url}"
-        return f"profile:ollama/{model}"
-    if prefix in ("google", "gemini"):
-        return f"gemini:{rest}"
-    if prefix in PROFILE_PREFIXES:
-        return f"profile:{PROFILE_PREFIXES[prefix]}/{rest}"
-    if prefix == "local":
-        path = Path(rest).expanduser()
-        if not path.is_absolute():
-            path = (base_dir or Path.cwd()) / path
-        return f"local:{path}"
-    if prefix == "profile":
-        return f"profile:{rest}"
-    if prefix in ("python", "exec", "file", "js", "golang", "http", "https", "websocket"):
-        raise fail(f"provider {pid!r} is not supported: Workbench does not run code or call "
-                   "arbitrary endpoints from a suite")
-    raise fail(f"unknown provider {pid!r}; supported: {PROVIDER_FORMS}")
-
-
-def _base_url(config: dict[str, Any], fail: Any) -> str | None:
-    url = config.get("apiBaseUrl")
-    host = config.get("apiHost")
-    if url is not None and host is not None:
-        raise fail("give apiBaseUrl or apiHost, not both")
-    if host is not None:
-        if not isinstance(host, str) or not host.strip():
-            raise fail("apiHost must be a host name")
-        host = host.strip()
-        url = host if "://" in host else f"https://{host}/v1"  # promptfoo's reading
-    if url is None:
-        return None
-    if not isinstance(url, str) or not url.strip():
-        raise fail("apiBaseUrl must be a URL")
-    return url.strip().rstrip("/")
 
 
 # -- the builder -----------------------------------------------------------------------------
@@ -424,7 +81,7 @@ class _Prompt:
     default: str  # the default label
     messages: tuple[tuple[str, str], ...]
     line: int | None
-    src: _Src
+    src: Source
 
 
 @dataclass
@@ -435,13 +92,6 @@ class _Defaults:
     threshold: float | None = None
     judge: str | None = None
     expand: bool = True
-
-
-@dataclass
-class _Test:
-    raw: Any
-    src: _Src
-    line: int | None
 
 
 def _short(text: str) -> str:
@@ -468,7 +118,7 @@ class _Builder:
         parent = os.path.dirname(self.source)
         return os.path.join(parent, written) if parent else written
 
-    def read(self, written: str, src: _Src, line: int | None, what: str) -> tuple[str, str]:
+    def read(self, written: str, src: Source, line: int | None, what: str) -> tuple[str, str]:
         """(text, display name) of the file ``written`` (relative to the suite's folder)."""
         if not written.strip():
             raise src.error(f"{what}: file:// names no file", line)
@@ -509,7 +159,7 @@ class _Builder:
 
     # -- top level ---------------------------------------------------------------------------
     def build(self) -> Suite:
-        data, src = _load_yaml(self.text, self.source)
+        data, src = load_yaml(self.text, self.source)
         if data is None:
             raise SuiteError("the suite is empty (it needs prompts and tests)", source=self.source,
                              line=1)
@@ -537,7 +187,7 @@ class _Builder:
                      sha256=self.digest.hexdigest(), text=self.text, judge=defaults.judge)
 
     # -- prompts -----------------------------------------------------------------------------
-    def prompts(self, data: dict[str, Any], src: _Src, top: int | None) -> list[ChatTemplate]:
+    def prompts(self, data: dict[str, Any], src: Source, top: int | None) -> list[ChatTemplate]:
         value = data.get("prompts")
         line = src.key(data, "prompts", top)
         found: list[_Prompt] = []
@@ -565,7 +215,7 @@ class _Builder:
             raise src.error("prompts must be a string or a list", line)
         return self.label(found)
 
-    def prompt_item(self, item: Any, src: _Src, line: int | None) -> list[_Prompt]:
+    def prompt_item(self, item: Any, src: Source, line: int | None) -> list[_Prompt]:
         if isinstance(item, str):
             return self.prompt_entry(item, None, src, line)
         if isinstance(item, list):
@@ -592,7 +242,7 @@ class _Builder:
             return self.prompt_entry(raw, label, src, line)
         raise src.error("a prompt is text, a file://, {raw, label} or a list of messages", line)
 
-    def prompt_entry(self, text: str, label: str | None, src: _Src,
+    def prompt_entry(self, text: str, label: str | None, src: Source,
                      line: int | None) -> list[_Prompt]:
         if not text.startswith("file://"):
             return [self.prompt_text(text, label, src, line)]
@@ -605,12 +255,12 @@ class _Builder:
         if suffix in (".json", ".yaml", ".yml"):
             if suffix == ".json":
                 try:
-                    parsed, fsrc = json.loads(content), _Src(name, line0=1)
+                    parsed, fsrc = json.loads(content), Source(name, line0=1)
                 except json.JSONDecodeError as err:
                     raise SuiteError(f"not JSON: {err.msg}", source=name,
                                      line=err.lineno) from None
             else:
-                parsed, fsrc = _load_yaml(content, name)
+                parsed, fsrc = load_yaml(content, name)
             if isinstance(parsed, str):
                 return [self.prompt_text(parsed, label, fsrc, fsrc.at(parsed, 1),
                                          default=written)]
@@ -627,7 +277,7 @@ class _Builder:
                     messages = json.loads(row)
                 except json.JSONDecodeError as err:
                     raise SuiteError(f"not JSON: {err.msg}", source=name, line=number) from None
-                out.append(self.chat(messages, label, _Src(name, line0=number), number,
+                out.append(self.chat(messages, label, Source(name, line0=number), number,
                                      f"{written}:{number}"))
             if not out:
                 raise SuiteError("the prompt file holds no prompts", source=name, line=1)
@@ -638,14 +288,14 @@ class _Builder:
         parts = [p for p in re.split(r"\r?\n---\r?\n", content) if p.strip()]
         if not parts:
             raise src.error(f"prompt file {written} is empty", line)
-        fsrc = _Src(name, line0=1)
+        fsrc = Source(name, line0=1)
         if len(parts) == 1:
             return [self.prompt_text(parts[0], label, fsrc, 1, default=written, chat_json=False)]
         return [self.prompt_text(part, f"{label} {k}" if label else None, fsrc, 1,
                                  chat_json=False)
                 for k, part in enumerate(parts, start=1)]
 
-    def prompt_text(self, text: str, label: str | None, src: _Src, line: int | None,
+    def prompt_text(self, text: str, label: str | None, src: Source, line: int | None,
                     *, default: str | None = None, chat_json: bool = True) -> _Prompt:
         stripped = text.strip()
         if chat_json and stripped.startswith("[") and stripped.endswith("]"):
@@ -661,7 +311,7 @@ class _Builder:
         self.check_template(text, src, line)
         return _Prompt(label, default or _short(text), (("user", text),), line, src)
 
-    def chat(self, items: Any, label: str | None, src: _Src, line: int | None,
+    def chat(self, items: Any, label: str | None, src: Source, line: int | None,
              default: str) -> _Prompt:
         if not isinstance(items, list) or not items:
             raise src.error("a chat prompt is a non-empty list of {role, content} messages", line)
@@ -690,7 +340,7 @@ class _Builder:
         return _Prompt(label, default, tuple(messages), line, src)
 
     @staticmethod
-    def check_template(text: str, src: _Src, line: int | None) -> None:
+    def check_template(text: str, src: Source, line: int | None) -> None:
         try:
             templating.variables(text)
         except BadInput as err:
@@ -715,7 +365,7 @@ class _Builder:
         return out
 
     # -- providers ---------------------------------------------------------------------------
-    def targets(self, data: dict[str, Any], src: _Src) -> list[SuiteTarget]:
+    def targets(self, data: dict[str, Any], src: Source) -> list[SuiteTarget]:
         if "providers" in data and "targets" in data:
             raise src.error("give providers or targets, not both", src.key(data, "targets"))
         key = "targets" if "targets" in data else "providers"
@@ -741,7 +391,7 @@ class _Builder:
         return found
 
     # -- tests -------------------------------------------------------------------------------
-    def defaults(self, data: dict[str, Any], src: _Src) -> _Defaults:
+    def defaults(self, data: dict[str, Any], src: Source) -> _Defaults:
         raw = data.get("defaultTest")
         line = src.key(data, "defaultTest")
         if raw is None:
@@ -761,10 +411,10 @@ class _Builder:
                          metadata=self.metadata(raw, src, line),
                          threshold=self.threshold(raw, src, line), judge=judge, expand=expand)
 
-    def tests(self, data: dict[str, Any], src: _Src, top: int | None) -> list[_Test]:
+    def tests(self, data: dict[str, Any], src: Source, top: int | None) -> list[RawTest]:
         value = data.get("tests")
         line = src.key(data, "tests", top)
-        found: list[_Test] = []
+        found: list[RawTest] = []
         if isinstance(value, str):
             found += self.case_file(value, src, line)
         elif isinstance(value, list):
@@ -773,7 +423,7 @@ class _Builder:
                 if isinstance(item, str):
                     found += self.case_file(item, src, where)
                 elif isinstance(item, dict):
-                    found.append(_Test(item, src, src.at(item, where)))
+                    found.append(RawTest(item, src, src.at(item, where)))
                 else:
                     raise src.error("a test is a mapping (vars, assert, ...) or a file://",
                                     where)
@@ -784,7 +434,7 @@ class _Builder:
                             "assertions)", line)
         return found
 
-    def case_file(self, text: str, src: _Src, line: int | None) -> list[_Test]:
+    def case_file(self, text: str, src: Source, line: int | None) -> list[RawTest]:
         if not text.startswith("file://"):
             raise src.error(f"a test is a mapping or a file://, not {_short(text)!r}", line)
         written = text[len("file://"):]
@@ -792,76 +442,9 @@ class _Builder:
         if suffix not in CASE_SUFFIXES and suffix not in CODE_SUFFIXES:
             raise src.error(f"case file {written!r}: use .csv, .jsonl, .json or .yaml", line)
         content, name = self.read(written, src, line, "case file")
-        if suffix == ".csv":
-            return self.csv_tests(content, name)
-        if suffix == ".jsonl":
-            out = []
-            for number, row in enumerate(content.splitlines(), start=1):
-                if not row.strip():
-                    continue
-                try:
-                    test = json.loads(row)
-                except json.JSONDecodeError as err:
-                    raise SuiteError(f"not JSON: {err.msg}", source=name, line=number) from None
-                if not isinstance(test, dict):
-                    raise SuiteError("each line is one test object {vars, assert, ...}",
-                                     source=name, line=number)
-                out.append(_Test(test, _Src(name, line0=number), number))
-            return out
-        if suffix == ".json":
-            try:
-                parsed = json.loads(content)
-            except json.JSONDecodeError as err:
-                raise SuiteError(f"not JSON: {err.msg}", source=name, line=err.lineno) from None
-            fsrc = _Src(name, line0=1)
-        else:
-            parsed, fsrc = _load_yaml(content, name)
-        if isinstance(parsed, dict):
-            parsed = [parsed]
-        if not isinstance(parsed, list):
-            raise fsrc.error("a case file holds a list of tests", 1)
-        out = []
-        for i, test in enumerate(parsed):
-            where = fsrc.item(parsed, i, 1)
-            if not isinstance(test, dict):
-                raise fsrc.error("a test is a mapping (vars, assert, ...)", where)
-            out.append(_Test(test, fsrc, fsrc.at(test, where)))
-        return out
+        return read_cases(content, name, suffix)
 
-    def csv_tests(self, content: str, name: str) -> list[_Test]:
-        reader = csv.reader(io.StringIO(content, newline=""))
-        try:
-            header = next(reader, None)
-            if header is None:
-                raise SuiteError("the CSV file is empty", source=name, line=1)
-            header = [h.strip() for h in header]
-            for col in header:
-                if not col:
-                    raise SuiteError("a CSV column has no name", source=name, line=1)
-                if col.startswith("__") and not _csv_special(col):
-                    raise SuiteError(f"CSV column {col!r} is not supported; special columns: "
-                                     "__expected[N], __description, __metadata:KEY, "
-                                     "__threshold, __metric, __config:__expected[N]:threshold",
-                                     source=name, line=1)
-            dup = next((c for c in header if header.count(c) > 1), None)
-            if dup:
-                raise SuiteError(f"CSV column {dup!r} appears twice", source=name, line=1)
-            out: list[_Test] = []
-            start = reader.line_num + 1
-            for row in reader:
-                line, start = start, reader.line_num + 1
-                if not any(cell.strip() for cell in row):
-                    continue
-                if len(row) != len(header):
-                    raise SuiteError(f"this row has {len(row)} cells, the header "
-                                     f"{len(header)} columns", source=name, line=line)
-                out.append(_Test(_csv_test(dict(zip(header, row, strict=True)), name, line),
-                                 _Src(name, line0=line), line))
-            return out
-        except csv.Error as err:
-            raise SuiteError(f"CSV error: {err}", source=name, line=reader.line_num) from None
-
-    def options(self, raw: dict[str, Any], src: _Src, line: int | None,
+    def options(self, raw: dict[str, Any], src: Source, line: int | None,
                 what: str) -> tuple[dict[str, Any], str | None, bool]:
         options = raw.get("options")
         if options is None:
@@ -887,7 +470,7 @@ class _Builder:
                             src.key(options, "disableVarExpansion", where))
         return options, judge, not disable
 
-    def vars(self, raw: dict[str, Any], src: _Src, line: int | None) -> dict[str, Any]:
+    def vars(self, raw: dict[str, Any], src: Source, line: int | None) -> dict[str, Any]:
         value = raw.get("vars")
         if value is None:
             return {}
@@ -898,7 +481,7 @@ class _Builder:
                 raise src.error(f"var name {key!r} is not a name", src.key(value, key, line))
         return dict(value)
 
-    def metadata(self, raw: dict[str, Any], src: _Src, line: int | None) -> dict[str, Any]:
+    def metadata(self, raw: dict[str, Any], src: Source, line: int | None) -> dict[str, Any]:
         value = raw.get("metadata")
         if value is None:
             return {}
@@ -906,7 +489,7 @@ class _Builder:
             raise src.error("metadata must be a mapping", src.key(raw, "metadata", line))
         return {str(k): v for k, v in value.items()}
 
-    def threshold(self, raw: dict[str, Any], src: _Src, line: int | None) -> float | None:
+    def threshold(self, raw: dict[str, Any], src: Source, line: int | None) -> float | None:
         value = raw.get("threshold")
         if value is None:
             return None
@@ -914,7 +497,7 @@ class _Builder:
             raise src.error("threshold must be a number", src.key(raw, "threshold", line))
         return float(value)
 
-    def asserts(self, raw: dict[str, Any], src: _Src, line: int | None) -> list[Assertion]:
+    def asserts(self, raw: dict[str, Any], src: Source, line: int | None) -> list[Assertion]:
         value = raw.get("assert")
         if value is None:
             return []
@@ -924,7 +507,7 @@ class _Builder:
         return [self.assertion(item, src, src.item(value, i, where))
                 for i, item in enumerate(value)]
 
-    def assertion(self, item: Any, src: _Src, line: int | None) -> Assertion:
+    def assertion(self, item: Any, src: Source, line: int | None) -> Assertion:
         if not isinstance(item, dict):
             raise src.error("an assertion is {type, value, threshold, weight, metric}", line)
         line = src.at(item, line)
@@ -986,7 +569,7 @@ class _Builder:
         return assertion
 
     # -- cases -------------------------------------------------------------------------------
-    def cases(self, prompts: list[ChatTemplate], tests: list[_Test],
+    def cases(self, prompts: list[ChatTemplate], tests: list[RawTest],
               defaults: _Defaults) -> list[Case]:
         prompt_vars = [(p, [(text, templating.variables(text)) for _, text in p.messages])
                        for p in prompts]
@@ -1025,7 +608,7 @@ class _Builder:
                                       threshold=threshold))
         return cases
 
-    def expand(self, test: _Test, defaults: _Defaults) -> Iterator[
+    def expand(self, test: RawTest, defaults: _Defaults) -> Iterator[
             tuple[dict[str, Any], tuple[str, dict[str, Any], tuple[str, ...], float | None,
                                         list[Assertion]]]]:
         raw, src, line = test.raw, test.src, test.line
@@ -1071,7 +654,7 @@ class _Builder:
             yield {n: self.var_value(v, src, src.key(raw, "vars", line), n)
                    for n, v in zip(names, combination, strict=True)}, parts
 
-    def var_value(self, value: Any, src: _Src, line: int | None, name: str) -> Any:
+    def var_value(self, value: Any, src: Source, line: int | None, name: str) -> Any:
         if isinstance(value, str) and value.startswith("file://"):
             text, _ = self.read(value[len("file://"):], src, line, f"var {name}")
             return text
@@ -1086,7 +669,7 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _tags(value: Any, src: _Src, line: int | None) -> tuple[str, ...]:
+def _tags(value: Any, src: Source, line: int | None) -> tuple[str, ...]:
     if value is None:
         return ()
     if isinstance(value, str):
@@ -1103,110 +686,6 @@ def _tags(value: Any, src: _Src, line: int | None) -> tuple[str, ...]:
         if tag and tag not in tags:
             tags.append(tag)
     return tuple(tags)
-
-
-# -- CSV cases (promptfoo's special columns) --------------------------------------------------
-
-_CONFIG_COLUMN = re.compile(r"^__config:__expected(\d*):threshold$")
-
-
-def _csv_special(col: str) -> bool:
-    return bool(re.fullmatch(r"__expected\d*", col) or col in (
-        "__description", "__threshold", "__metric") or (
-        col.startswith("__metadata:") and len(col) > len("__metadata:"))
-        or _CONFIG_COLUMN.match(col))
-
-
-def _csv_test(row: dict[str, str], name: str, line: int) -> dict[str, Any]:
-    test: dict[str, Any] = {"vars": {}, "assert": []}
-    metadata: dict[str, Any] = {}
-    metric: str | None = None
-    configs: dict[int, float] = {}
-    for col, cell in row.items():
-        if re.fullmatch(r"__expected\d*", col):
-            if cell.strip():
-                test["assert"].append(_shorthand(cell.strip(), name, line))
-        elif col == "__description":
-            if cell.strip():
-                test["description"] = cell
-        elif col == "__threshold":
-            if cell.strip():
-                test["threshold"] = _csv_float(cell, col, name, line)
-        elif col == "__metric":
-            metric = cell.strip() or None
-        elif col.startswith("__metadata:"):
-            key = col[len("__metadata:"):]
-            if cell.strip() and key.endswith("[]"):
-                metadata[key[:-2]] = [part.strip().replace("\\,", ",")
-                                      for part in re.split(r"(?<!\\),", cell)]
-            elif cell.strip():
-                metadata[key] = cell
-        elif (match := _CONFIG_COLUMN.match(col)) is not None:
-            if cell.strip():
-                configs[int(match.group(1) or 1) - 1] = _csv_float(cell, col, name, line)
-        else:
-            test["vars"][col] = cell
-    for index, assertion in enumerate(test["assert"]):
-        if metric:
-            assertion["metric"] = metric
-        if index in configs:
-            assertion["threshold"] = configs[index]
-    if metadata:
-        test["metadata"] = metadata
-    return test
-
-
-def _csv_float(cell: str, col: str, name: str, line: int) -> float:
-    try:
-        return float(cell)
-    except ValueError:
-        raise SuiteError(f"{col} must be a number, not {cell!r}", source=name,
-                         line=line) from None
-
-
-_NUMERIC_VALUES = frozenset({"word-count", "length", "cost", "latency"})
-_LIST_VALUES = frozenset({"contains-any", "contains-all", "icontains-any", "icontains-all"})
-_RAW_VALUES = frozenset({"is-json", "contains-json"})
-
-
-def _shorthand(text: str, name: str, line: int) -> dict[str, Any]:
-    """promptfoo's one-cell assertion (``__expected``): ``TYPE[(THRESHOLD)][:VALUE]`` with an
-    optional ``not-`` prefix, ``grade:``/``llm-rubric:`` text, or a bare value (equals)."""
-    if text.startswith(("javascript:", "fn:", "eval:", "python:")) or (
-            text.startswith("file://") and Path(text[7:].split(":")[0]).suffix.lower()
-            in CODE_SUFFIXES):
-        return {"type": "python" if text.startswith(("python:", "file://")) else "javascript",
-                "value": text}
-    for prefix in ("grade:", "llm-rubric:"):
-        if text.startswith(prefix):
-            return {"type": "llm-rubric", "value": text[len(prefix):].strip()}
-    types = "|".join(re.escape(t) for t in sorted(KNOWN_TYPES, key=len, reverse=True))
-    match = re.fullmatch(rf"(not-)?({types})(?:\((\d+(?:\.\d+)?)\))?(?::([\s\S]*))?", text)
-    if not match:
-        return {"type": "equals", "value": text}
-    negate, kind, threshold, value = match.groups()
-    out: dict[str, Any] = {"type": f"{negate or ''}{kind}"}
-    if kind in _LIST_VALUES:
-        if value is not None:
-            out["value"] = [part.strip() for part in value.split(",")]
-    elif kind in _RAW_VALUES:
-        if value is not None and value.strip():
-            try:
-                out["value"] = json.loads(value)
-            except json.JSONDecodeError:
-                out["value"] = value
-    elif value is not None:
-        value = value.strip()
-        if kind in _NUMERIC_VALUES:
-            try:
-                out["value"] = json.loads(value)
-            except json.JSONDecodeError:
-                out["value"] = value
-        else:
-            out["value"] = value
-    if threshold is not None:
-        out["threshold"] = float(threshold)
-    return out
 
 
 # -- public ----------------------------------------------------------------------------------
@@ -1241,25 +720,7 @@ def load_suite(path: str | Path) -> Suite:
     return dataclasses.replace(suite, path=path)
 
 
-class _Dumper(yaml.SafeDumper):  # type: ignore[misc, unused-ignore]
-    """Multi-line text as literal blocks (``|``), which is how people write prompts."""
-
-
-def _str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
-
-
-_Dumper.add_representer(str, _str)
-_Dumper.add_representer(tuple, yaml.SafeDumper.represent_list)
-# text that the loader's YAML 1.2 scalars would read as a number ("089", "1e5") is quoted
-for _tag, _regexp, _first in _CORE_RESOLVERS:
-    _Dumper.add_implicit_resolver(_tag, _regexp, _first)
-
-
 def dump_suite(data: Mapping[str, Any]) -> str:
     """``data`` (a suite as plain dicts and lists) as YAML text that ``parse_suite`` reads
     back to the same data; keys keep their order."""
-    text: str = yaml.dump(dict(data), Dumper=_Dumper, sort_keys=False, allow_unicode=True,
-                          default_flow_style=False, width=100)
-    return text
+    return dump_yaml(dict(data))

@@ -3,9 +3,12 @@
     local:PATH                 a GGUF file, answered by llama.cpp on this machine
     openai:MODEL               OpenAI (OPENAI_API_KEY or `workbench keys set openai`)
     openai:MODEL@BASE_URL      any OpenAI-compatible server at BASE_URL (http(s)://host[:port]/path,
-                               e.g. openai:qwen2.5@http://127.0.0.1:1234/v1): OPENAI_API_KEY or
-                               the keyring's "openai" key is sent if one is set, else none is
-                               needed; priced as OpenAI only when the host is api.openai.com
+                               e.g. openai:qwen2.5@http://127.0.0.1:1234/v1), sent no key:
+                               OPENAI_API_KEY / the keyring's "openai" key goes only to
+                               https://api.openai.com (a suite's apiBaseUrl must not collect
+                               it); a server that needs a key is a profile (`workbench profiles
+                               add NAME URL`, its key in the keyring under NAME); priced as
+                               OpenAI only when the host is api.openai.com
     anthropic:MODEL            Anthropic (ANTHROPIC_API_KEY or `workbench keys set anthropic`)
     gemini:MODEL               Google Gemini through its OpenAI-compatible endpoint
     profile:NAME/MODEL         a saved or preset OpenAI-compatible endpoint (see profiles.py)
@@ -148,9 +151,13 @@ def build_target(
                               "retry": retry}
     if spec.kind == "openai" and spec.base_url:
         official = host_of(spec.base_url).lower() == host_of(OPENAI_BASE_URL)
+        # the OpenAI key goes to OpenAI only, never to a host that a (shared) suite names
+        sends_key = official and urlparse(spec.base_url).scheme.lower() == "https"
         return OpenAICompatTarget(
-            **common, base_url=spec.base_url, api_key=_key("openai", "OpenAI", required=False),
-            provider="openai" if official else SELF_HOSTED, key_name="openai",
+            **common, base_url=spec.base_url,
+            api_key=_key("openai", "OpenAI", required=False) if sends_key else None,
+            provider="openai" if official else SELF_HOSTED,
+            key_name="openai" if sends_key else None,
             label=f"{spec.model}@{_host_port(spec.base_url)}",
             max_tokens_field="max_completion_tokens" if official else "max_tokens")
     if spec.kind == "openai":

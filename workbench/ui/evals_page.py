@@ -65,6 +65,7 @@ from workbench.ui.evals_results import (
     ResultsMatrix,
     detail_text,
     diff_text,
+    readable,
     show_summary,
     summary_lines,
     summary_table,
@@ -470,7 +471,7 @@ class EvalsPage(QWidget):
             self.matrix.mark_skipped(target, reason)
         self.summary = summarize(outcome.suite, outcome.results, outcome.targets)
         show_summary(self.summary_table, self.summary)
-        self.comparisons.setPlainText("\n".join(summary_lines(self.summary)))
+        self.comparisons.setPlainText(readable(summary_lines(self.summary), outcome.targets))
         self.update_decision()
         self._update_controls()
 
@@ -486,7 +487,8 @@ class EvalsPage(QWidget):
             self.decision = None
             self.decision_text.setPlainText(f"No decision: {err}")
             return
-        self.decision_text.setPlainText("\n".join(self.decision.lines()))
+        self.decision_text.setPlainText(readable(self.decision.lines(),
+                                                 [t.target for t in self.summary.targets]))
 
     def show_cell(self, case_id: str, target: str) -> None:
         self.detail.setPlainText(detail_text(self.matrix.case(case_id), target,

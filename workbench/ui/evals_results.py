@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from workbench.errors import WorkbenchError
 from workbench.evals.diff import RunDiff
 from workbench.evals.model import Case, CaseResult
+from workbench.evals.reports import short_target, shortened
 from workbench.evals.runner import render_messages
 from workbench.evals.summary import Summary, TargetSummary, percent
 from workbench.present.numbers import NA, answer_cost, format_energy, format_ms, format_rate, money
@@ -63,10 +64,14 @@ def cell_state(results: Sequence[CaseResult], repeats: int) -> tuple[str, str, s
 
 
 def target_title(target: str) -> str:
-    """A matrix column's title: a local model by its file name (the full spec in the tip)."""
-    if target.startswith("local:"):
-        return "local: " + target.replace("\\", "/").rsplit("/", 1)[-1]
-    return target
+    """A target as the page shows it: a local model by its file name (the full spec in the
+    tooltip)."""
+    return short_target(target)
+
+
+def readable(lines: Sequence[str], targets: Sequence[str]) -> str:
+    """Sentences about targets with each local model named by its file, not its whole path."""
+    return "\n".join(shortened(list(lines), {"targets": [{"target": t} for t in targets]}))
 
 
 def _figures(result: CaseResult) -> str:
@@ -156,6 +161,9 @@ class ResultsMatrix(QTableWidget):
         for column, target in enumerate(self.targets, start=1):
             self.horizontalHeaderItem(column).setToolTip(plain_tip(target))
         self.setColumnWidth(0, 240)
+        for column in range(1, len(self.targets) + 1):  # a title is never cut short
+            self.horizontalHeader().setSectionResizeMode(
+                column, QHeaderView.ResizeMode.ResizeToContents)
         for row, case in enumerate(self.cases):
             text = f"{case.id} {case.description}".strip()
             item = QTableWidgetItem(text)
@@ -234,7 +242,7 @@ def summary_row(target: TargetSummary) -> tuple[str, ...]:
         f"{format_ms(target.total_ms_p50)} / {format_ms(target.total_ms_p95)}")
     energy = NA if target.energy_j_per_case is None else (
         format_energy(target.energy_j_per_case) + (" (est.)" if target.energy_estimated else ""))
-    return (target.target, _ci(target), str(target.passed), str(target.failed),
+    return (target_title(target.target), _ci(target), str(target.passed), str(target.failed),
             str(target.errors), str(target.missing),
             NA if target.cost_per_1000 is None else money(target.cost_per_1000),
             NA if target.ttft_ms_p50 is None else format_ms(target.ttft_ms_p50), latency,

@@ -59,8 +59,9 @@ from PySide6.QtWidgets import (
 from workbench.errors import BadInput, WorkbenchError
 from workbench.evals.model import Suite, SuiteError
 from workbench.evals.starters import Starter, starter_suites
-from workbench.evals.suite import _load_yaml, dump_suite, load_suite, parse_suite
+from workbench.evals.suite import dump_suite, load_suite, parse_suite
 from workbench.evals.templating import variables
+from workbench.evals.yaml_source import load_yaml
 from workbench.ui.style import banner_stylesheet
 from workbench.ui.widgets import confirm, plain_label, plain_tip
 
@@ -170,7 +171,7 @@ def assertion_entries(text: str, originals: list[Any]) -> list[Any]:
 def read_yaml(text: str, source: str) -> Any:
     """The suite file as plain data, read as the suite loader reads it (YAML 1.2 scalars:
     ``no`` stays a string; aliases bounded); SuiteError with the line for bad YAML."""
-    return _load_yaml(text, source)[0]
+    return load_yaml(text, source)[0]
 
 
 def editable(data: Any) -> bool:
