@@ -12,7 +12,7 @@ this machine, the real recommendation, the Hub reachable; then the same with no 
 Hardware page (this machine, real detection), Discover and Downloads (on the test suite's
 loopback Hub, serving synthetic models), the Library, the Benchmarks page, the Compare page (the
 real model with and without its template, side by side), the Evals page (the question-answering
-starter suite on the same two), the Costs page and the Settings page.
+starter suite on two quantisations of the real model), the Costs page and the Settings page.
 The chat shots, the Start page and the other pages each come from a fresh window, so no state
 (a crashed model process) leaks from one shot into the next. Data goes to a temporary
 WORKBENCH_HOME unless one is set.
@@ -242,8 +242,12 @@ def main(argv: list[str] | None = None) -> int:
 
     qa = next(s for s in starter_suites() if s.name == "qa")
     evals.editor.open_starter(qa)
+    from workbench.synth.quantizer import quantize_file
+
+    q8 = Path(os.environ["WORKBENCH_HOME"]) / "SmolLM2-135M-Instruct.Q8_0.gguf"
+    quantize_file(Path(model), q8, "Q8_0", allow_requantize=True)  # a second quantisation
     evals.targets.add_local(str(model), label="SmolLM2-135M Q4_1")
-    evals.targets.add_local(str(base_model), label="SmolLM2-135M Q4_1, no template")
+    evals.targets.add_local(str(q8), label="SmolLM2-135M Q8_0")
     evals.targets.temperature.setValue(0)
     evals.targets.max_tokens.setValue(48)
     evals.run()

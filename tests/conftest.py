@@ -11,8 +11,8 @@
   (tests/fakes/keyring_backend.py; never the OS keyring);
 - fixtures ``fake_hub`` (the loopback Hub, tests/fakes/hub_server.py) and ``hub_env`` (the
   environment pointed at it: tests/helpers/hub.py ``HubEnv``);
-- fixtures ``smollm2`` (a real trained model, tests/helpers/real_models.py) and ``smollm2_base``
-  (the same without a chat template).
+- fixtures ``smollm2`` (a real trained model, tests/helpers/real_models.py), ``smollm2_base``
+  (the same without a chat template) and ``smollm2_q8_0`` (the same quantised again to Q8_0).
 
 Fakes live in tests/fakes/, helpers that are not fakes in tests/helpers/.
 """
@@ -146,3 +146,14 @@ def smollm2_base(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     from tests.helpers.real_models import without_chat_template
 
     return without_chat_template(smollm2, tmp_path_factory.mktemp("base") / "smollm2-base.gguf")
+
+
+@pytest.fixture(scope="session")
+def smollm2_q8_0(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same trained model quantised again by llama.cpp to Q8_0: a second quantisation to
+    set beside the first (its quality is the Q4_1 source's; its file, type and speed differ)."""
+    from workbench.synth.quantizer import quantize_file
+
+    out = tmp_path_factory.mktemp("q8") / "SmolLM2-135M-Instruct.Q8_0.gguf"
+    quantize_file(smollm2, out, "Q8_0", allow_requantize=True)
+    return out

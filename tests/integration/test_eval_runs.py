@@ -271,25 +271,30 @@ def _cli(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     return capsys.readouterr().out
 
 
-def test_local_model_against_the_same_model_served_by_a_real_openai_server(
-        tmp_path: Path, smollm2: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Two targets, one of them a real OpenAI-compatible server (llama_cpp.server) reached
-    through the openai SDK: both graded, and their paired difference reported."""
+def test_two_quantisations_and_a_real_openai_compatible_server(
+        tmp_path: Path, smollm2: Path, smollm2_q8_0: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Three targets: two quantisations of one model (local, one after the other) and the model
+    behind a real OpenAI-compatible server (llama_cpp.server) reached through the openai SDK:
+    every target graded, a paired difference for every pair, and a decision."""
     from tests.helpers.llama_server import llama_server
 
     suite = write(tmp_path, KNOWN)
     with llama_server(smollm2, alias="smollm2", n_ctx=1024) as base:
         served = f"openai:smollm2@{base}"
-        code, doc, err = run_json(capsys, str(suite), "-t", f"local:{smollm2}", "-t", served,
+        targets = [f"local:{smollm2}", f"local:{smollm2_q8_0}", served]
+        code, doc, err = run_json(capsys, str(suite), *[a for t in targets for a in ("-t", t)],
                                   "--temperature", "0", "--max-tokens", "24")
     assert code == 0, err
     by_target = {t["target"]: t for t in doc["targets"]}
-    assert set(by_target) == {f"local:{smollm2}", served}
-    assert by_target[served]["errors"] == 0
-    served_holds = next(r for r in results_of(doc, "holds") if r["target"] == served)
-    assert served_holds["pass"] is True and "paris" in served_holds["text"].lower()
-    (comparison,) = doc["comparisons"]
-    assert comparison["n"] == 3
+    assert list(by_target) == targets
+    assert all(t["errors"] == 0 and t["passed"] + t["failed"] == 3 for t in by_target.values())
+    for target in targets:  # "Name the capital of France." holds on each
+        holds = next(r for r in results_of(doc, "holds") if r["target"] == target)
+        assert holds["pass"] is True and "paris" in holds["text"].lower()
+    pairs = {(c["a"], c["b"]) for c in doc["comparisons"]}
+    assert len(pairs) == 3 and all(c["n"] == 3 for c in doc["comparisons"])
+    assert doc["decision"]["lines"]
 
 
 def test_a_local_judge_grades_every_case_and_every_verdict_parses(

@@ -53,13 +53,16 @@ def describe_exit(returncode: int) -> str:
 
 def quantize_file(src: Path, dst: Path, quant: str, *, threads: int | None = None,
                   progress: Progress | None = None, cancel: Cancellable | None = None,
-                  label: str | None = None) -> None:
+                  label: str | None = None, allow_requantize: bool = False) -> None:
     """Quantise ``src`` to ``dst`` as ``quant`` with llama.cpp, in a child process.
 
-    ``label`` names the model in error messages (default: the source file name).
+    ``label`` names the model in error messages (default: the source file name);
+    ``allow_requantize``: ``src`` may be quantised already (llama.cpp refuses that otherwise).
     """
     cmd = [sys.executable, "-m", "workbench.engine.worker.quantize", str(src), str(dst), quant,
            "--threads", str(threads or 0), "--progress"]
+    if allow_requantize:
+        cmd.append("--allow-requantize")
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           env=child_env()) as proc:
         stderr = _follow(proc, progress, cancel)

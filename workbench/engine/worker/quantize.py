@@ -9,6 +9,7 @@ override. llama.cpp can abort or crash the process; callers run this module with
 and read the outcome from the exit status: 0 done, 1 llama.cpp failed (one line on stderr says
 why), 2 bad arguments, negative = killed by a signal. With ``--progress`` each tensor done prints
 ``progress I N`` on stdout. ``--verbose`` passes llama.cpp's log through to stderr.
+``--allow-requantize`` lets llama.cpp quantise weights that are quantised already.
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=0, help="0: all cores (default)")
     parser.add_argument("--progress", action="store_true", help="print 'progress I N' lines")
     parser.add_argument("--verbose", action="store_true", help="show llama.cpp's log")
+    parser.add_argument("--allow-requantize", action="store_true",
+                        help="quantise weights that are already quantised (a real model's "
+                        "other quantisation, for tests: quality is that of the source's type)")
     return parser.parse_args(argv)
 
 
@@ -78,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
     quant = QUANTS[args.type]
     params.ftype = getattr(llama_cpp, quant.ftype)
     params.nthread = args.threads
+    params.allow_requantize = args.allow_requantize
     keep = _special_inputs(llama_cpp, params, quant, args.src)  # alive until quantised
     rc = llama_cpp.llama_model_quantize(os.fsencode(args.src), os.fsencode(args.dst),
                                         ctypes.byref(params))
