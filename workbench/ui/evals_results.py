@@ -63,6 +63,9 @@ def cell_state(results: Sequence[CaseResult], repeats: int) -> tuple[str, str, s
     return text, kind, tip
 
 
+TARGET_COLUMN_MAX = 200  # pixels: a few targets side by side stay in view
+
+
 def target_title(target: str) -> str:
     """A target as the page shows it: a local model by its file name (the full spec in the
     tooltip)."""
@@ -161,9 +164,11 @@ class ResultsMatrix(QTableWidget):
         for column, target in enumerate(self.targets, start=1):
             self.horizontalHeaderItem(column).setToolTip(plain_tip(target))
         self.setColumnWidth(0, 240)
-        for column in range(1, len(self.targets) + 1):  # a title is never cut short
-            self.horizontalHeader().setSectionResizeMode(
-                column, QHeaderView.ResizeMode.ResizeToContents)
+        header = self.horizontalHeader()
+        header.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # "local:Smol...Q8_0.gguf"
+        for column in range(1, len(self.targets) + 1):  # the whole name is in the tooltip
+            self.resizeColumnToContents(column)
+            self.setColumnWidth(column, min(self.columnWidth(column), TARGET_COLUMN_MAX))
         for row, case in enumerate(self.cases):
             text = f"{case.id} {case.description}".strip()
             item = QTableWidgetItem(text)
