@@ -24,8 +24,10 @@ def test_a_crashing_probe_switches_repacking_off_and_is_remembered(
     # remembered: without the fault, the stored verdict still answers (no new probe)
     monkeypatch.delenv("WORKBENCH_WORKER_FAULT")
     assert repack_probe.repack_verdict("Q4_K_M") == verdict
-    # a refresh probes again, and this time it survives
-    assert repack_probe.repack_verdict("Q4_K_M", refresh=True).safe is True
+    # a refresh probes again: this machine's own verdict (on CPUs whose AMX crashes, a crash)
+    fresh = repack_probe.repack_verdict("Q4_K_M", refresh=True)
+    assert fresh.probed_at > verdict.probed_at and "SIGABRT" not in fresh.reason
+    assert fresh.retry_after is None
 
 
 def test_every_load_uses_the_verdict(home: Path, monkeypatch: pytest.MonkeyPatch,
@@ -38,6 +40,23 @@ def test_every_load_uses_the_verdict(home: Path, monkeypatch: pytest.MonkeyPatch
         assert info.repack is False
         assert any("weight repacking off for Q4_K" in note for note in info.notes)
         assert engine.settings is not None and engine.settings.repack is False
+
+
+def test_a_mix_is_judged_by_every_repackable_type_it_holds(
+        home: Path, monkeypatch: pytest.MonkeyPatch, tiny_model_path) -> None:
+    """IQ3_M's own IQ3_S weights are never repacked, but its Q4_K ones are: they decide."""
+    from workbench.engine.defaults import repack_decision, repackable_types
+
+    model = tiny_model_path(arch="llama", quant="IQ3_M")
+    types = repackable_types(str(model))
+    assert "Q4_K" in types and "IQ3_S" not in types
+    monkeypatch.setenv("WORKBENCH_WORKER_FAULT", "abort-on-repack")
+    repack, note = repack_decision(str(model))
+    assert repack is False and note is not None and "\n" not in note
+    assert note.startswith(f"weight repacking off for {', '.join(types)}: the probe crashed")
+    with LocalEngine() as engine:
+        info = engine.load(*resolve_load_settings(LoadSettings(str(model), n_ctx=512)))
+        assert info.repack is False and note in info.notes
 
 
 def test_types_that_are_never_repacked_need_no_probe(home: Path) -> None:
@@ -92,8 +111,8 @@ def test_a_failed_probe_is_retried_later_not_remembered_forever(
     # the cause has gone away (as a full disk is cleared) ...
     stale = dataclasses.replace(failed, retry_after=time.time() - 1)
     repack_probe._save_verdict(stale)  # ... and the retry time has come
-    fresh = repack_probe.repack_verdict("Q4_1")
-    assert fresh.safe is True and fresh.retry_after is None
+    fresh = repack_probe.repack_verdict("Q4_1")  # a real verdict: it ran, or crashed
+    assert fresh.retry_after is None and "no probe could be run" not in fresh.reason
     assert repack_probe.repack_verdict("Q4_1") == fresh  # a real verdict is kept for good
 
 
@@ -112,4 +131,8 @@ def test_a_verdict_stored_by_another_version_is_probed_again(home: Path) -> None
     path = home / "data" / "repack-probe.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({key: {"safe": False, "verdict": "from the future"}}))
-    assert repack_probe.repack_verdict("Q8_0").safe is True
+    verdict = repack_probe.repack_verdict("Q8_0")
+    assert verdict.retry_after is None and verdict.key == key
+    assert (verdict.reason == "a batched prompt ran with repacking on"
+            or verdict.reason.startswith("the probe crashed with repacking on ("))
+    assert json.loads(path.read_text())[key]["reason"] == verdict.reason

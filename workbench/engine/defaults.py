@@ -3,7 +3,8 @@
 - threads: one per physical core (SMT siblings slow llama.cpp down);
 - flash attention: llama.cpp's "auto" (on wherever the backend supports it; ~15% faster
   generation on CPU than llama-cpp-python's default of off, and a much smaller compute buffer);
-- weight repacking: on where this CPU was probed safe for the model's quant type, else off.
+- weight repacking: on where this CPU was probed safe for every weight type in the model, else
+  off.
 
 This is the load policy: it sits above the client. ``LocalEngine.load`` takes resolved
 settings and never calls it; every caller resolves first, through one function::
@@ -24,16 +25,41 @@ from workbench.engine.settings import LoadSettings
 from workbench.errors import BadInput
 
 
-def model_quant(path: str) -> str | None:
-    """The quant type that dominates a GGUF's weights, from its header.
+def repackable_types(path: str) -> list[str]:
+    """The ggml types of a GGUF's weights that llama.cpp may repack, most parameters first.
 
-    Reading the header also validates it: a malformed file raises GGUFError (bad input, with
-    the byte offset and field) before llama.cpp, which may crash on it, ever sees it.
+    Every weight but the token embeddings (kept in plain CPU memory) counts: a mix such as
+    IQ3_M holds Q4_K and Q6_K tensors beside its IQ3_S ones, and any of them may crash. Reading
+    the headers (every shard of a split model) also validates them: a malformed file raises
+    GGUFError (bad input, with the byte offset and field) before llama.cpp, which may crash on
+    it, ever sees it.
     """
-    from workbench.gguf import read_header, summarize
+    from workbench.engine.repack_probe import REPACKABLE
+    from workbench.gguf import read_split_headers
 
-    summary = summarize(read_header(path))
-    return summary.dominant_type or summary.file_type
+    elements: dict[str, int] = {}
+    for header in read_split_headers(path):
+        for tensor in header.tensors:
+            if not tensor.name.startswith("token_embd."):
+                elements[tensor.type_name] = elements.get(tensor.type_name, 0) + tensor.n_elements
+    ranked = sorted(elements, key=lambda name: -elements[name])
+    return [name for name in ranked if name in REPACKABLE]
+
+
+def repack_decision(path: str) -> tuple[bool, str | None]:
+    """On only where every repackable weight type in the file was probed safe on this CPU;
+    else off, with one note naming the types and why (grouped by reason)."""
+    from workbench.engine.repack_probe import repack_verdict
+
+    unsafe: dict[str, list[str]] = {}
+    for name in repackable_types(path):
+        verdict = repack_verdict(name)
+        if not verdict.safe:
+            unsafe.setdefault(verdict.reason, []).append(verdict.quant)
+    if not unsafe:
+        return True, None
+    parts = [f"{', '.join(names)}: {reason}" for reason, names in unsafe.items()]
+    return False, "weight repacking off for " + "; for ".join(parts)
 
 
 def resolve_load_settings(settings: LoadSettings) -> tuple[LoadSettings, list[str]]:
@@ -42,14 +68,8 @@ def resolve_load_settings(settings: LoadSettings) -> tuple[LoadSettings, list[st
         raise BadInput(f"no such model file: {settings.model_path}")
     notes: list[str] = []
     if settings.repack is None:
-        quant = model_quant(settings.model_path)
-        if quant is None:
-            settings = dataclasses.replace(settings, repack=False)
-        else:
-            from workbench.engine.repack_probe import repack_verdict
-
-            verdict = repack_verdict(quant)
-            settings = dataclasses.replace(settings, repack=verdict.safe)
-            if not verdict.safe:
-                notes.append(f"weight repacking off for {verdict.quant}: {verdict.reason}")
+        repack, note = repack_decision(settings.model_path)
+        settings = dataclasses.replace(settings, repack=repack)
+        if note:
+            notes.append(note)
     return settings, notes
