@@ -24,7 +24,7 @@ __all__ = ["COMMAND_MODULES", "add_json_flag", "build_parser", "emit", "main"]
 # Each module in workbench.commands defines ``register(subparsers)``; order is the help order.
 COMMAND_MODULES = ("run", "bench", "inspect", "synth", "hw", "doctor", "estimate", "recommend",
                    "search", "files", "pull", "ls", "rm", "compare", "breakeven", "keys",
-                   "profiles", "chats", "eval")
+                   "profiles", "chats", "eval", "serve")
 
 EXIT_OK, EXIT_RUNTIME, EXIT_BAD_INPUT = 0, 1, 2
 

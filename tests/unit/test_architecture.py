@@ -55,7 +55,7 @@ def test_ruff_clean() -> None:
 
 # -- the layers ---------------------------------------------------------------------------------
 LAYERS = [  # top to bottom, as the common brief of issue 13 decided (docs/architecture.md)
-    "__main__", "cli", "ui | commands | (server)", "compare | evals | chat", "costs",
+    "__main__", "cli", "ui | commands", "server", "compare | evals | chat", "routing", "costs",
     "providers | hub", "present", "planner", "engine", "net | synth", "gguf | hardware", "store",
     "errors | paths | resources | terminal_text | cancel",
 ]

@@ -94,7 +94,8 @@ def _compare(args: argparse.Namespace) -> int:
     from workbench.hub.library import record_use
     from workbench.net.offline import enable_guard, is_offline
     from workbench.providers.base import Params, Target, failed_result
-    from workbench.providers.registry import build_target, parse_target
+    from workbench.providers.registry import parse_target
+    from workbench.routing.targets import build_any_target
     from workbench.store import db
     from workbench.store.settings import load_settings
 
@@ -129,9 +130,9 @@ def _compare(args: argparse.Namespace) -> int:
             if spec.kind == "local":
                 load = load_settings_from(argparse.Namespace(**{**vars(args),
                                                                 "model": spec.model}))
-            built.append(build_target(spec, settings=settings, load=load,
-                                      timeout_s=args.timeout, chat_format=args.chat_format,
-                                      on_model_used=record_use))
+            built.append(build_any_target(spec, settings=settings, load=load,
+                                          timeout_s=args.timeout, chat_format=args.chat_format,
+                                          on_model_used=record_use))
         except WorkbenchError as err:
             built.append(failed_result(spec.text, err, label=spec.text))
     targets = [t for t in built if isinstance(t, Target)]

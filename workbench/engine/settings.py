@@ -36,6 +36,8 @@ CHAT_FORMATS: dict[str, ChatFormat] = {
 
 FlashAttn = Literal["on", "off", "auto"]
 SAFE_MODE_MAX_CTX = 2048
+MAX_STOPS = 16  # stop sequences per answer (OpenAI allows 4, Anthropic more)
+MAX_STOP_CHARS = 500
 
 
 def physical_cores() -> int:
@@ -111,8 +113,21 @@ class Sampling:
     # A JSON Schema (as JSON text) the answer must follow: sampled through llama.cpp's grammar
     # built from it, which ends the answer (end of generation) once the JSON is complete.
     json_schema: str | None = None
+    # The caller's own stop sequences: the answer ends before the first of them (not included),
+    # like the chat format's end-of-turn strings.
+    stop: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
+        if isinstance(self.stop, str | list):  # JSON gives a list; one string is one stop
+            object.__setattr__(self, "stop", (self.stop,) if isinstance(self.stop, str)
+                               else tuple(self.stop))
+        if len(self.stop) > MAX_STOPS:
+            raise BadInput(f"at most {MAX_STOPS} stop sequences, not {len(self.stop)}")
+        for stop in self.stop:
+            if not isinstance(stop, str) or not stop:
+                raise BadInput("a stop sequence must be a non-empty string")
+            if len(stop) > MAX_STOP_CHARS:
+                raise BadInput(f"a stop sequence may be at most {MAX_STOP_CHARS} characters")
         if self.json_schema is not None:
             try:
                 schema = json.loads(self.json_schema)

@@ -41,6 +41,7 @@ from workbench.costs.own_machine import (
 )
 from workbench.evals.summary import Summary, TargetSummary, percent
 from workbench.present.numbers import answer_cost, format_count, money, plain
+from workbench.routing.hybrid import route  # the router applies the same rule
 from workbench.store.settings import AppSettings
 
 LOCAL, CLOUD, SELF_HOSTED = "local", "cloud", "self-hosted"
@@ -230,15 +231,6 @@ def _hybrid(decision: Decision, summary: Summary, by_name: dict[str, TargetSumma
     rules = [{"match": {"tag": tag}, "target": cost.target} for tag, cost in order]
     decision.hybrid = {"rules": rules, "default": decision.choice}
     decision.hybrid_monthly_usd = _hybrid_monthly(decision, summary)
-
-
-def route(rule: dict[str, Any], tags: Sequence[str]) -> str | None:
-    """The target a hybrid rule sends a request with ``tags`` to (first matching rule wins)."""
-    for entry in rule.get("rules") or []:
-        if entry.get("match", {}).get("tag") in tags:
-            return str(entry["target"])
-    default = rule.get("default")
-    return None if default is None else str(default)
 
 
 def _hybrid_monthly(decision: Decision, summary: Summary) -> float | None:

@@ -198,7 +198,7 @@ class EvalRunner:
         if self._build is not None:
             return self._build(spec)
         from workbench.hub.library import record_use
-        from workbench.providers.registry import build_target
+        from workbench.routing.targets import build_any_target as build_target
 
         return build_target(spec, settings=self.settings, on_model_used=record_use)
 

@@ -12,6 +12,8 @@
     anthropic:MODEL            Anthropic (ANTHROPIC_API_KEY or `workbench keys set anthropic`)
     gemini:MODEL               Google Gemini through its OpenAI-compatible endpoint
     profile:NAME/MODEL         a saved or preset OpenAI-compatible endpoint (see profiles.py)
+    router:NAME                a router (routers/NAME.yaml): parsed here, built by
+                               workbench.routing.targets.build_any_target (a layer above)
 
 Base URLs can be pointed elsewhere (a proxy, a test server) with OPENAI_BASE_URL,
 ANTHROPIC_BASE_URL and GEMINI_BASE_URL.
@@ -39,7 +41,7 @@ from workbench.providers.retry import RetryPolicy
 from workbench.store.secrets import Secret, env_vars_for, get_api_key
 from workbench.store.settings import AppSettings
 
-KINDS = ("local", "openai", "anthropic", "gemini", "profile")
+KINDS = ("local", "openai", "anthropic", "gemini", "profile", "router")
 GEMINI_BASE_URL = "https://generativelanguage.googleapis.com/v1beta/openai/"
 PROVIDER_LABELS = {"openai": "OpenAI", "anthropic": "Anthropic", "gemini": "Google Gemini"}
 
@@ -64,8 +66,8 @@ def parse_target(text: str) -> TargetSpec:
     """Parse ``KIND:MODEL`` (see the module docstring); BadInput with the accepted forms."""
     kind, sep, rest = text.strip().partition(":")
     kind = kind.lower()
-    forms = ("local:PATH, openai:MODEL[@BASE_URL], anthropic:MODEL, gemini:MODEL or "
-             "profile:NAME/MODEL")
+    forms = ("local:PATH, openai:MODEL[@BASE_URL], anthropic:MODEL, gemini:MODEL, "
+             "profile:NAME/MODEL or router:NAME")
     if not sep or kind not in KINDS:
         raise BadInput(f"bad target {text!r}: use {forms}")
     rest = rest.strip()
@@ -137,6 +139,9 @@ def build_target(
     ``on_model_used(path)``: called when a local model is loaded (the library's "last used")."""
     if isinstance(spec, str):
         spec = parse_target(spec)
+    if spec.kind == "router":
+        raise BadInput(f"{spec.text}: router targets are built by workbench.routing "
+                       "(workbench.routing.targets.build_any_target)")
     settings = settings or AppSettings()
     if spec.kind == "local":
         path = Path(spec.model).expanduser()

@@ -137,6 +137,25 @@ MIGRATIONS: tuple[str, ...] = (
         UNIQUE (run_id, case_id, target, repeat)
     );
     """,
+    # route decisions (workbench.routing.log): where each request went and why, its tokens and
+    # cost, and what it would have cost on the cloud target; never the prompt text
+    """
+    CREATE TABLE route_log (
+        id INTEGER PRIMARY KEY,
+        created_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        router TEXT NOT NULL,
+        target TEXT NOT NULL,
+        local INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        findings TEXT NOT NULL DEFAULT '',
+        prompt_tokens INTEGER,
+        completion_tokens INTEGER,
+        cost_usd REAL,
+        cloud_target TEXT,
+        cloud_cost_usd REAL
+    );
+    CREATE INDEX route_log_time ON route_log (created_at);
+    """,
 )
 
 _lock = threading.Lock()

@@ -172,6 +172,7 @@ class ModelHost:
         t_sent = time.perf_counter()
         inject_fault("chat", repack=bool(self.info and self.info.repack))
         text_prompt, stops = self._prompt(messages, sampling.chat_format, formatter)
+        stops = [*stops, *sampling.stop]  # the caller's own end the answer the same way
         bos_text = _token_text(llm, llm.token_bos())
         add_bos = llm._model.add_bos_token() and not (
             bos_text and text_prompt.startswith(bos_text)
