@@ -91,6 +91,7 @@ def _compare(args: argparse.Namespace) -> int:
     from workbench.compare import store as compare_store
     from workbench.compare.runner import MAX_TARGETS, CompareSession, build_messages
     from workbench.costs.pricing import load_pricing
+    from workbench.evals.run_document import run_document
     from workbench.hub.library import record_use
     from workbench.net.offline import enable_guard, is_offline
     from workbench.providers.base import Params, Target, failed_result
@@ -132,7 +133,7 @@ def _compare(args: argparse.Namespace) -> int:
                                                                 "model": spec.model}))
             built.append(build_any_target(spec, settings=settings, load=load,
                                           timeout_s=args.timeout, chat_format=args.chat_format,
-                                          on_model_used=record_use))
+                                          on_model_used=record_use, load_run=run_document))
         except WorkbenchError as err:
             built.append(failed_result(spec.text, err, label=spec.text))
     targets = [t for t in built if isinstance(t, Target)]

@@ -242,17 +242,10 @@ def _check_writable(name: str | None) -> None:
 
 def _document(outcome: RunOutcome, *, bar: float, volume: float, private: bool,
               settings: Any) -> dict[str, Any]:
-    from workbench.evals.decision import decide
-    from workbench.evals.reports import build_document
-    from workbench.evals.summary import summarize
+    from workbench.evals.run_document import document_of
 
-    summary = summarize(outcome.suite, outcome.results, outcome.targets)
-    decision = decide(summary, bar=bar, monthly_requests=volume, private=private,
-                      settings=settings)
-    return build_document(run_id=outcome.run_id, suite=outcome.suite, targets=outcome.targets,
-                          results=outcome.results, summary=summary, decision=decision,
-                          skipped=outcome.skipped, judge=outcome.judge,
-                          judge_usage=outcome.judge_usage, complete=outcome.complete)
+    return document_of(outcome, bar=bar, monthly_requests=volume, private=private,
+                       settings=settings)
 
 
 def _write_reports(args: argparse.Namespace, document: dict[str, Any]) -> None:

@@ -55,6 +55,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--cors", action="append", default=[], metavar="ORIGIN",
                         help="allow browser pages from this origin (repeat; '*': any); "
                         "default: none")
+    parser.add_argument("--cloud", default=None, metavar="TARGET",
+                        help="route model 'auto' between the first --model and this target "
+                        "(any compare target, e.g. openai:gpt-4o-mini); sensitive requests "
+                        "always stay local")
+    parser.add_argument("--route-default", choices=("local", "cloud"), default="local",
+                        help="where 'auto' sends a request no rule decides (default local)")
+    parser.add_argument("--router", default=None, metavar="NAME|FILE",
+                        help="also serve a named router configuration (routers/NAME.yaml in "
+                        "the data directory, or a YAML file) as router:NAME")
+    parser.add_argument("--stats", action="store_true",
+                        help="print the routing split and the money saved so far, and exit")
+    parser.add_argument("--json", action="store_true", help="with --stats: as JSON")
     parser.add_argument("--quiet", action="store_true", help="no line per request on stderr")
     add_model_options(parser)
     parser.set_defaults(func=run)
@@ -68,7 +80,8 @@ def config_from(args: argparse.Namespace) -> Any:
     return ServerConfig(
         host=args.host, port=args.port, models=tuple(args.model), library=not args.no_library,
         api_key=api_key_from(args.api_key), load=load, idle_unload_s=args.idle_unload,
-        max_queue=args.max_queue, cors_origins=tuple(args.cors))
+        max_queue=args.max_queue, cors_origins=tuple(args.cors), cloud=args.cloud,
+        route_default=args.route_default, router=args.router)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,6 +89,8 @@ def run(args: argparse.Namespace) -> int:
     from workbench.store.secrets import install_log_redaction
 
     install_log_redaction()
+    if args.stats:
+        return _stats(args)
     config = config_from(args)  # bad options: exit 2 before anything starts
     _log_to_stderr()
     state = build_state(config, on_record=None if args.quiet else _print_record)
@@ -86,6 +101,23 @@ def run(args: argparse.Namespace) -> int:
     server = Server(state, sock, on_started=lambda s: _print_banner(s, len(models)))
     server.serve_forever()
     print("workbench serve: stopped; every model unloaded", file=sys.stderr)
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    """``--stats``: the route log's split and saving (all routers, all time)."""
+    import contextlib
+    import json
+
+    from workbench.routing import log
+    from workbench.store import db
+
+    with contextlib.closing(db.connect()) as connection:
+        stats = log.stats(connection)
+    if args.json:
+        print(json.dumps(stats.to_dict(), indent=2))
+    else:
+        print(terminal_safe("\n".join(stats.lines())))
     return 0
 
 
@@ -105,9 +137,12 @@ def _print_banner(server: Server, n_models: int) -> None:
     key = 'os.environ["WORKBENCH_SERVER_API_KEY"]' if config.api_key else '"none"'
     where = "this machine only" if config.host in ("127.0.0.1", "localhost", "::1") else (
         "other machines too (API key required)")
+    routed = [f"{name} ({served.router.local} or {served.router.cloud or 'nothing else'}, "
+              f"default {served.router.default})" for name, served in server.state.routers.items()]
     lines = [
         f"workbench serve: listening on {config.base_url} ({where}); {n_models} model"
         f"{'' if n_models == 1 else 's'} (GET /v1/models); Ctrl-C stops",
+        *([f"routed: {'; '.join(routed)}"] if routed else []),
         "",
         *(["    import os"] if config.api_key else []),
         "    from openai import OpenAI",

@@ -197,10 +197,12 @@ class EvalRunner:
     def _make_target(self, spec: str) -> Target:
         if self._build is not None:
             return self._build(spec)
+        from workbench.evals.run_document import run_document
         from workbench.hub.library import record_use
-        from workbench.routing.targets import build_any_target as build_target
+        from workbench.routing.targets import build_any_target
 
-        return build_target(spec, settings=self.settings, on_model_used=record_use)
+        return build_any_target(spec, settings=self.settings, on_model_used=record_use,
+                                load_run=run_document)
 
     # -- the run -------------------------------------------------------------------------------
     def _plan_targets(self) -> list[_Planned]:

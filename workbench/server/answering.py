@@ -3,17 +3,21 @@ failure before the first token is a proper HTTP error), then follow it to the en
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 
 from workbench.engine.client import ChatResult
 from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import CHAT_FORMATS, Sampling
 from workbench.errors import WorkbenchError
+from workbench.providers.base import Target
+from workbench.routing.policy import parse_tags
 from workbench.server.catalog import ServedModel
 from workbench.server.errors import APIError, bad_request, from_workbench_error
 from workbench.server.generation import (
@@ -26,21 +30,37 @@ from workbench.server.generation import (
     unless_disconnected,
 )
 from workbench.server.models import Job
+from workbench.server.routed import ServedRouter, decide, header_value, params_for
 from workbench.server.state import RequestRecord, ServerState
 from workbench.server.validation import Fields
 
 MAX_TOKENS = 1 << 20  # the largest max_tokens taken (the context ends an answer sooner)
 MIN_CTX = 64
+ROUTE_HEADER = "x-workbench-route"  # where a routed request went and why
+TAGS_HEADER = "x-workbench-tags"  # a request's task tags, comma-separated (for the router)
 
 
 @dataclass
 class Ask:
-    """One answer to ask a local model for."""
+    """One answer to ask for: a served model's (the pool answers), or for a routed request
+    decided for a provider target, that target's (``target``)."""
 
     model: ServedModel
     messages: list[dict[str, str]]
     sampling: Sampling
     n_ctx: int | None = None  # the context asked for (a minimum)
+    routed: ServedRouter | None = None  # asked for "auto" / "router:NAME": decided by route()
+    target: Target | None = None  # the provider target the router chose
+    max_tokens_given: bool = True  # False: the API's default (a cloud target gets a cap)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The ``workbench`` extension object of a request."""
+
+    n_ctx: int | None = None  # the context to load the model with (a minimum)
+    chat_format: str | None = None
+    tags: tuple[str, ...] = ()  # the request's task tags, for the router's rules
 
 
 @dataclass
@@ -69,23 +89,30 @@ class Answer:
                 batch = batch[:cut + 1]
 
 
-def model_for(state: ServerState, fields: Fields) -> ServedModel:
+def model_for(state: ServerState, fields: Fields) -> tuple[ServedModel, ServedRouter | None]:
+    """The model a request names, or for a routed id (``auto``, ``router:NAME``) its router
+    (with a placeholder model until ``route`` decides)."""
     name = fields.string("model", required=True)
     assert name is not None
+    served = state.routers.get(name)
+    if served is not None:
+        return served.placeholder, served
     model = state.catalog.find(name)
     if model is None:
+        routed = ", ".join(state.routers)
+        hint = f" (routed: {routed})" if routed else ""
         raise APIError(404, f"the model {name[:200]!r} does not exist here; GET /v1/models "
-                       "lists the models this server has", code="model_not_found",
+                       f"lists the models this server has{hint}", code="model_not_found",
                        param="model")
-    return model
+    return model, None
 
 
-def workbench_options(fields: Fields, model: ServedModel) -> tuple[int | None, str | None]:
+def workbench_options(fields: Fields, model: ServedModel) -> Options:
     """The ``workbench`` extension object: ``n_ctx`` (the context to load the model with, a
-    minimum) and ``chat_format``."""
+    minimum), ``chat_format`` and ``tags`` (for the router)."""
     options = fields.obj("workbench")
     if options is None:
-        return None, None
+        return Options()
     trained = model.context_length
     n_ctx = options.integer("n_ctx", minimum=MIN_CTX, maximum=1 << 24)
     if n_ctx is not None and trained and n_ctx > trained:
@@ -96,8 +123,34 @@ def workbench_options(fields: Fields, model: ServedModel) -> tuple[int | None, s
     if chat_format is not None and chat_format not in CHAT_FORMATS:
         raise bad_request(f"workbench.chat_format must be one of {', '.join(CHAT_FORMATS)}",
                           "workbench.chat_format")
+    tags = options.array("tags")
+    if tags is not None and not all(isinstance(t, str) for t in tags):
+        raise bad_request("workbench.tags must be an array of strings", "workbench.tags")
     options.finish()
-    return n_ctx, chat_format
+    return Options(n_ctx, chat_format, parse_tags(tags))
+
+
+async def route(state: ServerState, request: Request, ask: Ask, options: Options,
+                record: RequestRecord) -> tuple[dict[str, Any], dict[str, str]]:
+    """Decide a routed request (``ask.routed``): ``ask`` then names the served model or the
+    provider target chosen. Returns the body fields and headers that say where it went (none
+    for a request that names a model)."""
+    served = ask.routed
+    if served is None:
+        return {}, {}
+    tags = (*options.tags, *parse_tags(request.headers.get(TAGS_HEADER)))
+    decision = await run_in_threadpool(decide, served, ask.messages, tuple(tags))
+    if decision.target in served.models:
+        ask.model = served.models[decision.target]
+    else:
+        target = served.targets[decision.target]
+        ask.target = target
+        ask.model = dataclasses.replace(ask.model, id=target.model, name=target.spec)
+    record.router = served.id
+    record.route = decision.reason
+    record.decision = decision
+    return ({"workbench_route": decision.to_dict()},
+            {ROUTE_HEADER: header_value(decision.reason)})
 
 
 def sampling(**values: Any) -> Sampling:
@@ -122,8 +175,12 @@ async def begin(state: ServerState, request: Request, ask: Ask,
     """Queue ``ask`` and wait for its first event; None when the client left meanwhile (its
     request is then cancelled). APIError when it failed before answering anything."""
     generation = Generation()
-    job = Job(messages=ask.messages, sampling=ask.sampling, n_ctx=ask.n_ctx, sink=generation)
-    state.pool.submit(ask.model, job)
+    if ask.target is not None:
+        state.providers.submit(ask.target, ask.messages, params_for(
+            ask.sampling, max_tokens_given=ask.max_tokens_given), generation)
+    else:
+        state.pool.submit(ask.model, Job(messages=ask.messages, sampling=ask.sampling,
+                                         n_ctx=ask.n_ctx, sink=generation))
 
     async def first() -> list[Event]:
         return [await generation.next(), *generation.drain()]

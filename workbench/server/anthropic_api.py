@@ -23,12 +23,14 @@ from workbench.server.answering import (
     MAX_TOKENS,
     Answer,
     Ask,
+    Options,
     api_error,
     begin,
     complete,
     first_text_written,
     model_for,
     note_result,
+    route,
     sampling,
     timings,
     workbench_options,
@@ -65,9 +67,10 @@ def _blocks_text(content: object, where: str) -> str:
     return "\n".join(texts)
 
 
-def parse_messages_request(state: ServerState, data: dict[str, Any]) -> tuple[Ask, bool]:
+def parse_messages_request(state: ServerState, data: dict[str, Any],
+                           ) -> tuple[Ask, bool, Options]:
     fields = Fields(data)
-    model = model_for(state, fields)
+    model, routed = model_for(state, fields)
     max_tokens = fields.integer("max_tokens", minimum=1, maximum=MAX_TOKENS, required=True)
     raw = fields.array("messages")
     if not raw:
@@ -110,12 +113,12 @@ def parse_messages_request(state: ServerState, data: dict[str, Any]) -> tuple[As
     fields.only("tool_choice", ({"type": "none"},), "tool use is not supported by this server")
     fields.only("thinking", ({"type": "disabled"},), "extended thinking is not supported")
     fields.ignore("metadata", "service_tier")
-    n_ctx, chat_format = workbench_options(fields, model)
+    options = workbench_options(fields, model)
     fields.finish()
-    ask = Ask(model, messages, n_ctx=n_ctx, sampling=sampling(
-        max_tokens=max_tokens, stop=tuple(stops) if stops else None, chat_format=chat_format,
-        json_schema=json_schema, **values))
-    return ask, stream
+    ask = Ask(model, messages, n_ctx=options.n_ctx, routed=routed, sampling=sampling(
+        max_tokens=max_tokens, stop=tuple(stops) if stops else None,
+        chat_format=options.chat_format, json_schema=json_schema, **values))
+    return ask, stream, options
 
 
 def _output_format(fields: Fields) -> str | None:
@@ -155,7 +158,9 @@ def _message(rid: str, model: str, content: list[dict[str, Any]], stop_reason: s
 
 async def messages(state: ServerState, request: Request, data: dict[str, Any],
                    record: RequestRecord, extra: dict[str, Any]) -> Response:
-    ask, stream = parse_messages_request(state, data)
+    ask, stream, options = parse_messages_request(state, data)
+    routed, headers = await route(state, request, ask, options, record)
+    extra = {**extra, **routed}
     record.model = ask.model.id
     record.stream = stream
     rid = f"msg_{secrets.token_hex(12)}"
@@ -168,11 +173,12 @@ async def messages(state: ServerState, request: Request, data: dict[str, Any],
         reason, sequence = _stop(result)
         body = _message(rid, ask.model.id, [{"type": "text", "text": text}], reason, sequence,
                         result.metrics.prompt_tokens, result.metrics.completion_tokens)
-        return JSONResponse({**body, "workbench": timings(result, info), **extra})
+        return JSONResponse({**body, "workbench": timings(result, info), **extra},
+                            headers=headers)
     answer = await begin(state, request, ask, record)
     if answer is None:
         return Response(status_code=499)
-    return sse.stream(_events(answer, rid, extra))
+    return sse.stream(_events(answer, rid, extra), headers)
 
 
 async def _events(answer: Answer, rid: str, extra: dict[str, Any]) -> AsyncIterator[bytes]:

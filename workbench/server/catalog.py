@@ -109,6 +109,14 @@ class Catalog:
         scan = _default_scan if library else None
         return cls([explicit_model(spec, scan) for spec in specs], scan=scan)
 
+    def add(self, model: ServedModel) -> ServedModel:
+        """Serve ``model`` too (a router's local model); returns it as listed (its id)."""
+        with self._lock:
+            self.explicit.append(model)
+            self._models = self._assign_ids(self._library)
+            real = os.path.realpath(model.path)
+            return next(m for m in self._models if os.path.realpath(m.path) == real)
+
     def models(self) -> list[ServedModel]:
         """Every served model (blocking: may scan the library; call it off the event loop)."""
         with self._lock:

@@ -43,7 +43,13 @@ class ServerConfig:
     max_queue: int = DEFAULT_MAX_QUEUE
     cors_origins: tuple[str, ...] = ()
     max_body_bytes: int = MAX_BODY_BYTES
-    router: str | None = None  # a router configuration for "auto" (workbench.routing)
+    # The router (workbench.routing; docs/serve.md): model id "auto" routes each request
+    # between the local model and ``cloud``, by ``route_default`` and the detector; ``router``
+    # is a named router configuration (routers/NAME.yaml) or its YAML file, served as
+    # "router:NAME" (and as "auto" when there is no --cloud).
+    router: str | None = None
+    cloud: str | None = None  # --cloud TARGET: any compare target spec
+    route_default: str = "local"  # --route-default local|cloud
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -58,6 +64,8 @@ class ServerConfig:
             raise BadInput(
                 f"--host {self.host} lets other machines reach the server: give it a key "
                 f"(--api-key KEY or ${API_KEY_ENV}), or keep the default {DEFAULT_HOST}")
+        if self.route_default not in ("local", "cloud"):
+            raise BadInput(f"--route-default must be local or cloud, not {self.route_default!r}")
         for origin in self.cors_origins:
             if origin != "*" and not origin.startswith(("http://", "https://")):
                 raise BadInput(f"--cors {origin!r}: an origin is '*' or like "

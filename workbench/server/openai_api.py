@@ -28,6 +28,7 @@ from workbench.server.answering import (
     first_text_written,
     model_for,
     note_result,
+    route,
     sampling,
     timings,
     usage,
@@ -194,9 +195,10 @@ def _max_tokens(fields: Fields, default: int | None) -> int | None:
 
 def parse_chat(state: ServerState, data: dict[str, Any]) -> tuple[Ask, dict[str, Any]]:
     fields = Fields(data)
-    model = model_for(state, fields)
+    model, routed = model_for(state, fields)
     messages = parse_messages(fields.array("messages"))
     common = _common(fields)
+    given = fields.has("max_tokens") or fields.has("max_completion_tokens")
     max_tokens = _max_tokens(fields, MAX_TOKENS)
     json_schema = _json_schema(fields)
     fields.only("tools", ([],), "tool calls are not supported by this server")
@@ -207,19 +209,24 @@ def parse_chat(state: ServerState, data: dict[str, Any]) -> tuple[Ask, dict[str,
     fields.only("modalities", (["text"],), "the local models answer in text")
     fields.only("store", (False,), "answers are not stored by this server")
     fields.ignore("parallel_tool_calls")
-    n_ctx, chat_format = workbench_options(fields, model)
+    options = workbench_options(fields, model)
     fields.finish()
-    ask = Ask(model, messages, n_ctx=n_ctx, sampling=sampling(
-        max_tokens=max_tokens, json_schema=json_schema, chat_format=chat_format,
-        temperature=common["temperature"], top_p=common["top_p"], seed=common["seed"],
-        stop=common["stop"], top_k=common["top_k"], min_p=common["min_p"],
-        repeat_penalty=common["repeat_penalty"]))
-    return ask, common
+    ask = Ask(model, messages, n_ctx=options.n_ctx, routed=routed, max_tokens_given=given,
+              sampling=sampling(
+                  max_tokens=max_tokens, json_schema=json_schema,
+                  chat_format=options.chat_format, temperature=common["temperature"],
+                  top_p=common["top_p"], seed=common["seed"], stop=common["stop"],
+                  top_k=common["top_k"], min_p=common["min_p"],
+                  repeat_penalty=common["repeat_penalty"]))
+    return ask, {**common, "options": options}
 
 
 def parse_completion(state: ServerState, data: dict[str, Any]) -> tuple[Ask, dict[str, Any]]:
     fields = Fields(data)
-    model = model_for(state, fields)
+    model, routed = model_for(state, fields)
+    if routed is not None:
+        raise bad_request(f"{routed.id} routes chat requests (/v1/chat/completions); a "
+                          "completion continues a prompt on one named model", "model")
     prompt = fields.raw("prompt")
     if isinstance(prompt, list) and len(prompt) == 1 and isinstance(prompt[0], str):
         prompt = prompt[0]
@@ -235,14 +242,15 @@ def parse_completion(state: ServerState, data: dict[str, Any]) -> tuple[Ask, dic
     fields.only("echo", (False,), "the prompt is not echoed")
     fields.only("best_of", (1,), "one answer per request")
     fields.only("suffix", ("",), "insertion (suffix) is not supported")
-    n_ctx, _ = workbench_options(fields, model)
+    options = workbench_options(fields, model)
     fields.finish()
-    ask = Ask(model, [{"role": "user", "content": prompt}], n_ctx=n_ctx, sampling=sampling(
+    ask = Ask(model, [{"role": "user", "content": prompt}], n_ctx=options.n_ctx,
+              sampling=sampling(
         max_tokens=max_tokens, chat_format="completion", temperature=common["temperature"],
         top_p=common["top_p"], seed=common["seed"], stop=common["stop"],
         top_k=common["top_k"], min_p=common["min_p"],
         repeat_penalty=common["repeat_penalty"]))
-    return ask, common
+    return ask, {**common, "options": options}
 
 
 # -- the answer --------------------------------------------------------------------------------
@@ -266,6 +274,8 @@ async def completions(state: ServerState, request: Request, data: dict[str, Any]
 
 async def _answer(state: ServerState, request: Request, ask: Ask, options: dict[str, Any],
                   record: RequestRecord, extra: dict[str, Any], *, chat: bool) -> Response:
+    routed, headers = await route(state, request, ask, options["options"], record)
+    extra = {**extra, **routed}
     record.model = ask.model.id
     record.stream = options["stream"]
     rid = _id("chatcmpl" if chat else "cmpl")
@@ -286,11 +296,12 @@ async def _answer(state: ServerState, request: Request, ask: Ask, options: dict[
                 "created": created, "model": ask.model.id, "system_fingerprint": fingerprint(),
                 "choices": [choice], "usage": usage(result),
                 "workbench": timings(result, info), **extra}
-        return JSONResponse(body)
+        return JSONResponse(body, headers=headers)
     answer = await begin(state, request, ask, record)
     if answer is None:
         return Response(status_code=499)
-    return sse.stream(_chunks(answer, rid, created, options["include_usage"], chat, extra))
+    return sse.stream(_chunks(answer, rid, created, options["include_usage"], chat, extra),
+                      headers)
 
 
 async def _chunks(answer: Answer, rid: str, created: int, include_usage: bool, chat: bool,
@@ -346,6 +357,7 @@ async def _chunks(answer: Answer, rid: str, created: int, include_usage: bool, c
 
 def list_models(state: ServerState) -> dict[str, Any]:
     data = [model.to_openai() for model in state.catalog.models()]
+    data += [{**served.to_openai(), "id": name} for name, served in state.routers.items()]
     return {"object": "list", "data": data}
 
 

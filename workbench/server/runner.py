@@ -9,6 +9,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import uvicorn
@@ -18,7 +19,9 @@ from workbench.server.app import create_app
 from workbench.server.catalog import Catalog
 from workbench.server.config import ServerConfig
 from workbench.server.models import ModelPool
+from workbench.server.routed import RouteLog, build_routers
 from workbench.server.state import RequestRecord, ServerState
+from workbench.store.settings import AppSettings
 
 log = logging.getLogger("workbench.server")
 GRACEFUL_S = 3.0  # open streams get this long to end once the server is asked to stop
@@ -26,17 +29,26 @@ GRACEFUL_S = 3.0  # open streams get this long to end once the server is asked t
 
 def build_state(config: ServerConfig, *, catalog: Catalog | None = None,
                 pool: ModelPool | None = None,
-                on_record: Callable[[RequestRecord], None] | None = None) -> ServerState:
+                on_record: Callable[[RequestRecord], None] | None = None,
+                settings: AppSettings | None = None, database: Path | None = None,
+                ) -> ServerState:
+    """The server's state; the router's targets are built here (a cloud target without its
+    key, an unknown router: BadInput / MissingKey before anything listens)."""
     catalog = catalog or Catalog.build(config.models, library=config.library)
     pool = pool or ModelPool(config.load, max_queue=config.max_queue,
                              idle_unload_s=config.idle_unload_s)
-    router = None
-    if config.router is not None:
-        from workbench.server.routing_hook import load_router
+    state = ServerState(config=config, catalog=catalog, pool=pool, on_record=on_record)
+    if config.cloud or config.router:
+        from workbench.costs.pricing import load_pricing
+        from workbench.store.settings import load_settings
 
-        router = load_router(config.router)
-    return ServerState(config=config, catalog=catalog, pool=pool, router=router,
-                       on_record=on_record)
+        settings = settings or load_settings()
+        state.routers = build_routers(cloud=config.cloud, route_default=config.route_default,
+                                      router=config.router, local_models=list(config.models),
+                                      catalog=catalog, settings=settings)
+        state.route_log = RouteLog(load_pricing(overrides=settings.pricing_overrides),
+                                   database)
+    return state
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -94,7 +106,7 @@ class Server(uvicorn.Server):
         except KeyboardInterrupt:  # uvicorn raises the captured Ctrl-C again once stopped
             pass
         finally:
-            self.state.pool.close()
+            self.state.close()
             with contextlib.suppress(OSError):
                 self.sock.close()
 
@@ -138,7 +150,7 @@ class BackgroundServer:
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(timeout)
-        self.state.pool.close()
+        self.state.close()
         with contextlib.suppress(OSError):
             self.server.sock.close()
 

@@ -13,6 +13,7 @@ from typing import Any
 from workbench.server.catalog import Catalog
 from workbench.server.config import ServerConfig
 from workbench.server.models import ModelPool
+from workbench.server.routed import ProviderRunner, RouteLog, ServedRouter
 
 log = logging.getLogger("workbench.server")
 RECENT_REQUESTS = 200
@@ -34,13 +35,16 @@ class RequestRecord:
     total_ms: float | None = None
     tokens_per_s: float | None = None  # the model's streaming rate (worker clock)
     finish_reason: str | None = None
-    route: str | None = None  # "local; reason" or "cloud TARGET; reason" for routed requests
+    route: str | None = None  # the routed request's reason: "local; pii:email", "cloud; default"
+    router: str | None = None  # the routed model id asked for ("auto", "router:NAME")
     error: str | None = None
     started: float = field(default_factory=time.monotonic, repr=False)
+    decision: Any = field(default=None, repr=False)  # the RouteDecision (for the route log)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("started")
+        data.pop("decision")
         return data
 
     def line(self) -> str:
@@ -48,7 +52,7 @@ class RequestRecord:
         if self.model:
             parts.append(self.model)
         if self.route:
-            parts.append(f"route {self.route}")
+            parts.append(f"{self.router or 'routed'}: {self.route}")
         if self.ttft_ms is not None:
             parts.append(f"TTFT {self.ttft_ms:.0f} ms")
         if self.completion_tokens is not None:
@@ -67,7 +71,9 @@ class ServerState:
     config: ServerConfig
     catalog: Catalog
     pool: ModelPool
-    router: Any = None  # workbench.routing.router.Router, when "auto" is served
+    routers: dict[str, ServedRouter] = field(default_factory=dict)  # "auto", "router:NAME"
+    providers: ProviderRunner = field(default_factory=ProviderRunner)
+    route_log: RouteLog | None = None
     on_record: Callable[[RequestRecord], None] | None = None
     recent: deque[RequestRecord] = field(default_factory=lambda: deque(maxlen=RECENT_REQUESTS))
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -77,8 +83,22 @@ class ServerState:
             (time.monotonic() - record.started) * 1000.0, 1)
         with self._lock:
             self.recent.append(record)
+        if (record.decision is not None and self.route_log is not None and record.router
+                and record.status == 200):  # answered: its tokens are known
+            served = self.routers.get(record.router)
+            if served is not None:
+                self.route_log.write(served, record.decision,
+                                     prompt_tokens=record.prompt_tokens,
+                                     completion_tokens=record.completion_tokens)
         if self.on_record is not None:
             try:
                 self.on_record(record)
             except Exception:  # a log that fails never fails a request
                 log.exception("the request log failed")
+
+    def close(self) -> int:
+        """Stop every model and close the routers' targets; how many models were loaded."""
+        loaded = self.pool.close()
+        for served in self.routers.values():
+            served.close()
+        return loaded
