@@ -93,7 +93,7 @@ def answer_endpoint(state: ServerState, handler: Handler) -> Callable[[Request],
         if isinstance(response, StreamingResponse):  # recorded once the stream has ended
             response.background = BackgroundTask(state.record, record)
         else:
-            state.record(record)
+            await run_in_threadpool(state.record, record)  # may write the route log
         return response
 
     return endpoint
@@ -117,6 +117,9 @@ def create_app(state: ServerState) -> Starlette:
             return _unauthorized(False)
         await run_in_threadpool(state.catalog.models)
         name = request.path_params["model"]
+        routed = state.routers.get(name)
+        if routed is not None:
+            return JSONResponse({**routed.to_openai(), "id": name})
         found = state.catalog.find(name)
         if found is None:
             return openai_api.error_response(APIError(
@@ -136,7 +139,7 @@ def create_app(state: ServerState) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         yield
-        await run_in_threadpool(state.pool.close)
+        await run_in_threadpool(state.close)
 
     middleware = []
     if state.config.cors_origins:
