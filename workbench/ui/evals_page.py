@@ -46,6 +46,7 @@ from workbench.evals import reports, store
 from workbench.evals.decision import Decision, decide
 from workbench.evals.diff import diff_runs
 from workbench.evals.model import CaseResult, Suite
+from workbench.evals.run_document import run_document
 from workbench.evals.runner import (
     EvalEvent,
     EvalRunner,
@@ -57,7 +58,8 @@ from workbench.evals.runner import (
 from workbench.evals.starters import Starter, starter_suites
 from workbench.evals.summary import Summary, summarize
 from workbench.present.numbers import format_ms
-from workbench.providers.registry import build_target, parse_target
+from workbench.providers.registry import parse_target
+from workbench.routing.targets import build_any_target
 from workbench.store import db
 from workbench.store.settings import AppSettings, load_settings
 from workbench.ui.background import Progress, TaskRunner
@@ -93,7 +95,7 @@ def outgoing(specs: list[str], settings: AppSettings) -> list[str]:
         try:
             if parse_target(spec).kind == "local":
                 continue
-            target = build_target(spec, settings=settings)
+            target = build_any_target(spec, settings=settings, load_run=run_document)
         except WorkbenchError:
             continue
         try:
