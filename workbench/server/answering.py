@@ -3,6 +3,7 @@ failure before the first token is a proper HTTP error), then follow it to the en
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import time
 from collections.abc import AsyncIterator
@@ -36,6 +37,7 @@ from workbench.server.validation import Fields
 
 MAX_TOKENS = 1 << 20  # the largest max_tokens taken (the context ends an answer sooner)
 MIN_CTX = 64
+STREAM_FRAME_S = 1 / 60  # streamed text is written at most this often (see Answer.more)
 ROUTE_HEADER = "x-workbench-route"  # where a routed request went and why
 TAGS_HEADER = "x-workbench-tags"  # a request's task tags, comma-separated (for the router)
 
@@ -74,15 +76,24 @@ class Answer:
     text: list[str] = field(default_factory=list)
 
     async def more(self) -> AsyncIterator[list[Event]]:
-        """Batches of events (what has arrived, without waiting) until Finished or Failed;
-        the first batch is the one ``begin`` saw."""
+        """Batches of events until Finished or Failed; the first batch is the one ``begin``
+        saw. Text is written at most once a frame (``STREAM_FRAME_S``): the tokens that arrive
+        meanwhile go out together, so a fast model costs the server and the client one write
+        and one parse a frame, not one a token. The first text and the end never wait."""
         batch, self.events = self.events, []
+        loop = asyncio.get_running_loop()
+        last_write = 0.0
         while True:
             if batch:
                 yield batch
                 if isinstance(batch[-1], Finished | Failed):
                     return
+                last_write = loop.time()
             batch = [await self.generation.next(), *self.generation.drain()]
+            wait = last_write + STREAM_FRAME_S - loop.time()
+            if wait > 0 and not isinstance(batch[-1], Finished | Failed):
+                await asyncio.sleep(wait)
+                batch += self.generation.drain()
             cut = next((i for i, e in enumerate(batch) if isinstance(e, Finished | Failed)),
                        None)
             if cut is not None:
