@@ -125,10 +125,10 @@ def build_routers(*, cloud: str | None, route_default: str, router: str | None,
     settings = settings or AppSettings()
     routers: dict[str, ServedRouter] = {}
     if cloud:
-        if not local_models:
+        if not local_models or not catalog.explicit:
             raise BadInput("--cloud needs a --model: the local model that answers sensitive "
                            "requests (and, by --route-default local, the rest)")
-        local = explicit_model(local_models[0], None).path
+        local = catalog.explicit[0].path  # the first --model (a file or a library id)
         routers[AUTO] = _build(AUTO, Router(f"local:{local}", cloud, default=route_default,
                                             name=AUTO, settings=settings),
                                catalog, settings, f"local {Path(local).name} or {cloud}")
