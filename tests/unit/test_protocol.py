@@ -3,9 +3,11 @@ document that names every message and field."""
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import json
 import re
+import struct
 from pathlib import Path
 
 import pytest
@@ -26,6 +28,7 @@ REQUESTS = [
     p.LoadRequest(id=1, settings=LoadSettings(model_path="/m/tiny.gguf", repack=False)),
     p.ChatRequest(id=2, messages=[{"role": "user", "content": "hi"}],
                   sampling=Sampling(seed=3, chat_format="chatml")),
+    p.EmbedRequest(id=8, inputs=["a cat", "é ✓"]),
     p.BenchRequest(id=7, pp_tokens=512, tg_tokens=128, repetitions=5),
     p.CancelRequest(id=3, target=2),
     p.UnloadRequest(id=4),
@@ -41,6 +44,10 @@ EVENTS = [
     p.Progress(id=7, stage="pp", rep=1),
     p.BenchResult(id=7, result=p.BenchSamples(False, (512.5, 500.0), (40.0,), "AVX2 = 1")),
     p.BenchResult(id=7, result=p.BenchSamples(cancelled=True)),
+    p.EmbedResult(id=8, vectors=[p.encode_vector(struct.pack("<3f", 0.6, 0.8, 0.0)),
+                                 p.encode_vector(struct.pack("<3f", 0.0, 0.0, 1.0))],
+                  tokens=[2, 4], cancelled=False),
+    p.EmbedResult(id=8, vectors=[], tokens=[], cancelled=True),
     p.Unloaded(id=4),
     p.Stats(id=5, stats=p.WorkerStats(loaded=True, model=INFO, rss_bytes=1 << 20,
                                       n_tokens_cached=12)),
@@ -81,6 +88,9 @@ def test_the_bytes_are_the_ones_the_protocol_always_had() -> None:
         "id", "op", "messages", "sampling"]
     assert p.Delta(id=2, text="é", tokens=7).encode() == (
         '{"event":"delta","id":2,"text":"é","tokens":7}\n'.encode())
+    assert p.EmbedRequest(id=8, inputs=["x"]).encode() == b'{"id":8,"op":"embed","inputs":["x"]}\n'
+    assert p.EmbedResult(id=8, vectors=[], tokens=[], cancelled=True).encode() == (
+        b'{"event":"embed_result","id":8,"vectors":[],"tokens":[],"cancelled":true}\n')
     assert p.Progress(id=7, stage="warmup", rep=0).encode() == (
         b'{"event":"progress","id":7,"stage":"warmup","rep":0}\n')
     assert p.Error(id=None, kind="internal", message="m").encode() == (
@@ -113,6 +123,16 @@ def test_the_bytes_are_the_ones_the_protocol_always_had() -> None:
     (b'{"event":"bench_result","id":7,"result":{"cancelled":false,"pp_samples":["fast"]}}',
      "pp_samples[0]: expected a number"),
     (b'{"event":"error","id":2,"kind":"oops","message":"m"}', "error event: kind: expected one"),
+    (b'{"event":"embed_result","id":8,"vectors":["AAAAAA=="],"tokens":[],"cancelled":false}',
+     "embed_result event: 1 vectors for 0 token counts"),
+    (b'{"event":"embed_result","id":8,"vectors":["not base64!"],"tokens":[1],'
+     b'"cancelled":false}', "embed_result event: vectors[0]: not base64 text"),
+    (b'{"event":"embed_result","id":8,"vectors":["AAAAAA==","AAAAAAAAAAA="],"tokens":[1,1],'
+     b'"cancelled":false}', "embed_result event: vectors of different sizes"),
+    (b'{"event":"embed_result","id":8,"vectors":["AAAA"],"tokens":[1],"cancelled":false}',
+     "a vector of 3 bytes is no whole number of float32 values"),
+    (b'{"event":"embed_result","id":8,"vectors":[[0.5]],"tokens":[1],"cancelled":false}',
+     "vectors[0]: expected a string"),
     (b'{"event":"del', "not JSON"),
     (b"\xff\xfe garbage", "not JSON"),
     (b"[1, 2]", "a message must be a JSON object"),
@@ -135,6 +155,11 @@ def test_a_bad_event_is_a_protocol_error_that_says_what(line: bytes, says: str) 
     (b'{"id":5,"op":"chat","messages":[{"role":"user"}],"sampling":{}}',
      "messages[0] needs a string role and content", 5),
     (b'{"id":5,"op":"chat","messages":"hi","sampling":{}}', "messages: expected a list", 5),
+    (b'{"id":5,"op":"embed","inputs":[]}', "embed needs a non-empty list of inputs", 5),
+    (b'{"id":5,"op":"embed","inputs":["a",[1,2]]}', "inputs[1]: expected a string", 5),
+    (b'{"id":5,"op":"embed","inputs":"a"}', "inputs: expected a list", 5),
+    (b'{"id":5,"op":"embed","inputs":[' + b'"a",' * 2048 + b'"a"]}',
+     "at most 2048 inputs, not 2049", 5),
 ])
 def test_a_bad_request_is_a_protocol_error_with_its_id(line: bytes, says: str,
                                                        rid: int | None) -> None:
@@ -231,3 +256,14 @@ def test_the_document_names_every_constant() -> None:
     names = _names_in(_doc())
     for values in (p.FINISH_REASONS, p.BENCH_STAGES, p.ERROR_KINDS):
         assert set(values) <= names, set(values) - names
+
+
+def test_an_embed_result_carries_exact_little_endian_float32() -> None:
+    values = (0.1, -0.25, 1e-7)
+    raw = struct.pack("<3f", *values)
+    event = p.parse_event(p.EmbedResult(id=1, vectors=[p.encode_vector(raw)], tokens=[3],
+                                        cancelled=False).encode())
+    assert isinstance(event, p.EmbedResult)
+    assert event.data() == [raw]
+    assert base64.b64decode(event.vectors[0]) == raw
+    assert struct.unpack("<3f", event.data()[0]) == struct.unpack("<3f", raw)

@@ -91,7 +91,7 @@ def _compare(args: argparse.Namespace) -> int:
     from workbench.compare import store as compare_store
     from workbench.compare.runner import MAX_TARGETS, CompareSession, build_messages
     from workbench.costs.pricing import load_pricing
-    from workbench.evals.run_document import run_document
+    from workbench.evals.runner import run_document
     from workbench.hub.library import record_use
     from workbench.net.offline import enable_guard, is_offline
     from workbench.providers.base import Params, Target, failed_result

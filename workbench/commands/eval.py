@@ -242,7 +242,7 @@ def _check_writable(name: str | None) -> None:
 
 def _document(outcome: RunOutcome, *, bar: float, volume: float, private: bool,
               settings: Any) -> dict[str, Any]:
-    from workbench.evals.run_document import document_of
+    from workbench.evals.runner import document_of
 
     return document_of(outcome, bar=bar, monthly_requests=volume, private=private,
                        settings=settings)

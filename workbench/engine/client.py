@@ -8,6 +8,7 @@ engine then needs ``start()`` (``load`` does it by itself) and the app stays up.
 
 from __future__ import annotations
 
+import array
 import collections
 import contextlib
 import itertools
@@ -57,6 +58,31 @@ class ChatResult:
     text: str
     finish_reason: str  # stop | length | cancelled
     metrics: AnswerMetrics
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """``LocalEngine.embed``'s answer: one unit-length vector per input, in order, each as
+    little-endian float32 bytes (``data``; ``vector(i)`` reads one as floats), and each
+    input's token count. A cancelled request has neither."""
+
+    data: tuple[bytes, ...]
+    tokens: tuple[int, ...]
+    cancelled: bool = False
+
+    @property
+    def n_embd(self) -> int:
+        """The vectors' size (0 when there are none)."""
+        return len(self.data[0]) // 4 if self.data else 0
+
+    def vector(self, index: int) -> list[float]:
+        values = array.array("f", self.data[index])
+        if sys.byteorder == "big":
+            values.byteswap()
+        return values.tolist()
+
+    def vectors(self) -> list[list[float]]:
+        return [self.vector(i) for i in range(len(self.data))]
 
 
 class LocalEngine:
@@ -246,6 +272,40 @@ class LocalEngine:
             finally:
                 self._current = None
 
+    def embed(self, texts: Sequence[str], *, cancel: Cancellable | None = None) -> Embeddings:
+        """One pooled, unit-length vector per text, from a model loaded with
+        ``LoadSettings(embedding=True)``; ContextOverflow for a text longer than the context
+        (nothing is cut). A cancel that the worker does not honour in time kills it."""
+        if not self.alive or self.info is None:
+            raise BadInput("no model is loaded")
+        with self._busy:
+            rid = self._send(protocol.EmbedRequest, inputs=list(texts))
+            self._current = rid
+            cancel_sent_at: float | None = None
+            try:
+                while True:
+                    if cancel is not None and cancel.is_set() and cancel_sent_at is None:
+                        self._send_cancel(rid)
+                        cancel_sent_at = time.monotonic()
+                    if cancel_sent_at and time.monotonic() - cancel_sent_at > CANCEL_GRACE_S:
+                        self.kill()
+                        self.info = None
+                        return Embeddings((), (), cancelled=True)
+                    event = self._next_event("embedding", "")
+                    if event is None or event.request_id != rid:
+                        continue
+                    if isinstance(event, protocol.EmbedResult):
+                        if not event.cancelled and len(event.vectors) != len(texts):
+                            self._broke_protocol(protocol.ProtocolError(
+                                f"embed_result event: {len(event.vectors)} vectors for "
+                                f"{len(texts)} inputs"), "embedding", "")
+                        return Embeddings(tuple(event.data()), tuple(event.tokens),
+                                          cancelled=event.cancelled)
+                    if isinstance(event, protocol.Error):
+                        self._raise_error(event)
+            finally:
+                self._current = None
+
     def bench(
         self,
         pp_tokens: int = 512,
@@ -315,7 +375,12 @@ class LocalEngine:
             raise WorkerCrashed(during="sending a request", returncode=None, log_tail=[],
                                 cause="the model process is not running")
         try:
-            self._write_to(self._process, message)
+            data = message.encode()
+        except UnicodeEncodeError as err:  # e.g. a lone surrogate: the text is not text
+            raise BadInput(f"the request holds text that cannot be encoded as UTF-8 "
+                           f"({err.reason} at position {err.start})") from None
+        try:
+            self._write_bytes(self._process, data)
         except (BrokenPipeError, OSError, ValueError):
             self._crashed("sending a request", "")
         return rid
@@ -328,9 +393,12 @@ class LocalEngine:
                 self._write_to(process, protocol.CancelRequest(id=next(self._ids), target=target))
 
     def _write_to(self, process: subprocess.Popen[bytes], message: protocol.Request) -> None:
+        self._write_bytes(process, message.encode())
+
+    def _write_bytes(self, process: subprocess.Popen[bytes], data: bytes) -> None:
         with self._write_lock:
             assert process.stdin is not None
-            process.stdin.write(message.encode())
+            process.stdin.write(data)
             process.stdin.flush()
 
     def _next_event(self, during: str, partial: str) -> protocol.Event | None:

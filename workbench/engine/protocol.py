@@ -18,6 +18,7 @@ Requests (app -> worker), each with an integer ``id`` chosen by the app:
   {"id": 2, "op": "chat", "messages": [{"role": "user", "content": "..."}], "sampling": {...}}
   {"id": 3, "op": "cancel", "target": 2}          stop request 2 (between tokens, or mid-prompt)
   {"id": 7, "op": "bench", "pp_tokens": 512, "tg_tokens": 128, "repetitions": 5}
+  {"id": 8, "op": "embed", "inputs": ["text", ...]}   a model loaded with embedding: true
   {"id": 4, "op": "unload"}
   {"id": 5, "op": "stats"}
   {"id": 6, "op": "shutdown"}
@@ -31,6 +32,8 @@ Events (worker -> app):
   {"event": "done", "id": 2, "finish_reason": "stop" | "length" | "cancelled", "metrics": {...}}
   {"event": "progress", "id": 7, "stage": "warmup" | "pp" | "tg", "rep": 1}
   {"event": "bench_result", "id": 7, "result": {BenchSamples}}
+  {"event": "embed_result", "id": 8, "vectors": ["base64 of float32 LE", ...], "tokens": [5, ...],
+   "cancelled": false}                                one unit-length vector per input
   {"event": "unloaded", "id": 4}
   {"event": "stats", "id": 5, "stats": {WorkerStats}}
   {"event": "error", "id": 2, "kind": ERROR_KINDS member, "message": "..."}
@@ -38,6 +41,8 @@ Events (worker -> app):
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import functools
 import json
@@ -55,16 +60,18 @@ LOG_MARK = "workbench-worker: end of load log for request "  # + id, on stderr
 HEARTBEAT_S = 0.5
 MAX_ERROR_TEXT = 300  # characters of a ProtocolError's text
 
-OPS = ("load", "chat", "bench", "cancel", "unload", "stats", "shutdown")
+MAX_EMBED_INPUTS = 2048  # inputs per embed request (OpenAI's limit per embeddings request)
+
+OPS = ("load", "chat", "embed", "bench", "cancel", "unload", "stats", "shutdown")
 EVENTS = ("ready", "heartbeat", "loaded", "delta", "done", "progress", "bench_result",
-          "unloaded", "stats", "error")
+          "embed_result", "unloaded", "stats", "error")
 FINISH_REASONS = ("stop", "length", "cancelled")
 BENCH_STAGES = ("warmup", "pp", "tg")
 ERROR_KINDS = (
     "bad_request",  # malformed or unknown request
     "no_model",  # chat before load
     "load_failed",  # llama.cpp refused the model (the message says why)
-    "context_overflow",  # the prompt does not fit the context
+    "context_overflow",  # the prompt (or an input to embed) does not fit the context
     "internal",  # anything else that the worker survived
 )
 
@@ -228,6 +235,22 @@ class ChatRequest(Request):
 
 
 @dataclass(frozen=True)
+class EmbedRequest(Request):
+    """Embed each of ``inputs`` with a model loaded with ``embedding``; answered by
+    ``embed_result`` or ``error``."""
+
+    OP: ClassVar[str] = "embed"
+    inputs: list[str]
+
+    def __post_init__(self) -> None:
+        if not self.inputs:
+            raise ProtocolError("embed request: embed needs a non-empty list of inputs")
+        if len(self.inputs) > MAX_EMBED_INPUTS:
+            raise ProtocolError(f"embed request: at most {MAX_EMBED_INPUTS} inputs, not "
+                                f"{len(self.inputs)}")
+
+
+@dataclass(frozen=True)
 class BenchRequest(Request):
     """Run llama-bench's pp/tg tests; answered by ``progress`` events, then ``bench_result``
     or ``error``."""
@@ -362,6 +385,50 @@ class BenchResult(Event):
 
 
 @dataclass(frozen=True)
+class EmbedResult(Event):
+    """One vector per input, in order: each the base64 text of its little-endian float32
+    values (unit length, all of one size); ``tokens``: each input's token count. A cancelled
+    request has neither."""
+
+    EVENT: ClassVar[str] = "embed_result"
+    id: int
+    vectors: list[str]
+    tokens: list[int]
+    cancelled: bool
+
+    def __post_init__(self) -> None:
+        if len(self.vectors) != len(self.tokens):
+            raise ProtocolError(f"embed_result event: {len(self.vectors)} vectors for "
+                                f"{len(self.tokens)} token counts")
+        raw = [decode_vector(v, f"embed_result event: vectors[{i}]")
+               for i, v in enumerate(self.vectors)]
+        sizes = {len(r) for r in raw}
+        if len(sizes) > 1:
+            raise ProtocolError("embed_result event: vectors of different sizes")
+        if raw and (not raw[0] or len(raw[0]) % 4):
+            raise ProtocolError(f"embed_result event: a vector of {len(raw[0])} bytes is no "
+                                "whole number of float32 values")
+        object.__setattr__(self, "_raw", raw)  # decoded once; not a field (not on the wire)
+
+    def data(self) -> list[bytes]:
+        """The vectors as little-endian float32 bytes."""
+        raw: list[bytes] = getattr(self, "_raw")  # noqa: B009 - set in __post_init__
+        return raw
+
+
+def encode_vector(data: bytes) -> str:
+    """A vector's little-endian float32 bytes as the protocol carries them (base64 text)."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_vector(text: str, where: str = "vector") -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError(f"{where}: not base64 text") from None
+
+
+@dataclass(frozen=True)
 class Unloaded(Event):
     EVENT: ClassVar[str] = "unloaded"
     id: int
@@ -386,10 +453,11 @@ class Error(Event):
 
 
 REQUESTS: dict[str, type[Request]] = {c.OP: c for c in (
-    LoadRequest, ChatRequest, BenchRequest, CancelRequest, UnloadRequest, StatsRequest,
-    ShutdownRequest)}
+    LoadRequest, ChatRequest, EmbedRequest, BenchRequest, CancelRequest, UnloadRequest,
+    StatsRequest, ShutdownRequest)}
 EVENT_TYPES: dict[str, type[Event]] = {c.EVENT: c for c in (
-    Ready, Heartbeat, Loaded, Delta, Done, Progress, BenchResult, Unloaded, Stats, Error)}
+    Ready, Heartbeat, Loaded, Delta, Done, Progress, BenchResult, EmbedResult, Unloaded, Stats,
+    Error)}
 PAYLOADS: tuple[type[Payload], ...] = (ModelInfo, BenchSamples, WorkerStats)
 
 

@@ -63,6 +63,10 @@ class LoadSettings:
     # Sliding-window layers keep only their window (llama-server's default); True gives them the
     # full context, as llama-cpp-python's C default would (3-6x the KV cache on Gemma 3).
     swa_full: bool = False
+    # Load for embeddings (llama.cpp's embedding mode): the model then answers ``embed`` requests
+    # (one pooled, unit-length vector per input) and no chat. Each input is decoded in one
+    # batch, so the worker raises n_batch and n_ubatch to the context (``embedding_load``).
+    embedding: bool = False
 
     def __post_init__(self) -> None:
         if self.kv_type not in KV_TYPES:
@@ -84,6 +88,17 @@ class LoadSettings:
         return dataclasses.replace(
             self, repack=False, n_gpu_layers=0, n_ctx=n_ctx, use_mmap=True
         )
+
+    def embedding_load(self) -> LoadSettings:
+        """These settings as an embedding load runs them: ``embedding`` on, and n_batch and
+        n_ubatch raised to the context. llama.cpp pools an input over the micro-batch it was
+        decoded in: an input split over two would be pooled over its last part only, so the
+        longest input a load takes is its context, decoded whole (the memory planner counts
+        the larger compute buffer from these figures). A context of 0 (the model's own) is
+        left to the worker, which reads the trained context from the file."""
+        n = self.n_ctx
+        return dataclasses.replace(self, embedding=True, n_batch=n or self.n_batch,
+                                   n_ubatch=n or self.n_ubatch)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

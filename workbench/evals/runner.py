@@ -197,7 +197,6 @@ class EvalRunner:
     def _make_target(self, spec: str) -> Target:
         if self._build is not None:
             return self._build(spec)
-        from workbench.evals.run_document import run_document
         from workbench.hub.library import record_use
         from workbench.routing.targets import build_any_target
 
@@ -543,5 +542,43 @@ def stored_outcome(run_id: int, *, database: Path | None = None) -> RunOutcome:
                       dict(row.judge_usage))
 
 
-__all__ = ["EvalEvent", "EvalRunner", "RunOptions", "RunOutcome", "grade_answer",
-           "render_messages", "resume", "stored_outcome"]
+# -- a stored run's JSON document (``eval export``; a router's ``eval: RUN_ID`` rule) -----------
+DEFAULT_BAR = 0.8  # `workbench eval --bar`'s default
+DEFAULT_MONTHLY_REQUESTS = 100_000.0  # `--volume`'s default
+
+
+def document_of(outcome: RunOutcome, *, bar: float = DEFAULT_BAR,
+                monthly_requests: float = DEFAULT_MONTHLY_REQUESTS, private: bool = False,
+                settings: AppSettings | None = None) -> dict[str, Any]:
+    """The document of ``outcome`` with the decision at ``bar`` and ``monthly_requests``."""
+    from workbench.evals.decision import decide
+    from workbench.evals.reports import build_document
+    from workbench.evals.summary import summarize
+
+    summary = summarize(outcome.suite, outcome.results, outcome.targets)
+    decision = decide(summary, bar=bar, monthly_requests=monthly_requests, private=private,
+                      settings=settings)
+    return build_document(run_id=outcome.run_id, suite=outcome.suite, targets=outcome.targets,
+                          results=outcome.results, summary=summary, decision=decision,
+                          skipped=outcome.skipped, judge=outcome.judge,
+                          judge_usage=outcome.judge_usage, complete=outcome.complete)
+
+
+def run_document(run_id: int, *, database: Path | None = None,
+                 settings: AppSettings | None = None) -> dict[str, Any]:
+    """Stored run ``run_id``'s document at the default bar and volume (BadInput: no such run)."""
+    return document_of(stored_outcome(run_id, database=database), settings=settings)
+
+
+__all__ = [
+    "EvalEvent",
+    "EvalRunner",
+    "RunOptions",
+    "RunOutcome",
+    "document_of",
+    "grade_answer",
+    "render_messages",
+    "resume",
+    "run_document",
+    "stored_outcome",
+]

@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from workbench.server import anthropic_api, openai_api
+from workbench.server import anthropic_api, embeddings_api, openai_api
 from workbench.server.errors import APIError
 from workbench.server.state import RequestRecord, ServerState
 from workbench.server.validation import read_json
@@ -156,6 +156,7 @@ def create_app(state: ServerState) -> Starlette:
         Route("/v1/completions", answer_endpoint(state, openai_api.completions),
               methods=["POST"]),
         Route("/v1/messages", answer_endpoint(state, anthropic_api.messages), methods=["POST"]),
+        Route("/v1/embeddings", answer_endpoint(state, embeddings_api.create), methods=["POST"]),
     ]
     app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={HTTPException: http_error})

@@ -133,7 +133,7 @@ def build_routers(*, cloud: str | None, route_default: str, router: str | None,
                                             name=AUTO, settings=settings),
                                catalog, settings, f"local {Path(local).name} or {cloud}")
     if router:
-        from workbench.evals.run_document import run_document
+        from workbench.evals.runner import run_document
 
         named = Router.from_config(router, load_run=run_document, settings=settings)
         served = _build(f"{ROUTER_PREFIX}{named.name}", named, catalog, settings)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,6 +14,10 @@ from starlette.requests import Request
 
 from workbench.server.errors import APIError, bad_request
 
+# A UTF-16 surrogate on its own: JSON may escape one ("\ud800") but it is no character; text
+# holding it cannot be encoded as UTF-8 (for the model, or for an error that quotes it).
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ESCAPED_SURROGATE = re.compile(rb"\\u[dD][89abcdefABCDEF]")  # UTF-8 itself cannot hold one
 JSON_KINDS = {bool: "a boolean", int: "an integer", float: "a number", str: "a string",
               list: "an array", dict: "an object", type(None): "null"}
 
@@ -55,7 +60,37 @@ async def read_json(request: Request, limit: int) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise bad_request(f"the body must be a JSON object, not {kind(data)}",
                           code="invalid_json")
+    found = _lone_surrogate(data) if _ESCAPED_SURROGATE.search(raw) else None
+    if found is not None:
+        what, param = found
+        raise bad_request(f"{what} holds a lone UTF-16 surrogate (an escape like \\ud800 "
+                          "without its pair): that is not text", param)
     return data
+
+
+def _lone_surrogate(data: dict[str, Any]) -> tuple[str, str | None] | None:
+    """Where a string or a field name of ``data`` holds a lone surrogate: (what to say, the
+    param), None: nowhere. Iterative: the body may nest as deep as the JSON parser allows."""
+    stack: list[tuple[str, dict[str, Any] | list[Any]]] = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        items: Iterable[tuple[str | int, Any]] = (
+            value.items() if isinstance(value, dict) else enumerate(value))
+        for key, item in items:
+            if isinstance(key, str) and _SURROGATE.search(key):
+                return f"a field name in {where or 'the body'}", where or None
+            if isinstance(item, str):
+                if _SURROGATE.search(item):
+                    return _path(where, key), _path(where, key)
+            elif isinstance(item, dict | list):
+                stack.append((_path(where, key), item))
+    return None
+
+
+def _path(where: str, key: str | int) -> str:
+    if isinstance(key, int):
+        return f"{where}[{key}]"[:200]
+    return (f"{where}.{key}" if where else key)[:200]
 
 
 class Fields:

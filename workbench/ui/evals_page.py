@@ -46,12 +46,12 @@ from workbench.evals import reports, store
 from workbench.evals.decision import Decision, decide
 from workbench.evals.diff import diff_runs
 from workbench.evals.model import CaseResult, Suite
-from workbench.evals.run_document import run_document
 from workbench.evals.runner import (
     EvalEvent,
     EvalRunner,
     RunOutcome,
     resume,
+    run_document,
     stored_outcome,
     suite_needs_judge,
 )

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import llama_cpp
+import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 from llama_cpp.llama_types import ChatCompletionRequestMessage
 
@@ -51,7 +52,8 @@ def inject_fault(stage: str, *, repack: bool) -> None:
     """Crash on purpose when WORKBENCH_WORKER_FAULT asks for it (tests of crash handling).
 
     Values: ``abort-on-load``, ``abort-on-repack`` (load with repacking on), ``segv-on-chat``,
-    ``hang-on-load`` (a load that takes a minute: tests of cancelling a load).
+    ``segv-on-embed``, ``hang-on-load`` (a load that takes a minute: tests of cancelling a
+    load), ``hang-on-embed``.
     """
     fault = os.environ.get("WORKBENCH_WORKER_FAULT", "")
     if (fault == f"abort-on-{stage}") or (fault == "abort-on-repack" and stage == "load"
@@ -79,6 +81,22 @@ class Answer:
     metrics: AnswerMetrics
 
 
+@dataclass
+class Embedded:
+    """The answer to ``embed``: one unit-length vector per input (little-endian float32
+    bytes) and each input's token count; nothing when cancelled."""
+
+    vectors: list[bytes]
+    tokens: list[int]
+    cancelled: bool = False
+
+
+# How an embedding is pooled from the token vectors, by llama.cpp's pooling type: the GGUF's
+# own type; mean when it declares none (decoder models: one vector per token otherwise).
+POOLING_NAMES = {llama_cpp.LLAMA_POOLING_TYPE_MEAN: "mean", llama_cpp.LLAMA_POOLING_TYPE_CLS:
+                 "cls", llama_cpp.LLAMA_POOLING_TYPE_LAST: "last"}
+
+
 class ModelHost:
     """Holds at most one llama.cpp model; ``cancel`` is set from another thread."""
 
@@ -100,6 +118,12 @@ class ModelHost:
         repack = bool(settings.repack)
         inject_fault("load", repack=repack)
         started = time.perf_counter()
+        pooling = llama_cpp.LLAMA_POOLING_TYPE_UNSPECIFIED
+        n_batch, n_ubatch = settings.n_batch, settings.n_ubatch
+        if settings.embedding:
+            pooling, trained = _embedding_pooling(settings.model_path)
+            # each input is decoded whole, in one micro-batch (LoadSettings.embedding_load)
+            n_batch = n_ubatch = settings.n_ctx or trained or settings.n_batch
         try:
             with llama_params(
                 repack=repack, flash_attn=settings.flash_attn, abort_callback=None
@@ -108,8 +132,10 @@ class ModelHost:
                     model_path=settings.model_path,
                     n_ctx=settings.n_ctx,
                     n_gpu_layers=settings.n_gpu_layers,
-                    n_batch=settings.n_batch,
-                    n_ubatch=settings.n_ubatch,
+                    n_batch=n_batch,
+                    n_ubatch=n_ubatch,
+                    embedding=settings.embedding,
+                    pooling_type=pooling,
                     n_threads=threads,
                     n_threads_batch=threads,
                     seed=settings.seed if settings.seed >= 0 else llama_cpp.LLAMA_DEFAULT_SEED,
@@ -119,7 +145,12 @@ class ModelHost:
                     swa_full=settings.swa_full,
                     verbose=True,
                 )
-            _warm_up(llm)
+            if settings.embedding:
+                print(f"workbench worker: embeddings pooled by {POOLING_NAMES[pooling]}",
+                      file=sys.stderr, flush=True)
+                self._embed_batch(llm, [[_warm_up_token(llm)]])
+            else:
+                _warm_up(llm)
         except (ValueError, RuntimeError) as err:
             raise HostError("load_failed", f"llama.cpp could not load the model: {err}") from None
         load_ms = (time.perf_counter() - started) * 1000.0
@@ -169,6 +200,9 @@ class ModelHost:
         llm, formatter = self.llm, self._formatter
         if llm is None or formatter is None:
             raise HostError("no_model", "no model is loaded")
+        if self.settings is not None and self.settings.embedding:
+            raise HostError("bad_request", "the model is loaded for embeddings: load it "
+                            "without embedding to chat")
         t_sent = time.perf_counter()
         inject_fault("chat", repack=bool(self.info and self.info.repack))
         text_prompt, stops = self._prompt(messages, sampling.chat_format, formatter)
@@ -276,6 +310,87 @@ class ModelHost:
             load_ms=self.info.load_ms if self.info else None,
         )
         return Answer(finish_reason=finish, metrics=metrics)
+
+    def embed(self, inputs: list[str]) -> Embedded:
+        """One pooled, unit-length vector per input (see POOLING_NAMES), as llama.cpp's own
+        embedding tools make them: each input tokenized with the model's special tokens
+        (BOS/EOS as its metadata asks; special-token text in the input stays text), decoded
+        whole, several inputs to one batch. An input longer than the context is refused,
+        never cut. Stops between batches (and mid-batch) when cancel is set."""
+        llm = self.llm
+        if llm is None:
+            raise HostError("no_model", "no model is loaded")
+        if self.settings is None or not self.settings.embedding:
+            raise HostError("bad_request", "the model is loaded for chat: load it with "
+                            "embedding on to embed")
+        inject_fault("embed", repack=bool(self.info and self.info.repack))
+        # the longest input: one micro-batch (n_batch and n_ubatch are the context here)
+        limit = min(llm.n_ctx(), llm.n_batch, llm.context_params.n_ubatch)
+        tokenized: list[list[int]] = []
+        for i, text in enumerate(inputs):
+            tokens = llm.tokenize(text.encode(), add_bos=True, special=False)
+            if not tokens:
+                raise HostError("bad_request", f"input {i} is empty: it has no tokens")
+            if len(tokens) > limit:
+                raise HostError("context_overflow", f"input {i} is {len(tokens)} tokens, the "
+                                f"context holds {limit}: nothing was cut; load the model with "
+                                "a longer context or shorten the input")
+            tokenized.append(tokens)
+        # several inputs to a batch: at most n_batch tokens and n_seq_max sequences in all
+        n_seq_max = max(1, int(llm.context_params.n_seq_max))
+        groups: list[list[list[int]]] = [[]]
+        used = 0
+        for tokens in tokenized:
+            if groups[-1] and (used + len(tokens) > limit or len(groups[-1]) >= n_seq_max):
+                groups.append([])
+                used = 0
+            groups[-1].append(tokens)
+            used += len(tokens)
+        vectors: list[bytes] = []
+        for group in groups:
+            pooled = None if self.cancel.is_set() else self._embed_batch(llm, group,
+                                                                         abortable=True)
+            if pooled is None:
+                return Embedded([], [], cancelled=True)
+            vectors.extend(pooled)
+        return Embedded(vectors, [len(t) for t in tokenized])
+
+    def _embed_batch(self, llm: llama_cpp.Llama, group: list[list[int]], *,
+                     abortable: bool = False) -> list[bytes] | None:
+        """Decode ``group`` (one sequence each) in one batch: each sequence's pooled vector,
+        normalised; None when cancel stopped the decode."""
+        batch = llm._batch
+        batch.reset()
+        llm._ctx.kv_cache_clear()
+        for seq, tokens in enumerate(group):
+            batch.add_sequence(tokens, seq, True)  # every token an output: pooling reads them
+        if abortable:
+            llama_cpp.llama_set_abort_callback(llm.ctx, self._abort, None)
+        try:
+            llm._ctx.decode(batch)
+        except RuntimeError as err:
+            if abortable and self.cancel.is_set():
+                return None
+            raise HostError("internal", f"llama.cpp failed while embedding: {err}") from None
+        finally:
+            if abortable:
+                llama_cpp.llama_set_abort_callback(llm.ctx, NO_ABORT_CALLBACK, None)
+            batch.reset()
+        n_embd = llm.n_embd()
+        vectors = []
+        for seq in range(len(group)):
+            pointer = llama_cpp.llama_get_embeddings_seq(llm.ctx, seq)
+            if not pointer:
+                raise HostError("internal", "llama.cpp gave no pooled embedding")
+            values = np.ctypeslib.as_array(pointer, shape=(n_embd,)).astype(np.float64)
+            norm = float(np.linalg.norm(values))
+            if not np.isfinite(norm):
+                raise HostError("internal", "llama.cpp gave an embedding that is not finite")
+            if norm > 0:
+                values /= norm
+            vectors.append(values.astype("<f4").tobytes())
+        llm._ctx.kv_cache_clear()
+        return vectors
 
     def _grammar(self, llm: llama_cpp.Llama, schema: str) -> llama_cpp.LlamaGrammar:
         """llama.cpp's grammar for a JSON schema (cached per schema text). Its root is the JSON
@@ -415,6 +530,30 @@ def _warm_up(llm: llama_cpp.Llama) -> None:
     llm.reset()
     llm._ctx.kv_cache_clear()
     llama_cpp.llama_perf_context_reset(llm.ctx)
+
+
+def _warm_up_token(llm: llama_cpp.Llama) -> int:
+    return next((t for t in (llm.token_bos(), llm.token_eos()) if t >= 0), 0)
+
+
+def _embedding_pooling(model_path: str) -> tuple[int, int | None]:
+    """The pooling type to embed with (the GGUF's own, mean when it declares none) and the
+    context the model was trained for, from the file's header."""
+    from workbench.gguf import GGUFError, read_header
+
+    try:
+        header = read_header(model_path)
+    except (GGUFError, OSError) as err:
+        raise HostError("load_failed", f"cannot read the model's header: {err}") from None
+    declared = header.get("{arch}.pooling_type")
+    trained = header.get("{arch}.context_length")
+    trained = trained if isinstance(trained, int) and trained > 0 else None
+    if declared == llama_cpp.LLAMA_POOLING_TYPE_RANK:
+        raise HostError("bad_request", "the model is a reranker (pooling type rank): it scores "
+                        "pairs of texts and gives no embeddings")
+    if declared in POOLING_NAMES:
+        return int(declared), trained
+    return llama_cpp.LLAMA_POOLING_TYPE_MEAN, trained
 
 
 def _optional_text(value: object) -> str | None:

@@ -76,6 +76,15 @@ class Worker:
             else:
                 self._cancelled_early.add(target)
 
+    def _start(self, rid: int) -> None:
+        """Request ``rid`` (a chat or an embed) runs now: a cancel that came first applies."""
+        with self._lock:
+            self._current = rid
+            self.host.cancel.clear()
+            if rid in self._cancelled_early:
+                self._cancelled_early.discard(rid)
+                self.host.cancel.set()
+
     # -- requests --------------------------------------------------------------------------
     def serve(self) -> None:
         while True:
@@ -105,18 +114,19 @@ class Worker:
             print(f"{protocol.LOG_MARK}{rid}", file=sys.stderr, flush=True)
             self.events.send(protocol.Loaded(id=rid, info=info))
         elif isinstance(request, protocol.ChatRequest):
-            with self._lock:
-                self._current = rid
-                self.host.cancel.clear()
-                if rid in self._cancelled_early:
-                    self._cancelled_early.discard(rid)
-                    self.host.cancel.set()
+            self._start(rid)
             answer = self.host.chat(
                 request.messages, request.sampling,
                 lambda text, n: self.events.send(protocol.Delta(id=rid, text=text, tokens=n)),
             )
             self.events.send(protocol.Done(id=rid, finish_reason=answer.finish_reason,
                                            metrics=answer.metrics))
+        elif isinstance(request, protocol.EmbedRequest):
+            self._start(rid)
+            embedded = self.host.embed(request.inputs)
+            self.events.send(protocol.EmbedResult(
+                id=rid, vectors=[protocol.encode_vector(v) for v in embedded.vectors],
+                tokens=embedded.tokens, cancelled=embedded.cancelled))
         elif isinstance(request, protocol.BenchRequest):
             with self._lock:
                 self._current = rid
