@@ -157,3 +157,15 @@ def smollm2_q8_0(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     out = tmp_path_factory.mktemp("q8") / "SmolLM2-135M-Instruct.Q8_0.gguf"
     quantize_file(smollm2, out, "Q8_0", allow_requantize=True)
     return out
+
+
+@pytest.fixture(autouse=True)
+def _offline_guard_off() -> Iterator[None]:
+    """Every test starts and ends with the offline guard off. The CLI turns it on for the rest of
+    its process (``--offline``, WORKBENCH_OFFLINE), which in a test run is every later test: left
+    on, it silently routes a later test's cloud requests to the local side."""
+    from workbench.net.offline import disable_guard
+
+    disable_guard()
+    yield
+    disable_guard()

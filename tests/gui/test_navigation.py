@@ -32,7 +32,7 @@ def test_rail_lists_the_pages_and_switches_the_stack(qtbot, settings: QSettings)
     win = _window(qtbot, settings)
     keys = win.rail.keys()
     assert keys == ["start", "hardware", "discover", "downloads", "library", "chat", "compare",
-                    "evals", "bench", "costs", "settings"]
+                    "evals", "server", "bench", "costs", "settings"]
     assert win.pages.count() == len(keys)  # every rail row is a real page, nothing else
     assert win.current_page() == "chat" and win.pages.currentWidget() is win.chat
     # keyboard: the rail has focus, arrow keys and Home go to other pages
@@ -60,8 +60,10 @@ def test_ctrl_number_shortcuts_go_to_pages(qtbot, settings: QSettings) -> None:
     assert win.current_page() == "chat"
     win.page_actions[7].trigger()
     assert win.current_page() == "evals"
+    win.page_actions[8].trigger()
+    assert win.current_page() == "server"
     win.page_actions[9].trigger()
-    assert win.current_page() == "costs"
+    assert win.current_page() == "bench"
     qtbot.waitUntil(lambda: not win.hardware.detecting, timeout=5000)
     win.close()
 

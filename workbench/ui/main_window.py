@@ -38,6 +38,7 @@ from workbench.ui.evals_page import EvalsPage
 from workbench.ui.hardware_page import Detector, HardwarePage
 from workbench.ui.library_page import LibraryPage, Scanner
 from workbench.ui.nav_rail import NavRail
+from workbench.ui.server_page import ServerPage
 from workbench.ui.settings_page import SettingsPage
 from workbench.ui.status_bar import StatusBar
 from workbench.ui.style import app_icon
@@ -99,6 +100,7 @@ class MainWindow(QMainWindow):
         self.evals = EvalsPage(self.pages, library_scanner=library_scanner)
         self.costs = CostsPage(self.pages, loaded_model=self._loaded_model_settings)
         self.bench = BenchPage(self.pages, library_scanner=library_scanner)
+        self.server_page = ServerPage(self.pages, library_scanner=library_scanner)
         self.settings_page = SettingsPage(self.pages)
         self.welcome = WelcomePage(self.downloads, self.pages, detector=hardware_detector,
                                    scanner=library_scanner, recommender=recommender,
@@ -122,6 +124,9 @@ class MainWindow(QMainWindow):
                       "One prompt to 2-4 models side by side: answers, speed and cost")
         self.add_page("evals", "Evals", self.evals, QStyle.StandardPixmap.SP_DialogApplyButton,
                       "Test suites on your own prompts: pass rates, cost and the decision")
+        self.add_page("server", "Server", self.server_page,
+                      QStyle.StandardPixmap.SP_MediaPlay,
+                      "Serve local models to other programs (OpenAI and Anthropic APIs)")
         self.add_page("bench", "Benchmarks", self.bench,
                       QStyle.StandardPixmap.SP_MediaSeekForward,
                       "Measure prompt and generation speed of models on this machine")
@@ -136,8 +141,8 @@ class MainWindow(QMainWindow):
         self.settings_page.set_theme(apply_theme(str(self.settings.value("ui/theme", "system"))))
         self.rail.pageChosen.connect(self.show_page)
         for page in (self.welcome, self.chat, self.hardware, self.discover, self.downloads_page,
-                     self.library, self.compare, self.evals, self.bench, self.costs,
-                     self.settings_page):
+                     self.library, self.compare, self.evals, self.server_page, self.bench,
+                     self.costs, self.settings_page):
             page.statusMessage.connect(lambda text: self.status.showMessage(text, 5000))
         self.chat.openRequested.connect(self.choose_model)
         self.library.openRequested.connect(self._open_from_library)
@@ -203,6 +208,7 @@ class MainWindow(QMainWindow):
     def _folders_changed(self) -> None:
         self.library.scanned_once = False  # the Library scans again when it is shown next
         self.evals.targets.scanned_once = False
+        self.server_page.scanned_once = False
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcuts: list[QKeySequence] | QKeySequence | None,
@@ -346,6 +352,7 @@ class MainWindow(QMainWindow):
         self.compare.shutdown()
         self.evals.shutdown()
         self.bench.shutdown()
+        self.server_page.shutdown()
         self.downloads.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)
