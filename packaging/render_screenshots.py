@@ -12,7 +12,8 @@ this machine, the real recommendation, the Hub reachable; then the same with no 
 Hardware page (this machine, real detection), Discover and Downloads (on the test suite's
 loopback Hub, serving synthetic models), the Library, the Benchmarks page, the Compare page (the
 real model with and without its template, side by side), the Evals page (the question-answering
-starter suite on two quantisations of the real model), the Costs page and the Settings page.
+starter suite on two quantisations of the real model), the Server page (the real model served,
+two requests in its log), the Costs page and the Settings page.
 The chat shots, the Start page and the other pages each come from a fresh window, so no state
 (a crashed model process) leaks from one shot into the next. Data goes to a temporary
 WORKBENCH_HOME unless one is set.
@@ -254,6 +255,25 @@ def main(argv: list[str] | None = None) -> int:
     wait_for(evals.runFinished)
     evals.matrix.setCurrentCell(0, 1)
     shoot(window, "evals")
+
+    window.show_page("server")  # serving the model, two requests in its log
+    server = window.server_page
+    server.serve_library.setChecked(False)
+    server.port.setValue(0)  # any free port
+    server.add_model_file(str(model), label="SmolLM2-135M-Instruct · Q4_1")
+    server.start_server()
+    (base_url,) = wait_for(server.serverStarted)
+    import httpx
+
+    for question, stream in ((QUESTION, False), ("Say hello in one short sentence.", True)):
+        body = {"model": Path(model).name, "max_tokens": 40, "temperature": 0, "stream": stream,
+                "messages": [{"role": "user", "content": question}]}
+        httpx.post(f"{base_url}/chat/completions", json=body, timeout=120).raise_for_status()
+        wait_for(server.recordShown)
+    server.refresh_models()
+    shoot(window, "server")
+    server.stop_server()
+    wait_for(server.serverStopped)
 
     window.show_page("costs")
     window.costs.seed_throughput()  # the comparison just stored a measured local speed

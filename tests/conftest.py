@@ -169,3 +169,13 @@ def _offline_guard_off() -> Iterator[None]:
     disable_guard()
     yield
     disable_guard()
+
+
+@pytest.fixture(scope="session")
+def smollm2_tools(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The same trained model with Qwen 2.5's chat template, which takes tools (SmolLM2's own
+    takes none; both are chatml): a model whose template writes ``<tool_call>`` calls."""
+    from tests.helpers.real_models import QWEN25_TOOLS_TEMPLATE, with_chat_template
+
+    return with_chat_template(smollm2, tmp_path_factory.mktemp("tools") / "smollm2-tools.gguf",
+                              QWEN25_TOOLS_TEMPLATE)

@@ -123,3 +123,22 @@ def without_chat_template(src: Path, dst: Path) -> Path:
 if __name__ == "__main__":
     for each in ALL:
         print(fetch(each))
+
+
+# Qwen 2.5's chat template (chatml, like SmolLM2's; Apache-2.0): it takes tools, and its model
+# writes calls as <tool_call>{"name": ..., "arguments": {...}}</tool_call> ("hermes").
+QWEN25_TOOLS_TEMPLATE = (Path(__file__).parent / "qwen25_tools.jinja").read_text(encoding="utf-8")
+
+
+def with_chat_template(src: Path, dst: Path, template: str) -> Path:
+    """A copy of ``src`` with ``template`` as its ``tokenizer.chat_template``, via gguf-py."""
+    from gguf import GGUFReader, GGUFValueType, GGUFWriter
+    from gguf.scripts.gguf_new_metadata import MetadataDetails, copy_with_new_metadata
+
+    reader = GGUFReader(src)
+    arch = reader.get_field("general.architecture")
+    assert arch is not None
+    writer = GGUFWriter(dst, arch=arch.contents(), endianess=reader.endianess)
+    new = {"tokenizer.chat_template": MetadataDetails(GGUFValueType.STRING, template)}
+    copy_with_new_metadata(reader, writer, new, [])
+    return dst

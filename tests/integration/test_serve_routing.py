@@ -163,6 +163,15 @@ def test_auto_is_listed_and_completions_are_not_routed(auto_cloud: BackgroundSer
     assert described["cloud"] == "openai:gpt-4o-mini" and described["default"] == "cloud"
     with pytest.raises(openai.BadRequestError, match="routes chat requests"):
         client.completions.create(model="auto", prompt="Once upon", max_tokens=4)
+    # tools are answered by a named model: the router does not send them anywhere
+    weather = {"type": "function", "function": {"name": "get_weather", "parameters": {}}}
+    with pytest.raises(openai.BadRequestError, match="routes requests without tools"):
+        client.chat.completions.create(model="auto", max_tokens=4, tools=[weather],
+                                       messages=[{"role": "user", "content": "Weather?"}])
+    with pytest.raises(anthropic.BadRequestError, match="routes requests without tools"):
+        anthropic.Anthropic(base_url=auto_cloud.url, api_key="none", max_retries=0).messages.create(
+            model="auto", max_tokens=4, messages=[{"role": "user", "content": "Weather?"}],
+            tools=[{"name": "get_weather", "input_schema": {"type": "object"}}])
 
 
 def test_offline_mode_keeps_everything_local(auto_cloud: BackgroundServer,

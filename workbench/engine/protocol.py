@@ -128,6 +128,9 @@ class ModelInfo(Payload):
     n_gpu_layers: int
     gpu_offload: bool  # this llama.cpp build can offload to a GPU
     llama_cpp_version: str
+    # how the chat template writes tool calls (workbench.engine.tool_calls.TOOL_FORMATS), or
+    # None: it takes no tools
+    tool_format: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from typing import Any, Literal, NamedTuple
 
 import psutil
 
+from workbench.engine.tool_calls import check_tool_request
 from workbench.errors import BadInput
 
 KV_TYPES = ("f16", "q8_0", "q4_0")
@@ -131,6 +132,11 @@ class Sampling:
     # The caller's own stop sequences: the answer ends before the first of them (not included),
     # like the chat format's end-of-turn strings.
     stop: tuple[str, ...] = ()
+    # Tools the model may call (OpenAI's list, as JSON text; workbench.engine.tool_calls) and
+    # whether it must: "auto" (it decides), "required" (one call to one of them), or
+    # "function:NAME" (one call to that one); a forced call is sampled through a grammar.
+    tools: str | None = None
+    tool_choice: str = "auto"
 
     def __post_init__(self) -> None:
         if isinstance(self.stop, str | list):  # JSON gives a list; one string is one stop
@@ -150,6 +156,10 @@ class Sampling:
                 raise BadInput(f"json_schema is not JSON text: {err}") from None
             if not isinstance(schema, dict):
                 raise BadInput("json_schema must be a JSON Schema object")
+        if self.tools is not None:
+            check_tool_request(self.tools, self.tool_choice, json_schema=self.json_schema)
+        elif self.tool_choice != "auto":
+            raise BadInput("tool_choice needs tools")
         if self.chat_format not in CHAT_FORMATS:
             raise BadInput(f"unknown chat format {self.chat_format!r}; choose from: "
                            f"{', '.join(CHAT_FORMATS)}")

@@ -48,7 +48,7 @@ class Ask:
     decided for a provider target, that target's (``target``)."""
 
     model: ServedModel
-    messages: list[dict[str, str]]
+    messages: list[dict[str, Any]]
     sampling: Sampling
     n_ctx: int | None = None  # the context asked for (a minimum)
     routed: ServedRouter | None = None  # asked for "auto" / "router:NAME": decided by route()

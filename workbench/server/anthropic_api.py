@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from workbench.engine.client import ChatResult
+from workbench.engine.tool_calls import ToolCall
 from workbench.server import sse
 from workbench.server.answering import (
     MAX_TOKENS,
@@ -38,6 +39,13 @@ from workbench.server.answering import (
 from workbench.server.errors import APIError, bad_request
 from workbench.server.generation import Delta, Failed, Finished
 from workbench.server.state import RequestRecord, ServerState
+from workbench.server.tools_api import (
+    StreamHold,
+    ToolRequest,
+    anthropic_tools,
+    check_tool_use,
+    tool_use_block,
+)
 from workbench.server.validation import Fields, kind
 
 ROLES = ("user", "assistant")
@@ -67,15 +75,71 @@ def _blocks_text(content: object, where: str) -> str:
     return "\n".join(texts)
 
 
+def _tool_use(fields: Fields, param: str) -> dict[str, Any]:
+    """An assistant's earlier ``tool_use`` block, as an OpenAI-shaped call."""
+    call_id = fields.string("id", required=True)
+    name = fields.string("name", required=True)
+    arguments = fields.raw("input")
+    fields.string("type")
+    fields.ignore("cache_control", "caller", "toolset_name")  # echoed back by the SDK
+    fields.finish()
+    if not isinstance(arguments, dict):
+        raise bad_request(f"{param}.input must be an object", f"{param}.input")
+    return {"id": call_id, "type": "function",
+            "function": {"name": name, "arguments": json.dumps(arguments, ensure_ascii=False)}}
+
+
+def _tool_result(fields: Fields, param: str) -> dict[str, Any]:
+    """A user's ``tool_result`` block, as a ``tool`` message."""
+    call_id = fields.string("tool_use_id", required=True)
+    content = fields.raw("content")
+    failed = fields.boolean("is_error")
+    fields.string("type")
+    fields.ignore("cache_control")
+    fields.finish()
+    text = "" if content is None else _blocks_text(content, f"{param}.content")
+    return {"role": "tool", "tool_call_id": call_id,
+            "content": f"Error: {text}" if failed else text}
+
+
+def _turn(role: str, content: object, where: str) -> list[dict[str, Any]]:
+    """One message as the conversation's messages: its text, an assistant's ``tool_use``
+    blocks as calls, a user's ``tool_result`` blocks as ``tool`` messages (first)."""
+    if not isinstance(content, list) or not any(
+            isinstance(b, dict) and b.get("type") in ("tool_use", "tool_result")
+            for b in content):
+        return [{"role": role, "content": _blocks_text(content, where)}]
+    texts, calls, results = [], [], []
+    for i, block in enumerate(content):
+        param = f"{where}[{i}]"
+        if not isinstance(block, dict):
+            raise bad_request(f"{param} must be an object, not {kind(block)}", param)
+        block_type = block.get("type")
+        if block_type == "tool_use" and role == "assistant":
+            calls.append(_tool_use(Fields(block, param), param))
+        elif block_type == "tool_result" and role == "user":
+            results.append(_tool_result(Fields(block, param), param))
+        elif block_type in ("tool_use", "tool_result"):
+            raise bad_request(f"{param}: a {block_type} block belongs in an "
+                              f"{'assistant' if block_type == 'tool_use' else 'user'} message",
+                              f"{param}.type")
+        else:
+            texts.append(_blocks_text([block], where))
+    text = "\n".join(texts)
+    if role == "assistant":
+        return [{"role": role, "content": text, "tool_calls": calls}]
+    return [*results, *([{"role": role, "content": text}] if texts else [])]
+
+
 def parse_messages_request(state: ServerState, data: dict[str, Any],
-                           ) -> tuple[Ask, bool, Options]:
+                           ) -> tuple[Ask, bool, Options, ToolRequest]:
     fields = Fields(data)
     model, routed = model_for(state, fields)
     max_tokens = fields.integer("max_tokens", minimum=1, maximum=MAX_TOKENS, required=True)
     raw = fields.array("messages")
     if not raw:
         raise bad_request("messages must be a non-empty array", "messages")
-    messages: list[dict[str, str]] = []
+    messages: list[dict[str, Any]] = []
     system = fields.raw("system")
     if system is not None:
         text = _blocks_text(system, "system")
@@ -95,7 +159,7 @@ def parse_messages_request(state: ServerState, data: dict[str, Any],
         if content is None:
             raise bad_request(f"{where}.content is required", f"{where}.content")
         message.finish()
-        messages.append({"role": role, "content": _blocks_text(content, f"{where}.content")})
+        messages += _turn(role, content, f"{where}.content")
     stops = fields.array("stop_sequences")
     if stops is not None and not all(isinstance(s, str) and s for s in stops):
         raise bad_request("stop_sequences must be an array of non-empty strings",
@@ -109,16 +173,18 @@ def parse_messages_request(state: ServerState, data: dict[str, Any],
         values["top_p"] = 1e-9
     stream = fields.boolean("stream")
     json_schema = _output_format(fields)
-    fields.only("tools", ([],), "tool use is not supported by this server")
-    fields.only("tool_choice", ({"type": "none"},), "tool use is not supported by this server")
+    tools = anthropic_tools(fields)
+    check_tool_use(tools, messages, json_schema=json_schema, schema_field="output_config.format",
+                   routed=routed)
     fields.only("thinking", ({"type": "disabled"},), "extended thinking is not supported")
     fields.ignore("metadata", "service_tier")
     options = workbench_options(fields, model)
     fields.finish()
     ask = Ask(model, messages, n_ctx=options.n_ctx, routed=routed, sampling=sampling(
         max_tokens=max_tokens, stop=tuple(stops) if stops else None,
-        chat_format=options.chat_format, json_schema=json_schema, **values))
-    return ask, stream, options
+        chat_format=options.chat_format, json_schema=json_schema, tools=tools.tools,
+        tool_choice=tools.choice if tools.offered else None, **values))
+    return ask, stream, options, tools
 
 
 def _output_format(fields: Fields) -> str | None:
@@ -158,7 +224,7 @@ def _message(rid: str, model: str, content: list[dict[str, Any]], stop_reason: s
 
 async def messages(state: ServerState, request: Request, data: dict[str, Any],
                    record: RequestRecord, extra: dict[str, Any]) -> Response:
-    ask, stream, options = parse_messages_request(state, data)
+    ask, stream, options, tools = parse_messages_request(state, data)
     routed, headers = await route(state, request, ask, options, record)
     extra = {**extra, **routed}
     record.model = ask.model.id
@@ -171,33 +237,69 @@ async def messages(state: ServerState, request: Request, data: dict[str, Any],
         text, result, info = done
         first_text_written(record)
         reason, sequence = _stop(result)
-        body = _message(rid, ask.model.id, [{"type": "text", "text": text}], reason, sequence,
+        content, calls = tools.parse(text, info.tool_format if info else None)
+        blocks: list[dict[str, Any]] = [{"type": "text", "text": text}]
+        if calls:
+            blocks = [*([{"type": "text", "text": content}] if content else []),
+                      *(tool_use_block(call) for call in calls)]
+            reason = "tool_use"
+        body = _message(rid, ask.model.id, blocks, reason, sequence,
                         result.metrics.prompt_tokens, result.metrics.completion_tokens)
         return JSONResponse({**body, "workbench": timings(result, info), **extra},
                             headers=headers)
     answer = await begin(state, request, ask, record)
     if answer is None:
         return Response(status_code=499)
-    return sse.stream(_events(answer, rid, extra), headers)
+    return sse.stream(_events(answer, rid, extra, tools), headers)
 
 
-async def _events(answer: Answer, rid: str, extra: dict[str, Any]) -> AsyncIterator[bytes]:
+def _text_start() -> bytes:
+    return sse.event({"type": "content_block_start", "index": 0,
+                      "content_block": {"type": "text", "text": ""}}, "content_block_start")
+
+
+def _text_delta(text: str) -> bytes:
+    return sse.event({"type": "content_block_delta", "index": 0,
+                      "delta": {"type": "text_delta", "text": text}}, "content_block_delta")
+
+
+def _tool_use_events(calls: list[ToolCall], first: int) -> list[bytes]:
+    """Each call as a tool_use block: its start, its input as one JSON delta, its stop."""
+    out = []
+    for index, call in enumerate(calls, first):
+        out += [sse.event({"type": "content_block_start", "index": index, "content_block": {
+                    **tool_use_block(call), "input": {}}}, "content_block_start"),
+                sse.event({"type": "content_block_delta", "index": index, "delta": {
+                    "type": "input_json_delta", "partial_json": call.arguments_json}},
+                    "content_block_delta"),
+                sse.event({"type": "content_block_stop", "index": index},
+                          "content_block_stop")]
+    return out
+
+
+async def _events(answer: Answer, rid: str, extra: dict[str, Any],
+                  tools: ToolRequest) -> AsyncIterator[bytes]:
+    """The stream; with tools the text block opens with the first text (an answer that is
+    only a call has none) and the calls follow it as tool_use blocks."""
     model = answer.ask.model.id
     opening = [
         sse.event({"type": "message_start",
                    "message": {**_message(rid, model, [], None, None, 0, 0), **extra}},
                   "message_start"),
-        sse.event({"type": "content_block_start", "index": 0,
-                   "content_block": {"type": "text", "text": ""}}, "content_block_start"),
     ]
+    text_open = not tools.offered
+    if text_open:
+        opening.append(_text_start())
+    hold = StreamHold(tools)
     try:
         async for batch in answer.more():
             out, opening = opening, []
-            text = "".join(e.text for e in batch if isinstance(e, Delta))
+            text = hold.push("".join(e.text for e in batch if isinstance(e, Delta)))
             if text:
-                out.append(sse.event({"type": "content_block_delta", "index": 0,
-                                      "delta": {"type": "text_delta", "text": text}},
-                                     "content_block_delta"))
+                if not text_open:
+                    out.append(_text_start())
+                    text_open = True
+                out.append(_text_delta(text))
             last = batch[-1]
             if isinstance(last, Failed):
                 error = api_error(last.error, answer.ask.model)
@@ -209,9 +311,22 @@ async def _events(answer: Answer, rid: str, extra: dict[str, Any]) -> AsyncItera
                 result = last.result
                 note_result(answer.record, result)
                 reason, sequence = _stop(result)
+                content, calls = tools.parse(hold.rest(), last.info.tool_format
+                                             if last.info else None)
+                tail = content if calls else hold.rest()
+                if tail or not (text_open or calls):
+                    if not text_open:
+                        out.append(_text_start())
+                        text_open = True
+                    if tail:
+                        out.append(_text_delta(tail))
+                if text_open:
+                    out.append(sse.event({"type": "content_block_stop", "index": 0},
+                                         "content_block_stop"))
+                if calls:
+                    out += _tool_use_events(calls, 1 if text_open else 0)
+                    reason = "tool_use"
                 out += [
-                    sse.event({"type": "content_block_stop", "index": 0},
-                              "content_block_stop"),
                     sse.event({"type": "message_delta",
                                "delta": {"stop_reason": reason, "stop_sequence": sequence},
                                "usage": {"input_tokens": result.metrics.prompt_tokens,

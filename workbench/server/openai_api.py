@@ -17,6 +17,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from workbench.engine.tool_calls import ToolCall
 from workbench.server import sse
 from workbench.server.answering import (
     MAX_TOKENS,
@@ -37,12 +38,21 @@ from workbench.server.answering import (
 from workbench.server.errors import APIError, bad_request
 from workbench.server.generation import Delta, Failed, Finished
 from workbench.server.state import RequestRecord, ServerState
+from workbench.server.tools_api import (
+    StreamHold,
+    ToolRequest,
+    check_tool_use,
+    delta_chunks,
+    parse_tools,
+    tool_calls_of,
+)
 from workbench.server.validation import Fields, kind
 
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant",
+         "tool": "tool"}
 FINISH = {"stop": "stop", "length": "length", "cancelled": "stop"}
 # Message fields that clients echo back from earlier answers: accepted while empty.
-EMPTY_MESSAGE_FIELDS = ("refusal", "tool_calls", "function_call", "audio", "annotations")
+EMPTY_MESSAGE_FIELDS = ("refusal", "function_call", "audio", "annotations")
 
 
 def _id(prefix: str) -> str:
@@ -74,7 +84,9 @@ def _text_content(content: object, where: str) -> str:
                       f"{kind(content)}", where)
 
 
-def parse_messages(raw: list[Any] | None) -> list[dict[str, str]]:
+def parse_messages(raw: list[Any] | None) -> list[dict[str, Any]]:
+    """The conversation: text messages, an assistant's earlier ``tool_calls`` and the ``tool``
+    messages with their results (tools_api)."""
     if not raw:
         raise bad_request("messages must be a non-empty array", "messages",
                           code="missing_required_parameter" if raw is None else "invalid_value")
@@ -85,22 +97,30 @@ def parse_messages(raw: list[Any] | None) -> list[dict[str, str]]:
             raise bad_request(f"{where} must be an object, not {kind(item)}", where)
         fields = Fields(item, where)
         role = fields.string("role", required=True)
-        if role in ("tool", "function"):
-            raise bad_request(f"{where}.role={role!r}: tool calls are not supported by this "
-                              "server", f"{where}.role", code="unsupported_parameter")
+        if role == "function":
+            raise bad_request(f"{where}.role='function' is the older form of 'tool'",
+                              f"{where}.role", code="unsupported_parameter")
         if role not in ROLES:
             raise bad_request(f"{where}.role must be one of {', '.join(ROLES)}, not "
                               f"{str(role)[:40]!r}", f"{where}.role")
+        calls = tool_calls_of(fields, where) if role == "assistant" else []
         content = fields.raw("content")
-        if content is None:
+        if content is None and not calls:
             raise bad_request(f"{where}.content is required", f"{where}.content",
                               code="missing_required_parameter")
         fields.string("name")  # a participant's name: accepted, not shown to the model
+        call_id = fields.string("tool_call_id", required=role == "tool")
         for name in EMPTY_MESSAGE_FIELDS:
             fields.only(name, ([],), "tool calls and audio are not supported by this server")
         fields.finish()
-        messages.append({"role": ROLES[role],
-                         "content": _text_content(content, f"{where}.content")})
+        message: dict[str, Any] = {
+            "role": ROLES[role],
+            "content": "" if content is None else _text_content(content, f"{where}.content")}
+        if calls:
+            message["tool_calls"] = calls
+        if call_id is not None:
+            message["tool_call_id"] = call_id
+        messages.append(message)
     return messages
 
 
@@ -201,14 +221,12 @@ def parse_chat(state: ServerState, data: dict[str, Any]) -> tuple[Ask, dict[str,
     given = fields.has("max_tokens") or fields.has("max_completion_tokens")
     max_tokens = _max_tokens(fields, MAX_TOKENS)
     json_schema = _json_schema(fields)
-    fields.only("tools", ([],), "tool calls are not supported by this server")
-    fields.only("tool_choice", ("none",), "tool calls are not supported by this server")
-    fields.only("functions", ([],), "function calls are not supported by this server")
-    fields.only("function_call", ("none",), "function calls are not supported by this server")
+    tools = parse_tools(fields)
+    check_tool_use(tools, messages, json_schema=json_schema, schema_field="response_format",
+                   routed=routed)
     fields.only("top_logprobs", (0,), "log probabilities are not reported")
     fields.only("modalities", (["text"],), "the local models answer in text")
     fields.only("store", (False,), "answers are not stored by this server")
-    fields.ignore("parallel_tool_calls")
     options = workbench_options(fields, model)
     fields.finish()
     ask = Ask(model, messages, n_ctx=options.n_ctx, routed=routed, max_tokens_given=given,
@@ -217,8 +235,9 @@ def parse_chat(state: ServerState, data: dict[str, Any]) -> tuple[Ask, dict[str,
                   chat_format=options.chat_format, temperature=common["temperature"],
                   top_p=common["top_p"], seed=common["seed"], stop=common["stop"],
                   top_k=common["top_k"], min_p=common["min_p"],
-                  repeat_penalty=common["repeat_penalty"]))
-    return ask, {**common, "options": options}
+                  repeat_penalty=common["repeat_penalty"], tools=tools.tools,
+                  tool_choice=tools.choice if tools.offered else None))
+    return ask, {**common, "options": options, "tools": tools}
 
 
 def parse_completion(state: ServerState, data: dict[str, Any]) -> tuple[Ask, dict[str, Any]]:
@@ -250,7 +269,7 @@ def parse_completion(state: ServerState, data: dict[str, Any]) -> tuple[Ask, dic
         top_p=common["top_p"], seed=common["seed"], stop=common["stop"],
         top_k=common["top_k"], min_p=common["min_p"],
         repeat_penalty=common["repeat_penalty"]))
-    return ask, {**common, "options": options}
+    return ask, {**common, "options": options, "tools": ToolRequest()}
 
 
 # -- the answer --------------------------------------------------------------------------------
@@ -289,7 +308,12 @@ async def _answer(state: ServerState, request: Request, ask: Ask, options: dict[
         choice: dict[str, Any] = {"index": 0, "logprobs": None,
                                   "finish_reason": FINISH[result.finish_reason]}
         if chat:
-            choice["message"] = {"role": "assistant", "content": text, "refusal": None}
+            content, calls = options["tools"].parse(text, info.tool_format if info else None)
+            choice["message"] = {"role": "assistant", "content": content if calls else text,
+                                 "refusal": None}
+            if calls:
+                choice["message"]["tool_calls"] = [call.to_openai() for call in calls]
+                choice["finish_reason"] = "tool_calls"
         else:
             choice["text"] = text
         body = {"id": rid, "object": "chat.completion" if chat else "text_completion",
@@ -300,12 +324,12 @@ async def _answer(state: ServerState, request: Request, ask: Ask, options: dict[
     answer = await begin(state, request, ask, record)
     if answer is None:
         return Response(status_code=499)
-    return sse.stream(_chunks(answer, rid, created, options["include_usage"], chat, extra),
-                      headers)
+    return sse.stream(_chunks(answer, rid, created, options["include_usage"], chat, extra,
+                              options["tools"]), headers)
 
 
 async def _chunks(answer: Answer, rid: str, created: int, include_usage: bool, chat: bool,
-                  extra: dict[str, Any]) -> AsyncIterator[bytes]:
+                  extra: dict[str, Any], tools: ToolRequest) -> AsyncIterator[bytes]:
     model = answer.ask.model.id
     base: dict[str, Any] = {"id": rid, "object": "chat.completion.chunk" if chat
                             else "text_completion", "created": created, "model": model,
@@ -314,11 +338,14 @@ async def _chunks(answer: Answer, rid: str, created: int, include_usage: bool, c
         base["usage"] = None
     base.update(extra)
 
-    def chunk(text: str | None, finish: str | None = None, role: bool = False) -> bytes:
+    def chunk(text: str | None, finish: str | None = None, role: bool = False,
+              calls: list[ToolCall] | None = None) -> bytes:
         if chat:
             delta: dict[str, Any] = {"role": "assistant"} if role else {}
             if text is not None:
                 delta["content"] = text
+            if calls:
+                delta["tool_calls"] = delta_chunks(calls)
             choice: dict[str, Any] = {"index": 0, "delta": delta}
         else:
             choice = {"index": 0, "text": text or ""}
@@ -327,10 +354,11 @@ async def _chunks(answer: Answer, rid: str, created: int, include_usage: bool, c
         return sse.event({**base, "choices": [choice]})
 
     opening = [chunk("", role=True)] if chat else []  # OpenAI's first chunk: the role
+    hold = StreamHold(tools)
     try:
         async for batch in answer.more():
             out, opening = opening, []
-            text = "".join(e.text for e in batch if isinstance(e, Delta))
+            text = hold.push("".join(e.text for e in batch if isinstance(e, Delta)))
             if text:
                 out.append(chunk(text))
             last = batch[-1]
@@ -342,7 +370,17 @@ async def _chunks(answer: Answer, rid: str, created: int, include_usage: bool, c
                 return
             if isinstance(last, Finished):
                 note_result(answer.record, last.result)
-                out.append(chunk(None if chat else "", FINISH[last.result.finish_reason]))
+                finish = FINISH[last.result.finish_reason]
+                content, calls = tools.parse(hold.rest(), last.info.tool_format
+                                             if last.info else None)
+                if calls:
+                    if content:
+                        out.append(chunk(content))
+                    out.append(chunk(None, calls=calls))
+                    finish = "tool_calls"
+                elif hold.rest():
+                    out.append(chunk(hold.rest()))
+                out.append(chunk(None if chat else "", finish))
                 if include_usage:
                     out.append(sse.event({**base, "choices": [], "usage": usage(last.result),
                                           "workbench": timings(last.result, last.info)}))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import ctypes
+import json
 import os
 import random
 import sys
@@ -16,6 +17,7 @@ from typing import Any, cast
 import llama_cpp
 import numpy as np
 from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+from llama_cpp.llama_grammar import json_schema_to_gbnf
 from llama_cpp.llama_types import ChatCompletionRequestMessage
 
 from workbench.engine.metrics import AnswerMetrics, rate
@@ -28,6 +30,14 @@ from workbench.engine.protocol import (
     WorkerStats,
 )
 from workbench.engine.settings import LoadSettings, Sampling, physical_cores
+from workbench.engine.tool_calls import (
+    forced_call_schema,
+    is_forced,
+    template_messages,
+    tool_format,
+    uses_tools,
+    wrap_grammar,
+)
 from workbench.engine.worker.chat_formats import BUILTIN, builtin_prompt, completion_prompt
 from workbench.engine.worker.native import (
     KV_GGML_TYPES,
@@ -181,6 +191,7 @@ class ModelHost:
             n_gpu_layers=settings.n_gpu_layers,
             gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
             llama_cpp_version=llama_cpp.__version__,
+            tool_format=tool_format(template),
         )
         return self.info
 
@@ -205,7 +216,8 @@ class ModelHost:
                             "without embedding to chat")
         t_sent = time.perf_counter()
         inject_fault("chat", repack=bool(self.info and self.info.repack))
-        text_prompt, stops = self._prompt(messages, sampling.chat_format, formatter)
+        text_prompt, stops = self._prompt(messages, sampling.chat_format, formatter,
+                                          tools=sampling.tools)
         stops = [*stops, *sampling.stop]  # the caller's own end the answer the same way
         bos_text = _token_text(llm, llm.token_bos())
         add_bos = llm._model.add_bos_token() and not (
@@ -234,7 +246,7 @@ class ModelHost:
         finish: FinishReason = "length"
         t_first: float | None = None
         t_first_token = t_last_token = 0.0
-        grammar = self._grammar(llm, sampling.json_schema) if sampling.json_schema else None
+        grammar = self._answer_grammar(llm, sampling)
         llama_cpp.llama_perf_context_reset(llm.ctx)
         generator = llm.generate(
             prompt,
@@ -392,16 +404,34 @@ class ModelHost:
         llm._ctx.kv_cache_clear()
         return vectors
 
-    def _grammar(self, llm: llama_cpp.Llama, schema: str) -> llama_cpp.LlamaGrammar:
+    def _answer_grammar(self, llm: llama_cpp.Llama,
+                        sampling: Sampling) -> llama_cpp.LlamaGrammar | None:
+        """The grammar an answer is sampled through: its JSON schema's, or a forced tool
+        call's (in the template's format); None when the answer is free."""
+        if sampling.json_schema:
+            return self._grammar(llm, sampling.json_schema)
+        fmt = self.info.tool_format if self.info else None
+        if sampling.tools and fmt and is_forced(sampling.tool_choice):
+            schema = forced_call_schema(json.loads(sampling.tools), sampling.tool_choice, fmt)
+            return self._grammar(llm, json.dumps(schema), wrap=fmt)
+        return None
+
+    def _grammar(self, llm: llama_cpp.Llama, schema: str,
+                 wrap: str | None = None) -> llama_cpp.LlamaGrammar:
         """llama.cpp's grammar for a JSON schema (cached per schema text). Its root is the JSON
         value and at most one space: once the JSON is complete only an end-of-generation token
         can be sampled, so the answer ends there. A schema the converter or llama.cpp's grammar
         parser rejects is a bad request."""
-        grammar = self._grammars.get(schema)
+        key = f"{wrap}:{schema}" if wrap else schema
+        grammar = self._grammars.get(key)
         if grammar is not None:
             return grammar
         try:
-            grammar = llama_cpp.LlamaGrammar.from_json_schema(schema, verbose=False)
+            if wrap:  # a tool call: the JSON inside the format's own text
+                gbnf = wrap_grammar(json_schema_to_gbnf(schema), wrap)
+                grammar = llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
+            else:
+                grammar = llama_cpp.LlamaGrammar.from_json_schema(schema, verbose=False)
         except Exception as err:  # the converter asserts, raises ValueError, KeyError, ...
             detail = str(err) or type(err).__name__
             raise HostError("bad_request", "the JSON schema cannot be turned into a grammar: "
@@ -417,12 +447,16 @@ class ModelHost:
         llama_cpp.llama_sampler_free(sampler)
         if len(self._grammars) >= GRAMMAR_CACHE_SIZE:
             self._grammars.pop(next(iter(self._grammars)))
-        self._grammars[schema] = grammar
+        self._grammars[key] = grammar
         return grammar
 
     def _prompt(self, messages: list[dict[str, Any]], chat_format: str,
-                formatter: Jinja2ChatFormatter) -> tuple[str, list[str]]:
-        """The prompt text for ``messages`` in ``chat_format`` and the strings that end a turn."""
+                formatter: Jinja2ChatFormatter,
+                tools: str | None = None) -> tuple[str, list[str]]:
+        """The prompt text for ``messages`` in ``chat_format`` and the strings that end a turn;
+        ``tools`` (JSON text) go to a template that takes them."""
+        if tools is not None or uses_tools(messages):
+            return self._tools_prompt(messages, chat_format, formatter, tools)
         if chat_format == "completion":
             return completion_prompt(messages), []
         if chat_format in BUILTIN:
@@ -439,6 +473,25 @@ class ModelHost:
         if not (self.info and self.info.chat_template):
             stops.append(FALLBACK_STOP)  # a base model would write the next turn itself
         return formatted.prompt, stops
+
+    def _tools_prompt(self, messages: list[dict[str, Any]], chat_format: str,
+                      formatter: Jinja2ChatFormatter,
+                      tools: str | None) -> tuple[str, list[str]]:
+        """A conversation with tools, or with tool calls and results: only the GGUF's own
+        template knows how its model reads and writes them."""
+        fmt = self.info.tool_format if self.info else None
+        if chat_format != "auto" or fmt is None:
+            why = (f"the chat format {chat_format!r} is not the model's own template"
+                   if chat_format != "auto" else "the model's chat template takes no tools")
+            raise HostError("bad_request", f"tool calls need a chat template that takes tools: "
+                            f"{why}")
+        try:
+            formatted = formatter(
+                messages=cast("list[ChatCompletionRequestMessage]", template_messages(messages)),
+                tools=json.loads(tools) if tools else None)
+        except Exception as err:  # the template is untrusted input (sandboxed Jinja)
+            raise HostError("bad_request", f"the chat template failed: {err}") from None
+        return formatted.prompt, [s for s in _as_list(formatted.stop) if s]
 
     def bench(
         self,
