@@ -273,3 +273,20 @@ def test_the_split_of_a_stored_eval_run_by_its_id(servers) -> None:
         target.close()
     with pytest.raises(Exception, match="needs the evals layer's loader"):
         build_any_target("router:split")
+
+
+def test_a_cases_tags_reach_the_router_in_an_eval_run(servers) -> None:
+    """The router's rule on the tag ``private`` keeps a plain prompt local when its case is
+    tagged so (metadata.tags); the same prompt untagged goes to the cloud."""
+    write_router("private", servers["local_spec"])
+    suite = parse_suite(f"""prompts: ['{{{{q}}}}']
+tests:
+  - vars: {{q: {json.dumps(PLAIN[0])}}}
+    metadata: {{tags: [private]}}
+  - vars: {{q: {json.dumps(PLAIN[0])}}}
+""", source="s.yaml", base_dir=Path("."))
+    outcome = EvalRunner(suite, RunOptions(targets=("router:private",), max_tokens=16)).run()
+    assert outcome.complete
+    routes = sorted(route_of(r.answer) or "" for r in outcome.results)
+    assert routes == ["cloud; default", "local; rule 1: tag private"]
+    assert len(chat_requests(servers["cloud"])) == 1

@@ -389,7 +389,9 @@ class EvalRunner:
             self._asked += 1
         messages = render_messages(case)
         params = self.options.params
-        answer = target.stream(messages, params, cancel=cancel)
+        # a router decides by the request's tags: a case's tags are its request's
+        tags = {"tags": case.tags} if getattr(target, "takes_tags", False) else {}
+        answer = target.stream(messages, params, cancel=cancel, **tags)
         if answer.finish_reason == "cancelled" or cancel.cancelled:
             return  # asked again on --resume
         self._price(answer)
