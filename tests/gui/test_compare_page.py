@@ -207,3 +207,33 @@ def test_blind_errors_name_no_target_until_the_vote(qtbot, page: ComparePage, ke
     page.vote_buttons["A"].click()  # the vote reveals the names and the full error
     assert failed.error.isVisible() and failed.result.error in failed.error.text()
     assert "gpt-secret" in failed.error.text()
+
+
+def test_a_router_answers_in_a_pane_and_says_where_it_went(qtbot, page: ComparePage, keys,
+                                                           home: Path, monkeypatch) -> None:
+    from workbench.routing.config import routers_dir
+
+    here = openai_faults.server(openai_faults.ok(["local", " says", " hi"]))
+    cloud = openai_faults.server(openai_faults.ok(["cloud", " says", " hi"]))
+    with here, cloud:
+        monkeypatch.setenv("OPENAI_BASE_URL", cloud.url + "/v1")
+        (routers_dir() / "private.yaml").write_text(
+            f"local: openai:local-model@{here.url}/v1\ncloud: openai:gpt-4o-mini\n"
+            "default: cloud\n", encoding="utf-8")
+        page.count.setValue(2)
+        page.pickers[0].set_target("router", "private")
+        page.pickers[1].set_target("router", "private")
+        for prompt, says, route in (("Mail jane.doe@example.org the plan.", "local says hi",
+                                     "local; pii:email"),
+                                    ("What is the capital of France?", "cloud says hi",
+                                     "cloud; default")):
+            page.prompt.setPlainText(prompt)
+            with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS):
+                assert page.run()
+                if page.send_bar.isVisible():
+                    page.send_button.click()
+            pane = page.panes[0]
+            assert pane.result is not None and pane.result.ok, pane.result.error
+            assert pane.result.text == says and pane.result.label == "router:private"
+            assert pane.status.text().endswith(f"routed: {route}")
+        assert len([r for r in cloud.requests if r.path.endswith("/chat/completions")]) == 2

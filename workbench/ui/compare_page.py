@@ -44,7 +44,7 @@ from workbench.costs.pricing import load_pricing
 from workbench.errors import WorkbenchError
 from workbench.hub.library import record_use
 from workbench.providers.base import AnswerResult, Params, Target, failed_result
-from workbench.providers.registry import build_target
+from workbench.routing.targets import build_any_target
 from workbench.store import db
 from workbench.store.settings import load_settings
 from workbench.ui.background import BackgroundCall, Progress, TaskRunner, Work
@@ -326,10 +326,10 @@ class ComparePage(QWidget):
             try:
                 spec = picker.spec()
                 text = spec.text
-                built.append(build_target(spec, settings=settings,
-                                          load=picker.load_settings(),
-                                          chat_format=str(self.chat_format.currentData()),
-                                          on_model_used=record_use))
+                built.append(build_any_target(spec, settings=settings,
+                                              load=picker.load_settings(),
+                                              chat_format=str(self.chat_format.currentData()),
+                                              on_model_used=record_use))
             except WorkbenchError as err:
                 built.append(failed_result(text, err, label=text))
         params = Params(max_tokens=self.max_tokens.value())

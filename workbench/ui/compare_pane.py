@@ -27,6 +27,7 @@ from workbench.present.metrics import tooltip
 from workbench.present.numbers import answer_cost, format_energy, format_ms, format_rate, number
 from workbench.providers.base import AnswerResult
 from workbench.providers.registry import TargetSpec, parse_target
+from workbench.routing.target import route_of
 from workbench.ui.style import banner_stylesheet
 from workbench.ui.widgets import plain_label, plain_tip
 
@@ -42,6 +43,7 @@ KINDS = (
     ("anthropic", "Anthropic", "model, e.g. claude-3-5-haiku-latest"),
     ("gemini", "Google Gemini", "model, e.g. gemini-2.0-flash"),
     ("profile", "Endpoint profile", "NAME/MODEL, e.g. groq/llama-3.3-70b-versatile"),
+    ("router", "Router", "NAME of routers/NAME.yaml: local or cloud per prompt"),
 )
 FIGURES = (  # (AnswerResult field, how to print the value)
     ("ttft_ms", lambda v: f"TTFT {format_ms(v)}"),
@@ -202,7 +204,10 @@ class AnswerPane(QFrame):
             self.header.setText(header)
         if self.text.toPlainText() != result.text:
             self.text.setPlainText(result.text)
-        self.status.setText(result.finish_reason or "")
+        route = route_of(result)  # a router's answer: where it went and why
+        self.status.setText(" · ".join(part for part in (
+            result.finish_reason or "", f"routed: {route}" if route and not hidden else "")
+            if part))
         for key, fmt in FIGURES:
             value = getattr(result, key)
             if hidden and key in BLIND_HIDDEN:  # $0 or a measured energy names a local target
