@@ -33,6 +33,7 @@ from workbench.evals.templating import render
 from workbench.net.offline import is_offline
 from workbench.providers.base import AnswerResult, Message, Params, Target
 from workbench.providers.local import LocalTarget
+from workbench.routing.target import RouterTarget
 from workbench.store import db
 from workbench.store.settings import AppSettings
 
@@ -390,8 +391,10 @@ class EvalRunner:
         messages = render_messages(case)
         params = self.options.params
         # a router decides by the request's tags: a case's tags are its request's
-        tags = {"tags": case.tags} if getattr(target, "takes_tags", False) else {}
-        answer = target.stream(messages, params, cancel=cancel, **tags)
+        if isinstance(target, RouterTarget):
+            answer = target.stream(messages, params, cancel=cancel, tags=case.tags)
+        else:
+            answer = target.stream(messages, params, cancel=cancel)
         if answer.finish_reason == "cancelled" or cancel.cancelled:
             return  # asked again on --resume
         self._price(answer)

@@ -66,7 +66,6 @@ class RouterTarget(Target):
         self.model = router.name or "router"
         self.on_route = on_route
         self.tags: tuple[str, ...] = ()  # tags for every request (stream(tags=...) adds its own)
-        self.takes_tags = True  # an eval run gives each case's tags (its metadata.tags)
         self._lock = threading.Lock()
         self.routed_local = 0
         self.routed_cloud = 0
