@@ -33,6 +33,18 @@ def bundled_fonts(qapp) -> list[str]:
 
 
 @pytest.fixture(autouse=True)
+def gui_thread_gc(qapp) -> Iterator[None]:
+    """Cyclic garbage collected on the GUI thread only, as the app does (ui/collector.py): a
+    background thread that collects a closed page's Qt objects crashes the event loop."""
+    from workbench.ui.collector import GuiThreadCollector
+
+    collector = GuiThreadCollector().start()
+    yield
+    collector.stop()
+    collector.deleteLater()
+
+
+@pytest.fixture(autouse=True)
 def isolated_qsettings(tmp_path: Path) -> Iterator[None]:
     """QSettings' default locations point into the test's temporary directory (WORKBENCH_HOME
     is already a temporary directory: tests/conftest.py)."""

@@ -17,6 +17,7 @@ from workbench import __version__
 from workbench.net.offline import set_offline
 from workbench.paths import log_dir
 from workbench.store.secrets import redact
+from workbench.ui.collector import GuiThreadCollector
 from workbench.ui.engine_bridge import shutdown_all
 from workbench.ui.fonts import register_bundled_fonts
 from workbench.ui.qt_start import create_application
@@ -107,6 +108,7 @@ def run_app(model: str | None = None) -> int:
     waker = QTimer()
     waker.timeout.connect(lambda: None)
     waker.start(250)
+    collector = GuiThreadCollector(app).start()  # Qt objects are never freed off their thread
     window.show()
     if model:
         QTimer.singleShot(0, lambda: window.open_model(model))
@@ -115,5 +117,6 @@ def run_app(model: str | None = None) -> int:
     finally:
         shutdown_all()
         waker.stop()
+        collector.stop()
         sys.excepthook = previous_hook
         signal.signal(signal.SIGINT, signal.default_int_handler)
