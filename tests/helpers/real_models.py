@@ -125,9 +125,10 @@ if __name__ == "__main__":
         print(fetch(each))
 
 
-# Qwen 2.5's chat template (chatml, like SmolLM2's; Apache-2.0): it takes tools, and its model
-# writes calls as <tool_call>{"name": ..., "arguments": {...}}</tool_call> ("hermes").
-QWEN25_TOOLS_TEMPLATE = (Path(__file__).parent / "qwen25_tools.jinja").read_text(encoding="utf-8")
+# Qwen 2.5's real chat template (chatml, like SmolLM2's; resources/chat_templates): it takes
+# tools, and its model writes calls as <tool_call>{"name": ..., "arguments": {...}}</tool_call>.
+QWEN25_TOOLS_TEMPLATE = (Path(__file__).resolve().parents[2] / "resources" / "chat_templates"
+                         / "qwen-2.5.jinja").read_text(encoding="utf-8")
 
 
 def with_chat_template(src: Path, dst: Path, template: str) -> Path:

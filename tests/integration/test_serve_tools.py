@@ -103,13 +103,15 @@ def test_a_streamed_call_comes_whole_at_the_end(client: openai.OpenAI, model: st
 def test_auto_lets_the_model_answer_in_text_streamed_as_whole(client: openai.OpenAI,
                                                               model: str) -> None:
     messages = [{"role": "user", "content": "Say hello in one short sentence."}]
+    # seeded: no cached prefix is reused, so the two answers are the same tokens
     whole = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER],
-                                           max_tokens=24, temperature=0)
+                                           max_tokens=24, temperature=0, seed=5)
     choice = whole.choices[0]
     assert choice.message.content and not choice.message.tool_calls
     assert choice.finish_reason in ("stop", "length")
     streamed = client.chat.completions.create(model=model, messages=messages, tools=[WEATHER],
-                                              max_tokens=24, temperature=0, stream=True)
+                                              max_tokens=24, temperature=0, seed=5,
+                                              stream=True)
     assert "".join(c.choices[0].delta.content or "" for c in streamed) == choice.message.content
 
 
@@ -217,8 +219,11 @@ def test_anthropic_tool_use_whole_and_streamed(claude: Any, model: str) -> None:
 
 def test_anthropic_auto_text_streams_as_whole(claude: Any, model: str) -> None:
     messages = [{"role": "user", "content": "Say hello in one short sentence."}]
-    whole = claude.messages.create(model=model, max_tokens=24, messages=messages,
-                                   tools=[ANTHROPIC_WEATHER], extra_body=GREEDY)
+    # no seed in Anthropic's API: the first answer fills the prompt cache, so that the next two
+    # start from the same cached prefix (the same tokens then)
+    for _ in range(2):
+        whole = claude.messages.create(model=model, max_tokens=24, messages=messages,
+                                       tools=[ANTHROPIC_WEATHER], extra_body=GREEDY)
     assert [b.type for b in whole.content] == ["text"] and whole.stop_reason != "tool_use"
     with claude.messages.stream(model=model, max_tokens=24, messages=messages,
                                 tools=[ANTHROPIC_WEATHER], extra_body=GREEDY) as stream:

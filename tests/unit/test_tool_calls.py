@@ -21,6 +21,7 @@ from workbench.engine.tool_calls import (
     wrap_grammar,
 )
 from workbench.errors import BadInput
+from workbench.resources import resource_path
 
 WEATHER = {"type": "function", "function": {"name": "get_weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}
@@ -38,6 +39,15 @@ TOOLS = [WEATHER, {"type": "function", "function": {"name": "get_time"}}]
 def test_the_template_says_how_calls_are_written(template: str | None,
                                                  expected: str | None) -> None:
     assert tool_format(template) == expected
+
+
+@pytest.mark.parametrize(("family", "expected"), [
+    ("qwen-2.5", "hermes"), ("llama-3.1", "llama3"), ("llama-3.2", "llama3"),
+    ("gemma-3", None), ("phi-3.5", None), ("qwen-1.5", None)])
+def test_real_templates(family: str, expected: str | None) -> None:
+    """The real templates of resources/chat_templates, byte for byte as the models ship them."""
+    assert tool_format(resource_path("chat_templates", f"{family}.jinja").read_text(
+        encoding="utf-8")) == expected
 
 
 @pytest.mark.parametrize(("fmt", "text", "content"), [
