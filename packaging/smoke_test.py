@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # the checkout's workbench: its version, its synthetic models
 GUI_UP_S = 8.0  # how long the window runs before Ctrl+C
 TIMEOUT_S = 120.0
 
@@ -104,7 +105,6 @@ class Bundle:
 
 
 def tiny_model() -> Path:
-    sys.path.insert(0, str(ROOT))
     from workbench.synth import tiny_model as build  # the checkout's own synthetic models
 
     return build("llama", "Q8_0")

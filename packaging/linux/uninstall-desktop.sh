@@ -4,8 +4,6 @@
 set -euo pipefail
 data="${XDG_DATA_HOME:-$HOME/.local/share}"
 rm -f "$data/applications/workbench.desktop"
-for icon in "$data"/icons/hicolor/*/apps/workbench.png "$data"/icons/hicolor/*/apps/workbench.svg; do
-    [ -e "$icon" ] && rm -f "$icon"
-done
+rm -f "$data"/icons/hicolor/*/apps/workbench.png "$data"/icons/hicolor/*/apps/workbench.svg
 command -v update-desktop-database >/dev/null && update-desktop-database -q "$data/applications" || true
 echo "removed the Workbench desktop entry and icons from $data"
