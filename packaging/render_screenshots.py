@@ -2,6 +2,10 @@
 """Render the main window offscreen to PNG files (docs/screenshots), so people can look at it.
 
     QT_QPA_PLATFORM=offscreen python3 packaging/render_screenshots.py [--out DIR] [--model GGUF]
+        [--theme light|dark|both]
+
+Each shot is written in the light theme as NAME.png and in the dark theme as NAME-dark.png
+(``both``, the default, renders the light set, then the dark one, each in a process of its own).
 
 Shots: the empty window, finished answers of a real trained model (SmolLM2-135M-Instruct,
 fetched through pip by tests/helpers/real_models.py: a factual answer and a highlighted code
@@ -41,7 +45,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", help="a GGUF file to chat with (default: SmolLM2-135M-"
                                         "Instruct, fetched through pip)")
     parser.add_argument("--timeout", type=float, default=180.0, help="seconds per step")
+    parser.add_argument("--theme", choices=("light", "dark", "both"), default="both")
     args = parser.parse_args(argv)
+    if args.theme == "both":
+        import subprocess
+
+        rest = [a for a in (argv if argv is not None else sys.argv[1:])]
+        for theme in ("light", "dark"):
+            done = subprocess.run([sys.executable, __file__, *rest, "--theme", theme],
+                                  check=False)
+            if done.returncode:
+                return done.returncode
+        return 0
+    suffix = "-dark" if args.theme == "dark" else ""
     if not os.environ.get("WORKBENCH_HOME"):
         os.environ["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="workbench-shots-")
     sys.path.insert(0, str(ROOT))
@@ -88,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         if not keep_message:  # a transient status message of an earlier step is not this shot's
             window.status.clearMessage()
         settle()
-        path = args.out / f"{name}.png"
+        path = args.out / f"{name}{suffix}.png"
         if not window.grab().save(str(path)):
             raise SystemExit(f"could not write {path}")
         print(f"wrote {path}")
@@ -100,8 +116,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def new_window(**kwargs: object) -> MainWindow:
         """A fresh window (the shots before leave nothing behind: no crashed model process)."""
-        fresh = MainWindow(settings=QSettings(str(settings_file), QSettings.Format.IniFormat),
-                           **kwargs)  # type: ignore[arg-type]
+        stored = QSettings(str(settings_file), QSettings.Format.IniFormat)
+        stored.setValue("ui/theme", args.theme)  # what the Settings page's choice would keep
+        fresh = MainWindow(settings=stored, **kwargs)  # type: ignore[arg-type]
         fresh.resize(*SIZE)
         fresh.show()
         settle()

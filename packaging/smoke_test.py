@@ -6,7 +6,8 @@
 Each check runs the bundle's ``workbench`` binary in a fresh WORKBENCH_HOME with offline mode on
 and, where this machine allows it (``unshare -rn``), in a network namespace with no network at
 all: ``--version``; ``hw --json``; ``eval starters`` and ``recommend --json`` (the shipped
-resources/ and models/ are found); ``run`` on a tiny synthetic model (the model worker and the
+resources/ and models/ are found); the app's icons draw (``doctor``'s GUI probe, offscreen);
+``run`` on a tiny synthetic model (the model worker and the
 repacking probe are child processes of the frozen binary); and the window, offscreen, opened and
 closed again by Ctrl+C (exit status 0, no error in its log). Prints each check and its time;
 exits 1 when one fails. The synthetic model is built with this checkout's ``workbench.synth``
@@ -143,8 +144,16 @@ def checks(bundle: Bundle, model: Path) -> list[tuple[str, Callable[[], str]]]:
         return (f"{answer['completion_tokens']} tokens, "
                 f"{answer.get('gen_tokens_per_s') or 0:.0f} tok/s")
 
+    def icons() -> str:
+        findings = {f["code"]: f for f in
+                    json.loads(bundle.run("doctor", "--json").stdout)["gui"]["findings"]}
+        found = findings.get("gui-icons")
+        if found is None or found["severity"] != "ok":
+            raise SmokeFailure(f"the app's icons do not draw in the bundle: {found}")
+        return found["title"]
+
     return [("--version", version), ("hw --json", hardware), ("resources", resources),
-            ("run", run_model), ("window", bundle.gui)]
+            ("run", run_model), ("icons", icons), ("window", bundle.gui)]
 
 
 def main(argv: list[str] | None = None) -> int:

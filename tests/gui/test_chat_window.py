@@ -162,7 +162,7 @@ def test_geometry_and_panel_settings_are_restored(qtbot, settings) -> None:
     qtbot.addWidget(first)
     first.show()
     qtbot.waitExposed(first)
-    first.resize(700, 520)  # within the offscreen screen (800x600)
+    first.resize(720, 520)  # within the offscreen screen (800x600), above the minimum
     first.chat.settings_panel.temperature.setValue(0.3)
     first.chat.settings_panel.context.setValue(2048)
     first.chat.settings_panel.system_prompt.setPlainText("Be brief.")
@@ -170,7 +170,7 @@ def test_geometry_and_panel_settings_are_restored(qtbot, settings) -> None:
 
     second = MainWindow(settings=settings)
     qtbot.addWidget(second)
-    assert (second.width(), second.height()) == (700, 520)
+    assert (second.width(), second.height()) == (720, 520)
     panel = second.chat.settings_panel
     assert panel.temperature.value() == 0.3
     assert panel.context.value() == 2048

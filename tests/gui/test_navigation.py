@@ -71,7 +71,7 @@ def test_ctrl_number_shortcuts_go_to_pages(qtbot, settings: QSettings) -> None:
 def test_layout_and_page_are_restored(qtbot, settings: QSettings) -> None:
     win = _window(qtbot, settings)
     win.hardware._detector = lambda: (_ for _ in ()).throw(RuntimeError("skip"))
-    win.resize(700, 520)
+    win.resize(720, 520)  # above the window's minimum width
     win.show_page("hardware")
     qtbot.waitUntil(lambda: not win.hardware.detecting, timeout=5000)
     win.close()
@@ -80,7 +80,7 @@ def test_layout_and_page_are_restored(qtbot, settings: QSettings) -> None:
                        hardware_detector=lambda: (_ for _ in ()).throw(RuntimeError("skip")))
     qtbot.addWidget(again)
     assert again.current_page() == "hardware"
-    assert (again.width(), again.height()) == (700, 520)
+    assert (again.width(), again.height()) == (720, 520)
     again.show()
     qtbot.waitUntil(lambda: not again.hardware.detecting, timeout=5000)
     again.close()

@@ -54,7 +54,7 @@ def test_the_frozen_app_passes_its_smoke_test(bundle: Path) -> None:
     print(done.stdout)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     checks = [line.split()[1] for line in done.stdout.splitlines() if line.startswith("ok ")]
-    assert checks == ["--version", "hw", "resources", "run", "window"]
+    assert checks == ["--version", "hw", "resources", "run", "icons", "window"]
 
 
 def test_the_bundle_runs_from_any_folder_and_keeps_files_where_a_pip_install_does(

@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
                         help="probe the llama.cpp build again instead of using the cached answer")
     parser.add_argument("--no-gui", action="store_true",
                         help="skip the GUI section (display, Qt's platform plugin and its "
-                             "libraries, the bundled code font, the icon theme)")
+                             "libraries, the bundled code font, the app's icons)")
     add_json_flag(parser)
     parser.set_defaults(func=handler)
 

@@ -1,6 +1,6 @@
 """The GUI section of ``workbench doctor``: can the desktop app start here (``check_gui``), and
 what Qt reports once started in a child process (``workbench.ui.gui_probe``): its version, the
-platform plugin, the bundled code font and the icon theme.
+platform plugin, the bundled code font and the app's icons.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def check_findings(check: GuiCheck) -> list[Finding]:
 
 
 def probe_findings(probe: dict[str, Any], platform_note: str) -> list[Finding]:
-    """Qt's version and platform, the bundled code font, the icon theme."""
+    """Qt's version and platform, the bundled code font, the app's icons."""
     findings = [Finding("info", "gui-qt", f"Qt {probe['qt_version']} (PySide6 "
                                           f"{probe['pyside_version']}), platform plugin "
                                           f"{probe['platform']}{platform_note}")]
@@ -85,15 +85,17 @@ def probe_findings(probe: dict[str, Any], platform_note: str) -> list[Finding]:
             f"registered: {', '.join(font['registered']) or 'none'}; code resolves to "
             f"{font['resolved']} (fixed pitch: {font['fixed_pitch']})",
             "reinstall Workbench: resources/fonts/ is missing from this installation"))
-    theme = probe["icon_theme"]
-    if theme["found"]:
-        findings.append(Finding("ok", "gui-icon-theme", f"Icon theme: {theme['name']}",
-                                theme["found"]))
+    icons = probe["icons"]
+    if not icons["blank"]:
+        findings.append(Finding("ok", "gui-icons",
+                                f"Icons: Material Design Icons (qtawesome {icons['library']})",
+                                "drawn in the theme's colours"))
     else:
-        name = theme["name"] or theme["fallback"]
-        findings.append(Finding("info", "gui-icon-theme",
-                                f"Icon theme {name} not found" if name else "No icon theme",
-                                "Qt's built-in icons are used (they always are offscreen)"))
+        findings.append(Finding(
+            "warning", "gui-icons", f"{len(icons['blank'])} of the app's icons do not draw",
+            icons["error"] or f"blank: {', '.join(icons['blank'])}",
+            "reinstall Workbench (pip install --force-reinstall qtawesome): its icon font is "
+            "missing or broken"))
     return findings
 
 
@@ -127,7 +129,7 @@ def gui_section(env: Mapping[str, str] | None = None) -> GuiSection:
         section.qt, failure = run_probe(offscreen)
     if section.qt is None:
         section.findings.append(Finding("warning", "gui-probe", "Qt could not be started to "
-                                        "read its version, font and icon theme", failure))
+                                        "read its version, font and icons", failure))
     else:
         section.findings += probe_findings(section.qt, note)
     return section

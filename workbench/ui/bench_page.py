@@ -62,8 +62,16 @@ from workbench.present.numbers import format_bytes, number
 from workbench.store import db
 from workbench.ui.background import BackgroundCall, Task
 from workbench.ui.chart_axis import set_round_axis, use_text_numbers
+from workbench.ui.icons import icon
 from workbench.ui.notice_banner import NoticeBanner
-from workbench.ui.widgets import confirm, page_title, plain_label, plain_tip, row_table
+from workbench.ui.widgets import (
+    confirm,
+    make_primary,
+    page_title,
+    plain_label,
+    plain_tip,
+    row_table,
+)
 
 EngineFactory = Callable[[], LocalEngine]
 Scanner = Callable[[], list[LocalModel]]
@@ -453,7 +461,8 @@ class BenchPage(QWidget):
             self.add_button]
 
         # run
-        self.run_button = QPushButton("Run", self)
+        self.run_button = make_primary(QPushButton("Run", self))
+        self.run_button.setIcon(icon("run"))
         self.run_button.setAccessibleName("Run the benchmark")
         self.run_button.setToolTip("Measure the ticked models (Ctrl+Enter)")
         self.run_button.setDefault(True)

@@ -16,8 +16,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QEvent, QObject, QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeyEvent, QKeySequence
+from PySide6.QtCore import QEvent, QObject, QSettings, QSize, Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeyEvent, QKeySequence, QResizeEvent
 from PySide6.QtWidgets import (
     QFrame,
     QHBoxLayout,
@@ -26,7 +26,6 @@ from PySide6.QtWidgets import (
     QScrollArea,
     QSizePolicy,
     QSplitter,
-    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -45,18 +44,24 @@ from workbench.ui import engine_bridge as states
 from workbench.ui.chat_view import ChatView
 from workbench.ui.conversation_list import ConversationList
 from workbench.ui.engine_bridge import EngineBridge
+from workbench.ui.icons import icon
 from workbench.ui.message_widget import ASSISTANT, USER, MessageWidget
 from workbench.ui.notice_banner import NoticeBanner
 from workbench.ui.prompt_edit import PromptEdit
 from workbench.ui.settings_panel import SettingsPanel
 from workbench.ui.stream_buffer import LiveFigures
-from workbench.ui.widgets import plain_label, plain_tip
+from workbench.ui.widgets import make_primary, plain_label, plain_tip
 
 GGUF_MAGIC = b"GGUF"
 CRASH_NOTE = "Interrupted: the model process crashed."
 SPLITTER_KEY = "chat/splitter_v2"  # v1 had no conversation sidebar
 SIDEBAR_KEY = "chat/conversations_visible"
-WIDE_SCREEN_PX = 1024  # narrower screens start with the conversation list hidden
+PANEL_KEY = "chat/settings_panel_visible"
+# Until the user shows or hides a panel, the page's width decides: the conversation list only
+# where the conversation keeps most of the width beside both panels (at 1100 x 700 the window
+# shows the conversation and the settings panel); the settings panel below this width too.
+BOTH_PANELS_PX = 1300
+SETTINGS_PANEL_PX = 760
 
 
 def gguf_problem(path: str) -> str | None:
@@ -119,18 +124,31 @@ class ChatPage(QWidget):
         self.new_chat_button.clicked.connect(self.new_chat)
         self.sidebar_button = QToolButton(self)
         self.sidebar_button.setText("Conversations")
-        self.sidebar_button.setIcon(
-            self.style().standardIcon(QStyle.StandardPixmap.SP_FileDialogListView))
+        self.sidebar_button.setIcon(icon("conversations"))
         self.sidebar_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
         self.sidebar_button.setCheckable(True)
         self.sidebar_button.setAccessibleName("Show the conversations")
         self.sidebar_button.setToolTip("Show or hide the stored conversations (Ctrl+Shift+L)")
-        self.sidebar_button.toggled.connect(self.set_sidebar_visible)
+        self.sidebar_button.clicked.connect(lambda shown: self.set_sidebar_visible(shown,
+                                                                                   chosen=True))
+        self.panel_button = QToolButton(self)
+        self.panel_button.setText("Settings")
+        self.panel_button.setIcon(icon("side-panel"))
+        self.panel_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.panel_button.setCheckable(True)
+        self.panel_button.setChecked(True)
+        self.panel_button.setAccessibleName("Show the model and sampling settings")
+        self.panel_button.setToolTip("Show or hide the model and sampling settings "
+                                     "(Ctrl+Shift+P)")
+        self.panel_button.clicked.connect(lambda shown: self.set_panel_visible(shown,
+                                                                               chosen=True))
+        self._auto_panels = True  # until the user shows or hides a panel, the width decides
         header = QHBoxLayout()
         header.addWidget(self.sidebar_button)
         header.addWidget(self.model_label, 1)
         header.addWidget(self.open_button)
         header.addWidget(self.new_chat_button)
+        header.addWidget(self.panel_button)
 
         self.banner = NoticeBanner(self)
         self.banner.retryRequested.connect(self.retry_safe_mode)
@@ -142,12 +160,14 @@ class ChatPage(QWidget):
         # input row
         self.input = PromptEdit(self)
         self.input.submitted.connect(self.send_prompt)
-        self.send_button = QPushButton("Send", self)
+        self.send_button = make_primary(QPushButton("Send", self))
+        self.send_button.setIcon(icon("send"))
         self.send_button.setAccessibleName("Send")
         self.send_button.setToolTip("Send the message (Enter or Ctrl+Enter)")
         self.send_button.setDefault(False)
         self.send_button.clicked.connect(self.send_prompt)
         self.stop_button = QPushButton("Stop", self)
+        self.stop_button.setIcon(icon("stop"))
         self.stop_button.setAccessibleName("Stop the answer")
         self.stop_button.setToolTip("Stop the answer (Esc)")
         self.stop_button.clicked.connect(self.stop)
@@ -176,7 +196,7 @@ class ChatPage(QWidget):
         edit_row.addWidget(self.cancel_edit_button)
         self.edit_bar.hide()
 
-        conversation = QWidget(self)
+        self.conversation = conversation = QWidget(self)
         column = QVBoxLayout(conversation)
         column.setContentsMargins(0, 0, 0, 0)
         column.setSpacing(8)
@@ -195,7 +215,7 @@ class ChatPage(QWidget):
 
         self.settings_panel = SettingsPanel(self)
         self.settings_panel.reloadRequested.connect(self.reload_model)
-        side = QScrollArea(self)
+        self.side = side = QScrollArea(self)
         side.setWidget(self.settings_panel)
         side.setWidgetResizable(True)
         side.setFrameShape(QScrollArea.Shape.NoFrame)
@@ -217,9 +237,7 @@ class ChatPage(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(10, 10, 10, 6)
         layout.addWidget(self.splitter)
-        screen = self.screen()
-        self.set_sidebar_visible(screen is None
-                                 or screen.availableGeometry().width() >= WIDE_SCREEN_PX)
+        self.set_sidebar_visible(False)
 
         bridge.stateChanged.connect(self._update_controls)
         self._loading_text = ""
@@ -378,8 +396,11 @@ class ChatPage(QWidget):
         interrupted answers left out)."""
         return self.session.history()
 
-    def set_sidebar_visible(self, visible: bool) -> None:
-        """Show or hide the conversation list (Ctrl+Shift+L)."""
+    def set_sidebar_visible(self, visible: bool, *, chosen: bool = False) -> None:
+        """Show or hide the conversation list (Ctrl+Shift+L); ``chosen``: the user's choice,
+        kept from then on (the page's width no longer decides)."""
+        if chosen:
+            self._auto_panels = False
         self.sidebar.setVisible(visible)
         sizes = self.splitter.sizes()
         if visible and sizes[0] == 0:  # it was folded away by dragging: unfold it
@@ -390,10 +411,41 @@ class ChatPage(QWidget):
         if visible:
             self.sidebar.refresh()
 
+    def set_panel_visible(self, visible: bool, *, chosen: bool = False) -> None:
+        """Show or hide the settings side panel (Ctrl+Shift+P); ``chosen`` as for the list."""
+        if chosen:
+            self._auto_panels = False
+        self.side.setVisible(visible)
+        if self.panel_button.isChecked() != visible:
+            self.panel_button.setChecked(visible)
+
+    def fit_panels(self, width: int) -> None:
+        """The panels a page ``width`` px wide shows, while the user has not chosen."""
+        if not self._auto_panels:
+            return
+        self.set_sidebar_visible(width >= BOTH_PANELS_PX)
+        self.set_panel_visible(width >= SETTINGS_PANEL_PX)
+
+    def minimumSizeHint(self) -> QSize:
+        """While the width decides the panels, the page can be as narrow as its conversation:
+        a narrower window folds the panels away (``fit_panels``) instead of refusing to shrink."""
+        hint = super().minimumSizeHint()
+        if not self._auto_panels:
+            return hint
+        margins = self.layout().contentsMargins()
+        narrow = self.conversation.minimumSizeHint().width() + margins.left() + margins.right()
+        return QSize(min(hint.width(), narrow), hint.height())
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        self.fit_panels(event.size().width())
+
     def save_state(self, settings: QSettings) -> None:
         self.settings_panel.save(settings)
         settings.setValue(SPLITTER_KEY, self.splitter.saveState())
-        settings.setValue(SIDEBAR_KEY, not self.sidebar.isHidden())
+        if not self._auto_panels:
+            settings.setValue(SIDEBAR_KEY, not self.sidebar.isHidden())
+            settings.setValue(PANEL_KEY, not self.side.isHidden())
 
     def restore_state(self, settings: QSettings) -> None:
         self.settings_panel.restore(settings)
@@ -402,7 +454,10 @@ class ChatPage(QWidget):
             self.splitter.restoreState(state)
         visible = settings.value(SIDEBAR_KEY)
         if visible is not None:
-            self.set_sidebar_visible(str(visible).lower() in ("true", "1"))
+            self.set_sidebar_visible(str(visible).lower() in ("true", "1"), chosen=True)
+        visible = settings.value(PANEL_KEY)
+        if visible is not None:
+            self.set_panel_visible(str(visible).lower() in ("true", "1"), chosen=True)
 
     # -- conversation plumbing -------------------------------------------------------------
     def _open_database(self) -> sqlite3.Connection | None:
@@ -435,11 +490,16 @@ class ChatPage(QWidget):
         self.search_action = action("Search conversations", "Ctrl+F", self.search_conversations,
                                     "Search the stored conversations")
         self.sidebar_action = action("Show the conversations", "Ctrl+Shift+L",
-                                     lambda: self.set_sidebar_visible(self.sidebar.isHidden()),
+                                     lambda: self.set_sidebar_visible(self.sidebar.isHidden(),
+                                                                      chosen=True),
                                      "Show or hide the list of stored conversations")
+        self.panel_action = action("Show the settings", "Ctrl+Shift+P",
+                                   lambda: self.set_panel_visible(self.side.isHidden(),
+                                                                  chosen=True),
+                                   "Show or hide the model and sampling settings")
 
     def search_conversations(self) -> None:
-        self.set_sidebar_visible(True)
+        self.set_sidebar_visible(True, chosen=True)
         self.sidebar.focus_search()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
 )
 
 from workbench.ui.message_widget import MessageWidget, warm_up_highlighting
-from workbench.ui.style import chat_stylesheet, secondary_text
+from workbench.ui.style import chat_stylesheet
+from workbench.ui.widgets import make_secondary
 
 EMPTY_HINT = (
     "Open a GGUF model with Ctrl+O (or drop a .gguf file on the window), then type a message "
@@ -81,9 +82,7 @@ class ChatView(QScrollArea):
 
     def _apply_style(self) -> None:
         self._container.setStyleSheet(chat_stylesheet(QApplication.palette()))
-        palette = self.empty_hint.palette()
-        palette.setColor(self.empty_hint.foregroundRole(), secondary_text(palette))
-        self.empty_hint.setPalette(palette)
+        make_secondary(self.empty_hint)
 
     def event(self, event: QEvent) -> bool:
         # the application's palette change reaches widgets through event(), not changeEvent()

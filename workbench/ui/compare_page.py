@@ -50,9 +50,10 @@ from workbench.store.settings import load_settings
 from workbench.ui.background import BackgroundCall, Progress, TaskRunner, Work
 from workbench.ui.chart_axis import set_round_axis, use_text_numbers
 from workbench.ui.compare_pane import AnswerPane, LoadedModel, TargetPicker
+from workbench.ui.icons import icon
 from workbench.ui.stream_buffer import StreamBuffer
 from workbench.ui.style import banner_stylesheet
-from workbench.ui.widgets import chat_format_combo, plain_label, plain_tip
+from workbench.ui.widgets import chat_format_combo, make_primary, plain_label, plain_tip
 
 FLUSH_INTERVAL_MS = 16
 CHART_INTERVAL_MS = 1000
@@ -186,7 +187,8 @@ class ComparePage(QWidget):
         self.blind_box.setToolTip("Blind mode: the answers are shown in random order as A, B, "
                                   "...; the names appear after you vote for the better one.")
         self.blind_box.setAccessibleName("Blind mode")
-        self.run_button = QPushButton("Run", self)
+        self.run_button = make_primary(QPushButton("Run", self))
+        self.run_button.setIcon(icon("run"))
         self.run_button.setDefault(True)
         self.run_button.clicked.connect(self.run)
         self.stop_button = QPushButton("Stop", self)

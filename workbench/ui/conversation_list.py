@@ -26,8 +26,7 @@ from PySide6.QtWidgets import (
 from workbench.errors import WorkbenchError
 from workbench.present.conversation_export import export_json, export_markdown
 from workbench.store import conversations as store
-from workbench.ui.style import secondary_text
-from workbench.ui.widgets import confirm, plain_tip
+from workbench.ui.widgets import confirm, make_secondary, plain_tip
 
 ID_ROLE = Qt.ItemDataRole.UserRole
 FORMATS = {"md": ("Markdown", "Markdown (*.md)"), "json": ("JSON", "JSON (*.json)")}
@@ -105,9 +104,7 @@ class ConversationList(QWidget):
         self.empty_label = QLabel(self)
         self.empty_label.setWordWrap(True)
         self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        palette = self.empty_label.palette()
-        palette.setColor(self.empty_label.foregroundRole(), secondary_text(palette))
-        self.empty_label.setPalette(palette)
+        make_secondary(self.empty_label)
 
         self.new_button = QPushButton("New", self)
         self.new_button.setAccessibleName("New conversation")

@@ -61,10 +61,11 @@ from workbench.present.plans import (
 )
 from workbench.ui.background import BackgroundCall, TaskRunner
 from workbench.ui.downloads import DownloadsController
+from workbench.ui.icons import icon
 from workbench.ui.library_page import parameters_text
 from workbench.ui.memory_preview import MemoryBar
 from workbench.ui.style import ERROR_HUE, blend, css
-from workbench.ui.widgets import plain_label, row_table
+from workbench.ui.widgets import make_card, make_primary, plain_label, row_table
 
 Planner = Callable[[Sequence[Variant], int], dict[str, VariantPlan]]
 DiscoverRecommender = Callable[[], list[Recommendation]]
@@ -156,6 +157,7 @@ class VariantDetail(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Selected file")
+        make_card(self)
         self.hint = _label(self, "Selected file hint")
         self.badge = FitBadge(self)
         self.plan_label = _label(self, "Plan in words")
@@ -180,7 +182,7 @@ class VariantDetail(QWidget):
         rows.addRow(self.cpu_title, self.cpu_bar)
         rows.addRow(self.cpu_text)
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 4, 0, 0)
+        layout.setContentsMargins(12, 10, 12, 10)
         layout.addWidget(self.hint)
         layout.addLayout(top)
         layout.addLayout(rows)
@@ -329,7 +331,8 @@ class DiscoverPage(QWidget):
         self.variant_table = row_table(VARIANT_COLUMNS, "Variants", self)
         self.variant_table.setToolTip("The repository's GGUF files, planned on this machine")
         self.variant_table.itemSelectionChanged.connect(self._variant_chosen)
-        self.download_button = QPushButton("Download", self)
+        self.download_button = make_primary(QPushButton("Download", self))
+        self.download_button.setIcon(icon("downloads"))
         self.download_button.setAccessibleName("Download the selected variant")
         self.download_button.setToolTip("Queue the selected file (see the Downloads page)")
         self.download_button.clicked.connect(self.download_selected)

@@ -74,8 +74,9 @@ from workbench.ui.evals_results import (
 )
 from workbench.ui.evals_suite_editor import SuiteEditor
 from workbench.ui.evals_targets import Scanner, TargetsPanel, unique
+from workbench.ui.icons import icon
 from workbench.ui.style import NOTICE_HUE, banner_stylesheet
-from workbench.ui.widgets import page_title, plain_label, plain_tip, row_table
+from workbench.ui.widgets import make_primary, page_title, plain_label, plain_tip, row_table
 
 RUN_ROLE = Qt.ItemDataRole.UserRole
 RUN_KEY = "run"
@@ -129,7 +130,8 @@ class EvalsPage(QWidget):
         self.runs: dict[int, store.RunRow] = {}
 
         # -- the run bar (always visible) --------------------------------------------------
-        self.run_button = QPushButton("Run", self)
+        self.run_button = make_primary(QPushButton("Run", self))
+        self.run_button.setIcon(icon("run"))
         self.run_button.setDefault(True)
         self.run_button.setToolTip("Ask every case of the suite of every target")
         self.run_button.clicked.connect(self.run)

@@ -1,6 +1,6 @@
 """``python -m workbench.ui.gui_probe``: start Qt (no window) and print, as one JSON object, what
 ``workbench doctor`` reports about the GUI: the Qt version, the platform plugin, the bundled
-code font and the icon theme; where Qt cannot start, ``{"failed": [Qt's messages]}`` and exit
+code font and the app's icons; where Qt cannot start, ``{"failed": [Qt's messages]}`` and exit
 status 1. Run in a child process, so that Qt never loads in the doctor's own process.
 """
 
@@ -8,24 +8,34 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 from PySide6 import __version__ as pyside_version
 from PySide6.QtCore import qVersion
-from PySide6.QtGui import QFontDatabase, QFontInfo, QIcon
+from PySide6.QtGui import QFontDatabase, QFontInfo
 
 from workbench.ui.fonts import CODE_FAMILY, code_font, register_bundled_fonts
 from workbench.ui.qt_start import create_application
 
 
-def icon_theme() -> dict[str, Any]:
-    """The icon theme Qt uses, and whether its index.theme is on Qt's search path."""
-    name = QIcon.themeName()
-    paths = QIcon.themeSearchPaths()
-    found = [str(Path(p, name)) for p in paths if name and Path(p, name, "index.theme").is_file()]
-    return {"name": name or None, "fallback": QIcon.fallbackThemeName() or None,
-            "found": found[0] if found else None}
+def app_icons() -> dict[str, Any]:
+    """Whether the app's icons draw: qtawesome's version and the purposes whose glyph painted
+    nothing (its font missing from this installation) or failed, with the reason."""
+    from workbench.ui.icons import GLYPHS, icon
+
+    try:
+        import qtawesome
+    except ImportError as err:
+        return {"library": None, "blank": sorted(GLYPHS), "error": str(err)}
+    blank = []
+    try:
+        for purpose in GLYPHS:
+            image = icon(purpose).pixmap(16, 16).toImage()
+            if not any(image.pixelColor(x, y).alpha() for y in range(16) for x in range(16)):
+                blank.append(purpose)
+    except Exception as err:  # a broken font file: qtawesome raises while loading it
+        return {"library": qtawesome.__version__, "blank": sorted(GLYPHS), "error": str(err)}
+    return {"library": qtawesome.__version__, "blank": blank, "error": None}
 
 
 def code_font_report() -> dict[str, Any]:
@@ -45,7 +55,7 @@ def print_failure(said: list[str]) -> None:
 def probe() -> dict[str, Any]:
     app = create_application(on_failure=print_failure)
     return {"qt_version": qVersion(), "pyside_version": pyside_version,
-            "platform": app.platformName(), "icon_theme": icon_theme(),
+            "platform": app.platformName(), "icons": app_icons(),
             "code_font": code_font_report()}
 
 

@@ -30,8 +30,7 @@ from workbench.hardware.model import GpuInfo
 from workbench.ui.background import BackgroundCall
 from workbench.ui.fonts import code_font
 from workbench.ui.gauge import MemoryGauge
-from workbench.ui.style import secondary_text
-from workbench.ui.widgets import page_title
+from workbench.ui.widgets import make_secondary, page_title
 
 Detector = Callable[[], tuple[HardwareReport, list[Finding]]]
 
@@ -207,11 +206,7 @@ class HardwarePage(QWidget):
         self.body_layout.addStretch(1)
 
     def _hint(self, text: str, parent: QWidget) -> QLabel:
-        label = _selectable(text, parent)
-        palette = label.palette()
-        palette.setColor(label.foregroundRole(), secondary_text(self.palette()))
-        label.setPalette(palette)
-        return label
+        return make_secondary(_selectable(text, parent))
 
     def _gpu_box(self, report: HardwareReport) -> QGroupBox:
         box = QGroupBox(f"GPUs ({len(report.gpus)})", self.body)

@@ -23,7 +23,15 @@ from workbench.errors import WorkbenchError
 from workbench.hub import LocalModel, delete_model, reveal, scan_library
 from workbench.present.numbers import format_bytes, format_count
 from workbench.ui.background import BackgroundCall
-from workbench.ui.widgets import confirm, page_title, plain_label, plain_tip, row_table
+from workbench.ui.icons import icon
+from workbench.ui.widgets import (
+    confirm,
+    make_primary,
+    page_title,
+    plain_label,
+    plain_tip,
+    row_table,
+)
 
 Scanner = Callable[[], list[LocalModel]]
 COLUMNS = ("Name", "Quant", "Size", "Architecture", "Parameters", "Context", "Source",
@@ -70,7 +78,8 @@ class LibraryPage(QWidget):
         self.table.itemSelectionChanged.connect(self._update_buttons)
         self.table.itemDoubleClicked.connect(lambda *_: self.open_selected())
 
-        self.open_button = QPushButton("Open in Chat", self)
+        self.open_button = make_primary(QPushButton("Open in Chat", self))
+        self.open_button.setIcon(icon("chat"))
         self.open_button.setAccessibleName("Open the selected model in Chat")
         self.open_button.clicked.connect(self.open_selected)
         self.reveal_button = QPushButton("Show in folder", self)

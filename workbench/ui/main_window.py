@@ -18,7 +18,6 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QMainWindow,
     QStackedWidget,
-    QStyle,
     QWidget,
 )
 
@@ -36,6 +35,7 @@ from workbench.ui.downloads import DownloadsController, DownloadsPage, running_s
 from workbench.ui.engine_bridge import EngineBridge
 from workbench.ui.evals_page import EvalsPage
 from workbench.ui.hardware_page import Detector, HardwarePage
+from workbench.ui.icons import icon
 from workbench.ui.library_page import LibraryPage, Scanner
 from workbench.ui.nav_rail import NavRail
 from workbench.ui.server_page import ServerPage
@@ -72,6 +72,8 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else QSettings()
+        # the theme first: pages built after it start in its colours
+        theme = apply_theme(str(self.settings.value("ui/theme", "system")))
         self.bridge = EngineBridge(engine, self)
         self.status = StatusBar(self.bridge, self)
         self.setStatusBar(self.status)
@@ -105,40 +107,40 @@ class MainWindow(QMainWindow):
         self.welcome = WelcomePage(self.downloads, self.pages, detector=hardware_detector,
                                    scanner=library_scanner, recommender=recommender,
                                    network_check=network_check, offline=self.status.offline)
-        self.add_page("start", "Start", self.welcome, QStyle.StandardPixmap.SP_DialogHelpButton,
+        self.add_page("start", "Start", self.welcome, icon("start"),
                       "Getting started: this machine, the best model for it, its download")
         self.add_page("hardware", "Hardware", self.hardware,
-                      QStyle.StandardPixmap.SP_ComputerIcon,
+                      icon("hardware"),
                       "GPUs, CPU, memory and what llama.cpp can use")
         self.add_page("discover", "Discover", self.discover,
-                      QStyle.StandardPixmap.SP_DriveNetIcon,
+                      icon("discover"),
                       "Search Hugging Face for GGUF models that fit this machine")
         self.add_page("downloads", "Downloads", self.downloads_page,
-                      QStyle.StandardPixmap.SP_ArrowDown, "Running and finished downloads")
-        self.add_page("library", "Library", self.library, QStyle.StandardPixmap.SP_DirIcon,
+                      icon("downloads"), "Running and finished downloads")
+        self.add_page("library", "Library", self.library, icon("library"),
                       "The GGUF models on this machine")
-        self.add_page("chat", "Chat", self.chat, QStyle.StandardPixmap.SP_MessageBoxQuestion,
+        self.add_page("chat", "Chat", self.chat, icon("chat"),
                       "Chat with the loaded model")
         self.add_page("compare", "Compare", self.compare,
-                      QStyle.StandardPixmap.SP_FileDialogContentsView,
+                      icon("compare"),
                       "One prompt to 2-4 models side by side: answers, speed and cost")
-        self.add_page("evals", "Evals", self.evals, QStyle.StandardPixmap.SP_DialogApplyButton,
+        self.add_page("evals", "Evals", self.evals, icon("evals"),
                       "Test suites on your own prompts: pass rates, cost and the decision")
         self.add_page("server", "Server", self.server_page,
-                      QStyle.StandardPixmap.SP_MediaPlay,
+                      icon("server"),
                       "Serve local models to other programs (OpenAI and Anthropic APIs)")
         self.add_page("bench", "Benchmarks", self.bench,
-                      QStyle.StandardPixmap.SP_MediaSeekForward,
+                      icon("bench"),
                       "Measure prompt and generation speed of models on this machine")
-        self.add_page("costs", "Costs", self.costs, QStyle.StandardPixmap.SP_DriveHDIcon,
+        self.add_page("costs", "Costs", self.costs, icon("costs"),
                       "When does self-hosting beat a pay-per-token API?")
         self.add_page("settings", "Settings", self.settings_page,
-                      QStyle.StandardPixmap.SP_FileDialogDetailedView,
+                      icon("settings"),
                       "API keys, endpoint profiles, prices, offline mode, electricity price")
         self.settings_page.offlineChanged.connect(self.apply_offline)
         self.settings_page.themeChosen.connect(self.set_theme)
         self.settings_page.foldersChanged.connect(self._folders_changed)
-        self.settings_page.set_theme(apply_theme(str(self.settings.value("ui/theme", "system"))))
+        self.settings_page.set_theme(theme)
         self.rail.pageChosen.connect(self.show_page)
         for page in (self.welcome, self.chat, self.hardware, self.discover, self.downloads_page,
                      self.library, self.compare, self.evals, self.server_page, self.bench,
@@ -161,15 +163,12 @@ class MainWindow(QMainWindow):
             self.welcome.scan()
 
     # -- pages -----------------------------------------------------------------------------
-    def add_page(self, key: str, title: str, page: QWidget,
-                 icon: QStyle.StandardPixmap | QIcon, tip: str) -> None:
+    def add_page(self, key: str, title: str, page: QWidget, page_icon: QIcon, tip: str) -> None:
         """Add ``page`` to the stack and the rail (in rail order)."""
-        if not isinstance(icon, QIcon):
-            icon = self.style().standardIcon(icon)
         page.setObjectName(f"page-{key}")
         self.page_widgets[key] = page
         self.pages.addWidget(page)
-        self.rail.add_page(key, title, icon, tip)
+        self.rail.add_page(key, title, page_icon, tip)
 
     def show_page(self, key: str) -> bool:
         page = self.page_widgets.get(key)
@@ -262,7 +261,8 @@ class MainWindow(QMainWindow):
         chat_menu.addAction(self.stop_action)
         chat_menu.addSeparator()
         for action in (self.chat.regenerate_action, self.chat.edit_action,
-                       self.chat.search_action, self.chat.sidebar_action):
+                       self.chat.search_action, self.chat.sidebar_action,
+                       self.chat.panel_action):
             chat_menu.addAction(action)
         go_menu = self.menuBar().addMenu("&Go")
         for action in self.page_actions:

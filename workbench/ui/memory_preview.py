@@ -29,8 +29,8 @@ from workbench.planner import MemoryPlan, ModelParams, estimate_memory, model_pa
 from workbench.planner.recommend import planner_backend
 from workbench.present.plans import delta_words, device_parts, device_text, preview_summary
 from workbench.ui.background import BackgroundCall
-from workbench.ui.style import ERROR_HUE, blend, secondary_text
-from workbench.ui.widgets import plain_label
+from workbench.ui.style import ERROR_HUE, blend
+from workbench.ui.widgets import make_card, make_secondary, plain_label
 
 DEBOUNCE_MS = 150
 Detect = Callable[[], HardwareReport]
@@ -209,6 +209,7 @@ class MemoryPreview(QWidget):
     def __init__(self, parent: QWidget | None = None, *, detect: Detect | None = None) -> None:
         super().__init__(parent)
         self.setAccessibleName("Memory preview")
+        make_card(self)
         self._detect = detect
         self._lock = threading.Lock()
         self._machine: Machine | None = None
@@ -227,7 +228,7 @@ class MemoryPreview(QWidget):
         self._timer.timeout.connect(self._start)
 
         layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setContentsMargins(10, 8, 10, 8)
         self.summary_label = self._label("Memory needed")
         bold = self.summary_label.font()
         bold.setBold(True)
@@ -262,11 +263,7 @@ class MemoryPreview(QWidget):
         label.setWordWrap(True)
         label.setAccessibleName(name)
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        if secondary:
-            palette = label.palette()
-            palette.setColor(QPalette.ColorRole.WindowText, secondary_text(palette))
-            label.setPalette(palette)
-        return label
+        return make_secondary(label) if secondary else label
 
     # -- API -------------------------------------------------------------------------------
     @property

@@ -17,7 +17,6 @@ from PySide6.QtCore import QEvent, QSize, Qt, QTimer, QUrl, Signal
 from PySide6.QtGui import (
     QColor,
     QFont,
-    QPalette,
     QTextBlock,
     QTextCharFormat,
     QTextCursor,
@@ -49,7 +48,8 @@ from workbench.ui.code_highlight import (
 )
 from workbench.ui.fonts import code_families
 from workbench.ui.stream_buffer import LiveFigures
-from workbench.ui.style import code_background, is_dark, secondary_text
+from workbench.ui.style import code_background, is_dark
+from workbench.ui.widgets import make_secondary
 
 USER, ASSISTANT = "user", "assistant"
 MARKDOWN_FEATURES = (QTextDocument.MarkdownFeature.MarkdownDialectGitHub
@@ -378,9 +378,7 @@ class MetricsRow(QWidget):
                 label = QLabel(self)
                 label.setObjectName(f"metric_{item.key}")
                 label.setFont(_small_font(label.font()))
-                palette = label.palette()
-                palette.setColor(QPalette.ColorRole.WindowText, secondary_text(palette))
-                label.setPalette(palette)
+                make_secondary(label)
                 self._layout.insertWidget(index, label)
                 self.labels[item.key] = label
         for item in items:
@@ -539,9 +537,7 @@ class MessageWidget(QFrame):
 
     def set_note(self, note: str) -> None:
         self.note.setText(note)
-        palette = self.note.palette()
-        palette.setColor(QPalette.ColorRole.WindowText, secondary_text(palette))
-        self.note.setPalette(palette)
+        make_secondary(self.note)
         font = _small_font(self.note.font())
         font.setItalic(True)
         self.note.setFont(font)

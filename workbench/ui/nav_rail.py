@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtCore import QEvent, QSize, Qt, Signal
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
@@ -29,10 +29,25 @@ class NavRail(QListWidget):
         item = QListWidgetItem(icon, title)
         item.setData(KEY_ROLE, key)
         item.setToolTip(tip)
-        item.setSizeHint(QSize(0, 36))
         self.addItem(item)
-        width = self.fontMetrics().horizontalAdvance(title) + 20 + 44
-        self.setFixedWidth(max(self.width() if self.count() > 1 else 0, width, 132))
+        self._fit_to_font()
+
+    def _fit_to_font(self) -> None:
+        """Icons, row heights and the rail's width follow the text size (200% text: twice)."""
+        metrics = self.fontMetrics()
+        side = max(20, round(metrics.height() * 1.3))
+        self.setIconSize(QSize(side, side))
+        widest = 0
+        for row in range(self.count()):
+            item = self.item(row)
+            item.setSizeHint(QSize(0, max(36, metrics.height() + 20)))
+            widest = max(widest, metrics.horizontalAdvance(item.text()))
+        self.setFixedWidth(max(widest + side + 52, 132))
+
+    def changeEvent(self, event: QEvent) -> None:
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.FontChange:
+            self._fit_to_font()
 
     def keys(self) -> list[str]:
         return [self.item(i).data(KEY_ROLE) for i in range(self.count())]

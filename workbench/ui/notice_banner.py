@@ -13,7 +13,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QPlainTextEdit,
     QPushButton,
-    QStyle,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import (
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.settings import SAFE_MODE_MAX_CTX
 from workbench.ui.fonts import code_font
+from workbench.ui.icons import icon
 from workbench.ui.style import ERROR_HUE, NOTICE_HUE, banner_stylesheet
 from workbench.ui.widgets import plain_label
 
@@ -61,7 +61,7 @@ class NoticeBanner(QFrame):
         self.kind: str | None = None  # "crash" | "error" | "notice" while shown
 
         self.icon = QLabel(self)
-        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxCritical)
+        self._set_icon("error")
         self.icon.setAlignment(Qt.AlignmentFlag.AlignTop)
         self.title = plain_label("", self)
         self.title.setObjectName("noticeTitle")
@@ -162,14 +162,15 @@ class NoticeBanner(QFrame):
         """Icon, accessible name and colour follow the kind: a notice is not an error."""
         self.kind = kind
         notice = kind == "notice"
-        self._set_icon(QStyle.StandardPixmap.SP_MessageBoxInformation if notice
-                       else QStyle.StandardPixmap.SP_MessageBoxCritical)
+        self._set_icon("notice" if notice else "error")
         self.setAccessibleName("Notice" if notice else "Error")
         self._apply_style()
 
-    def _set_icon(self, which: QStyle.StandardPixmap) -> None:
-        size = self.style().pixelMetric(QStyle.PixelMetric.PM_MessageBoxIconSize)
-        self.icon.setPixmap(self.style().standardIcon(which).pixmap(size))
+    def _set_icon(self, which: str) -> None:
+        """The kind's icon in its hue, sized to the title's line (it grows with the text)."""
+        size = max(24, round(self.fontMetrics().height() * 1.6))
+        hue = NOTICE_HUE if which == "notice" else ERROR_HUE
+        self.icon.setPixmap(icon(which, hue).pixmap(size, size))
 
     def _toggle_details(self, shown: bool) -> None:
         self.details.setVisible(shown)

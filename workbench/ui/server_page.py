@@ -73,9 +73,10 @@ from workbench.server.state import RECENT_REQUESTS, RequestRecord
 from workbench.store.secrets import redact, remember_secret
 from workbench.ui.background import BackgroundCall, Relay, TaskRunner
 from workbench.ui.fonts import code_font
+from workbench.ui.icons import icon
 from workbench.ui.notice_banner import NoticeBanner
 from workbench.ui.style import ERROR_HUE
-from workbench.ui.widgets import page_title, plain_label, plain_tip, row_table
+from workbench.ui.widgets import make_primary, page_title, plain_label, plain_tip, row_table
 
 Scanner = Callable[[], list[LocalModel]]
 RouterNames = Callable[[], list[str]]
@@ -402,7 +403,8 @@ class ServerPage(QWidget):
         routing_form.addRow(self.routing_note)
 
         # start / stop
-        self.start_button = QPushButton("Start", self)
+        self.start_button = make_primary(QPushButton("Start", self))
+        self.start_button.setIcon(icon("run"))
         self.start_button.setAccessibleName("Start the server")
         self.start_button.setDefault(True)
         self.start_button.clicked.connect(lambda: self.start_server())

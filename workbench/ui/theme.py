@@ -4,18 +4,60 @@ Qt >= 6.8 can ask the platform for a scheme (QStyleHints.setColorScheme); where 
 cannot switch (or the Qt is older, or the platform has no themes, like offscreen), an explicit
 palette is set instead. "system" puts back the palette the app started with, which follows the
 system's light/dark setting on platforms that report it.
+
+On top of the palette, the app's stylesheet (``style.app_stylesheet``) is set on the whole
+application; a ``StyleKeeper`` sets it again whenever the palette or the font changes (a theme
+switch, the system turning dark at dusk, a larger text size), so it never shows stale colours.
 """
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt
+import atexit
+import shutil
+import tempfile
+from pathlib import Path
+
+from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QColor, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication
 
-from workbench.ui.style import is_dark
+from workbench.ui.icons import arrow_files
+from workbench.ui.style import app_stylesheet, is_dark
 
 THEMES = {"system": "Follow the system", "light": "Light", "dark": "Dark"}
 _started_with: QPalette | None = None
+_keeper: StyleKeeper | None = None
+
+
+class StyleKeeper(QObject):
+    """Sets the app's stylesheet from the current palette and font, again on each change."""
+
+    def __init__(self, app: QApplication) -> None:
+        super().__init__(app)
+        self.app = app
+        self._key: tuple[int, ...] | None = None
+        # the arrows' image files, for this process only (removed when it ends)
+        self.folder = Path(tempfile.mkdtemp(prefix="workbench-ui-"))
+        atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
+        # the application's own change signals: an event filter on the application would see
+        # every event of every widget, in Python
+        app.paletteChanged.connect(self.refresh)
+        app.fontChanged.connect(self.refresh)
+        self.refresh()
+
+    def refresh(self, *_changed: object) -> None:
+        palette, font = self.app.palette(), self.app.font()
+        key = (*(palette.color(role).rgba() for role in (
+            QPalette.ColorRole.Window, QPalette.ColorRole.Base, QPalette.ColorRole.WindowText,
+            QPalette.ColorRole.Highlight, QPalette.ColorRole.Button)),
+            round(font.pointSizeF() * 10))
+        if key != self._key:  # setStyleSheet re-polishes every widget: only when needed
+            self._key = key
+            try:
+                arrows: dict[str, str] | None = arrow_files(self.folder, palette)
+            except OSError:  # no room for four small files: Fusion's own arrows, unstyled
+                arrows = None
+            self.app.setStyleSheet(app_stylesheet(palette, font.pointSizeF(), arrows))
 
 
 def dark_palette() -> QPalette:
@@ -60,4 +102,15 @@ def apply_theme(choice: str) -> str:
         app.setPalette(dark_palette())
     elif choice == "light" and is_dark(app.palette()):
         app.setPalette(app.style().standardPalette())
+    keep_style(app)
     return choice
+
+
+def keep_style(app: QApplication) -> StyleKeeper:
+    """The app's stylesheet, set now and kept in step with the palette and font."""
+    global _keeper
+    if _keeper is None or _keeper.app is not app:
+        _keeper = StyleKeeper(app)
+    else:
+        _keeper.refresh()
+    return _keeper

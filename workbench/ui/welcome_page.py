@@ -50,9 +50,9 @@ from workbench.present.plans import recommendation_memory_words, speed_words
 from workbench.ui.background import BackgroundCall
 from workbench.ui.downloads import DownloadsController, progress_text
 from workbench.ui.hardware_page import Detector, detect_and_diagnose
+from workbench.ui.icons import icon
 from workbench.ui.library_page import Scanner
-from workbench.ui.style import secondary_text
-from workbench.ui.widgets import page_title, plain_label, plain_tip
+from workbench.ui.widgets import make_primary, make_secondary, page_title, plain_label, plain_tip
 
 Recommender = Callable[[HardwareReport], list[Recommendation]]
 NetworkCheck = Callable[[], str | None]  # None: the Hub answers; else why it cannot be reached
@@ -220,6 +220,7 @@ class WelcomePage(QWidget):
                                        "Download the recommended model",
                                        "Queue the recommended file (see also the Downloads "
                                        "page)")
+        make_primary(self.download_button).setIcon(icon("downloads"))
         self.download_button.clicked.connect(self.download)
         self.open_button = _button("Open in cha&t", self.download_box,
                                    "Open the downloaded model in chat",
@@ -276,11 +277,8 @@ class WelcomePage(QWidget):
         layout.addWidget(self.title)
         layout.addWidget(scroll, 1)
 
-        hint = secondary_text(self.palette())
         for label in (self.intro, self.pick_details):
-            palette = label.palette()
-            palette.setColor(label.foregroundRole(), hint)
-            label.setPalette(palette)
+            make_secondary(label)
         self._timer = QTimer(self)
         self._timer.setInterval(1000)
         self._timer.timeout.connect(self._show_pick)

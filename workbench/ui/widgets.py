@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Sequence
+from typing import TypeVar
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -13,11 +14,14 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QMessageBox,
+    QPushButton,
     QTableWidget,
     QWidget,
 )
 
 from workbench.engine.settings import CHAT_FORMATS
+
+Shown = TypeVar("Shown", bound=QWidget)
 
 
 def plain_label(text: str = "", parent: QWidget | None = None) -> QLabel:
@@ -36,10 +40,10 @@ def plain_tip(text: str) -> str:
 
 
 def page_title(text: str, parent: QWidget) -> QLabel:
-    """A page's heading: the default font, 1.3 times larger, bold."""
+    """A page's heading: the default font, 1.45 times larger, bold."""
     title = QLabel(text, parent)
     font = title.font()
-    font.setPointSizeF(font.pointSizeF() * 1.3)
+    font.setPointSizeF(font.pointSizeF() * 1.45)
     font.setBold(True)
     title.setFont(font)
     return title
@@ -80,3 +84,23 @@ def chat_format_combo(parent: QWidget, name: str, tip: str, *, prefix: str = "")
     combo.setAccessibleName(name)
     combo.setToolTip(tip)
     return combo
+
+
+def make_primary(button: QPushButton) -> QPushButton:
+    """Mark ``button`` as its page's main action (the app's style fills it with the accent)."""
+    button.setProperty("primary", True)
+    return button
+
+
+def make_card(widget: QWidget) -> QWidget:
+    """Draw ``widget`` as a card (the app's style: a raised, rounded panel), like a summary."""
+    widget.setProperty("card", True)
+    widget.setAttribute(Qt.WidgetAttribute.WA_StyledBackground, True)
+    return widget
+
+
+def make_secondary(label: Shown) -> Shown:
+    """Show ``label``'s text as less important (hints, metrics) in the app style's secondary
+    colour, which follows the theme (a colour set in its palette would not)."""
+    label.setProperty("secondary", True)
+    return label
