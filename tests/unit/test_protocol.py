@@ -105,7 +105,7 @@ def test_the_bytes_are_the_ones_the_protocol_always_had() -> None:
     assert list(loaded["info"]) == [
         "model_path", "architecture", "name", "n_params", "model_size_bytes", "n_vocab", "n_ctx",
         "n_ctx_train", "chat_template", "load_ms", "threads", "repack", "flash_attn", "kv_type",
-        "n_gpu_layers", "gpu_offload", "llama_cpp_version", "tool_format"]
+        "n_gpu_layers", "gpu_offload", "llama_cpp_version", "tool_format", "loras"]
 
 
 @pytest.mark.parametrize(("line", "says"), [

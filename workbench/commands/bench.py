@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 
 from workbench.commands.output import add_json_flag, emit
-from workbench.commands.run import add_model_options, load_settings_from
+from workbench.commands.run import add_lora_option, add_model_options, load_settings_from
 from workbench.engine.bench import BenchResult, bench_context
 from workbench.engine.bench_runner import BenchProgress, run_benchmarks
 from workbench.engine.protocol import LoadedModel
@@ -34,6 +34,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--no-store", action="store_true", help="do not save the results")
     add_model_options(parser)
+    add_lora_option(parser)
     add_json_flag(parser)
     parser.set_defaults(func=run, ctx=0)
 

@@ -12,7 +12,7 @@ from workbench.commands.lazy import LazyHelpFormatter, LazyText
 from workbench.errors import BadInput
 
 if TYPE_CHECKING:  # workbench.gguf imports numpy, gguf and httpx: only when a file is read
-    from workbench.gguf import GGUFHeader, ModelSummary
+    from workbench.gguf import AdapterSummary, GGUFHeader, ModelSummary
 
 ARRAY_ITEMS_SHOWN = 64  # longer arrays are shown as their type and length only
 TEXT_CHARS_SHOWN = 160  # in the human table; JSON keeps whole strings
@@ -50,7 +50,7 @@ def _default_max_header_mib() -> int:
 
 def handler(args: argparse.Namespace) -> int:
     from workbench.commands.output import emit
-    from workbench.gguf import read_split_headers, summarize
+    from workbench.gguf import is_adapter, read_split_headers, summarize
 
     token = None
     if args.hf_token:
@@ -61,6 +61,8 @@ def handler(args: argparse.Namespace) -> int:
     if max_mib < 1:
         raise BadInput("--max-header-mib must be at least 1")
     headers = read_split_headers(args.model, max_header_bytes=max_mib << 20, token=token)
+    if is_adapter(headers[0]):
+        return _inspect_adapter(args, headers)
     summary = summarize(headers)
     document = summary.to_dict()
     if args.tensors:
@@ -68,6 +70,21 @@ def handler(args: argparse.Namespace) -> int:
     if args.metadata:
         document["metadata"] = metadata_document(headers[0])
     emit(args, document, lambda: print_human(summary, headers, args))
+    return 0
+
+
+def _inspect_adapter(args: argparse.Namespace, headers: tuple[GGUFHeader, ...]) -> int:
+    """A LoRA adapter: its architecture, rank, alpha, the tensors it changes and its size."""
+    from workbench.commands.output import emit
+    from workbench.gguf import summarize_adapter
+
+    adapter = summarize_adapter(headers[0])
+    document = adapter.to_dict()
+    if args.tensors:
+        document["tensors"] = tensor_documents(headers)
+    if args.metadata:
+        document["metadata"] = metadata_document(headers[0])
+    emit(args, document, lambda: print_adapter(adapter, headers, args))
     return 0
 
 
@@ -156,6 +173,49 @@ def summary_rows(s: ModelSummary) -> list[tuple[str, str]]:
     ]
 
 
+def adapter_rows(a: AdapterSummary) -> list[tuple[str, str]]:
+    types = ", ".join(f"{name} x{count}" for name, count in a.tensor_types.items())
+    rank = str(a.rank) if len(a.ranks) == 1 else f"{', '.join(map(str, a.ranks))} (per tensor)"
+    alpha = ("- (scaled by the scale alone)" if a.alpha is None
+             else f"{a.alpha:g} (x{a.alpha / a.rank:g} at scale 1)" if a.alpha
+             else "0 (scaled by the scale alone)")
+    rows = [
+        ("Adapter", f"LoRA: {a.name or '-'}"),
+        ("For architecture", a.architecture),
+        ("Source", a.source),
+        ("File size", f"{_size(a.file_size)} ({a.file_size:,} bytes)"),
+        ("LoRA weights", f"{_size(a.tensor_data_size)} ({a.tensor_data_size:,} bytes)"),
+        ("Rank", rank),
+        ("Alpha", alpha),
+        ("Targets", ", ".join(a.targets)),
+        ("Tensors changed", f"{len(a.pairs)} ({a.tensor_count} tensors in the file)"),
+        ("Tensor types", types or "-"),
+    ]
+    if a.skipped_tensors:
+        rows.append(("Ignored", f"{len(a.skipped_tensors)} norm vectors (llama.cpp skips them)"))
+    if a.alora_invocation_tokens:
+        rows.append(("aLoRA", f"{a.alora_invocation_tokens} invocation tokens"))
+    rows.append(("GGUF", f"version {a.gguf_version}, header {_size(a.header_size)}"))
+    return rows
+
+
+def print_adapter(adapter: AdapterSummary, headers: tuple[GGUFHeader, ...],
+                  args: argparse.Namespace) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from workbench.terminal_text import rich_text
+
+    console = Console(file=sys.stdout, highlight=False, markup=False, emoji=False)
+    table = Table(title="GGUF LoRA adapter", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for field, value in adapter_rows(adapter):
+        table.add_row(rich_text(field), rich_text(value))
+    console.print(table)
+    _print_extras(console, headers, args)
+
+
 def _shown(value: Any) -> str:
     from workbench.gguf import GGUFArray
 
@@ -174,8 +234,6 @@ def print_human(summary: ModelSummary, headers: tuple[GGUFHeader, ...],
     from rich.console import Console
     from rich.table import Table
 
-    from workbench.gguf import GGUFArray
-    from workbench.gguf.ggml_types import value_type_name
     from workbench.terminal_text import rich_text
 
     def row(table: Table, *cells: str) -> None:  # no markup, emoji codes or controls
@@ -190,6 +248,20 @@ def print_human(summary: ModelSummary, headers: tuple[GGUFHeader, ...],
     console.print(table)
     for notice in summary.notices:
         print(f"Note: {notice}")
+    _print_extras(console, headers, args)
+
+
+def _print_extras(console: Any, headers: tuple[GGUFHeader, ...],
+                  args: argparse.Namespace) -> None:
+    """The --tensors and --metadata tables."""
+    from rich.table import Table
+
+    from workbench.gguf import GGUFArray
+    from workbench.gguf.ggml_types import value_type_name
+    from workbench.terminal_text import rich_text
+
+    def row(table: Table, *cells: str) -> None:  # no markup, emoji codes or controls
+        table.add_row(*(rich_text(cell) for cell in cells))
 
     if args.tensors:
         tensors = Table(title="Tensors", title_justify="left")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import os
 import sys
 from typing import Any
 
@@ -22,6 +24,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("model", help="path of a GGUF file")
     parser.add_argument("prompt", help="the user message ('-' reads it from stdin)")
     add_model_options(parser)
+    add_lora_option(parser)
     parser.add_argument("--system", help="a system prompt")
     add_chat_format_option(parser)
     parser.add_argument("--max-tokens", type=int, default=256, help="answer length limit")
@@ -51,6 +54,41 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="no repacking, CPU only, context <= 2048")
 
 
+def add_lora_option(parser: argparse.ArgumentParser) -> None:
+    """--lora FILE[@SCALE], repeatable: LoRA adapters applied to the model."""
+    parser.add_argument(
+        "--lora", action="append", default=[], metavar="FILE[@SCALE]",
+        help="apply a LoRA adapter (GGUF) at a scale (default 1.0; 0 loads it without "
+             "effect); repeat for several. It is checked against the model before loading")
+
+
+def parse_lora(text: str) -> tuple[str, float]:
+    """``FILE[@SCALE]`` as (path, scale); a path that itself holds an ``@`` is taken whole
+    when it names a file. ``BadInput`` for a scale that is not a finite number."""
+    path, at, scale_text = text.rpartition("@")
+    if not at or (os.path.isfile(text) and not _is_number(scale_text)):
+        path, scale = text, 1.0
+    else:
+        try:
+            scale = float(scale_text)
+        except ValueError:
+            raise BadInput(f"--lora {text}: the scale after '@' must be a number, not "
+                           f"{scale_text!r}") from None
+        if not math.isfinite(scale):
+            raise BadInput(f"--lora {text}: the scale must be a finite number")
+    if not path:
+        raise BadInput(f"--lora {text}: give the adapter file before '@'")
+    return path, scale
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def add_chat_format_option(parser: argparse.ArgumentParser,
                            applies_to: str = "the model") -> None:
     """--chat-format: how the prompt is put to a local model."""
@@ -72,6 +110,7 @@ def load_settings_from(args: argparse.Namespace) -> LoadSettings:
         n_batch=max(args.ubatch, 512),
         n_ubatch=args.ubatch,
         repack={"on": True, "off": False, "auto": None}[args.repack],
+        loras=tuple(parse_lora(text) for text in getattr(args, "lora", None) or ()),
     )
     return settings.safe() if args.safe_mode else settings
 
@@ -112,6 +151,7 @@ def run(args: argparse.Namespace) -> int:
         "chat_template": info.chat_template,
         "chat_format": sampling.chat_format,
         "notes": info.notes,
+        "loras": [{"path": path, "scale": scale} for path, scale in info.loras],
         "settings": {**(engine.settings or settings).to_dict(), "threads": info.threads},
     }
     emit(args, document, lambda: _print_metrics(result))
@@ -123,6 +163,9 @@ def _answer(engine: LocalEngine, settings: LoadSettings, messages: list[dict[str
     info = engine.load(*resolve_load_settings(settings))
     for note in info.notes:
         print(f"workbench: {terminal_safe(note)}", file=sys.stderr)
+    for path, scale in info.loras:
+        print(f"workbench: LoRA adapter {terminal_safe(path)} at scale {scale:g}",
+              file=sys.stderr)
     if not info.chat_template and sampling.chat_format == "auto":
         named = "|".join(name for name in CHAT_FORMATS if name not in ("auto", "completion"))
         print("workbench: answering with a plain 'User:/Assistant:' transcript; --chat-format "

@@ -111,6 +111,7 @@ def measure(
             "kv_type": settings.kv_type,
             "llama_cpp_version": info.llama_cpp_version,
             "system_info": raw.system_info,
+            "loras": [[path, scale] for path, scale in info.loras],
         },
         model={
             "name": info.name,

@@ -43,7 +43,7 @@ START_TIMEOUT_S = 120.0  # importing llama_cpp on a cold disk can take a while
 DEFAULT_WATCHDOG_S = 30.0  # no heartbeat for this long: the worker is hung
 CANCEL_GRACE_S = 5.0  # a cancelled request that has not finished by then gets the worker killed
 _BUFFER_LINE = re.compile(
-    r"(?P<device>[\w.-]+)\s+(?P<kind>model|KV|compute|output|RS)\s+buffer size\s*=\s*"
+    r"(?P<device>[\w.-]+)\s+(?P<kind>model|KV|compute|output|RS|LoRA)\s+buffer size\s*=\s*"
     r"(?P<mib>[\d.]+)\s*MiB"
 )
 
@@ -517,9 +517,16 @@ def _last_error_line(lines: list[str]) -> str | None:
 
 
 def parse_buffer_sizes(lines: list[str]) -> dict[str, float]:
-    """llama.cpp's "<device> <kind> buffer size = N MiB" lines, summed per kind, in MiB."""
+    """llama.cpp's "<device> <kind> buffer size = N MiB" lines, summed per kind, in MiB.
+
+    A context reserves its compute buffers again when its graph changes (LoRA adapters set
+    after it was made): each "reserving" reports the buffers' new sizes, so only the last
+    one's compute lines count."""
     sizes: dict[str, float] = {}
     for line in lines:
+        if "sched_reserve: reserving" in line:
+            sizes.pop("compute", None)
+            continue
         match = _BUFFER_LINE.search(line)
         if match:
             key = match.group("kind").lower()

@@ -62,10 +62,27 @@ def repack_decision(path: str) -> tuple[bool, str | None]:
     return False, "weight repacking off for " + "; for ".join(parts)
 
 
+def check_loras(settings: LoadSettings) -> None:
+    """Refuse LoRA adapters llama.cpp would refuse or abort on, before it sees them: a missing
+    or malformed file (``GGUFError``), one that is not a LoRA adapter, or one that does not fit
+    the model (``AdapterMismatch``: another architecture, a missing tensor, other widths)."""
+    if not settings.loras:
+        return
+    from workbench.gguf import check_adapter_fits, read_adapter, read_split_headers
+
+    base = read_split_headers(settings.model_path)
+    for path, _scale in settings.loras:
+        if not os.path.isfile(path):
+            raise BadInput(f"no such LoRA adapter file: {path}")
+        check_adapter_fits(read_adapter(path), base)
+
+
 def resolve_load_settings(settings: LoadSettings) -> tuple[LoadSettings, list[str]]:
-    """Fill in what the user left to Workbench; returns the settings and notes saying why."""
+    """Fill in what the user left to Workbench; returns the settings and notes saying why.
+    LoRA adapters are checked against the model here (``check_loras``)."""
     if not os.path.isfile(settings.model_path):
         raise BadInput(f"no such model file: {settings.model_path}")
+    check_loras(settings)
     notes: list[str] = []
     if settings.repack is None:
         repack, note = repack_decision(settings.model_path)

@@ -131,6 +131,8 @@ class ModelInfo(Payload):
     # how the chat template writes tool calls (workbench.engine.tool_calls.TOOL_FORMATS), or
     # None: it takes no tools
     tool_format: str | None = None
+    # the LoRA adapters applied, (path, scale) each, as LoadSettings.loras asked for them
+    loras: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -551,7 +553,14 @@ def _convert(value: object, hint: Any, where: str) -> Any:
     if origin in (list, tuple):
         if not isinstance(value, list):
             raise ProtocolError(f"{where}: expected a list, got {_kind(value)}")
-        item = get_args(hint)[0] if get_args(hint) else Any
+        args = get_args(hint)
+        if origin is tuple and len(args) > 1 and args[1] is not Ellipsis:  # tuple[str, float]
+            if len(value) != len(args):
+                raise ProtocolError(f"{where}: expected a list of {len(args)} items, got "
+                                    f"{len(value)}")
+            return tuple(_convert(v, a, f"{where}[{i}]")
+                         for i, (v, a) in enumerate(zip(value, args, strict=True)))
+        item = args[0] if args else Any
         items = [_convert(v, item, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -68,8 +69,13 @@ class LoadSettings:
     # (one pooled, unit-length vector per input) and no chat. Each input is decoded in one
     # batch, so the worker raises n_batch and n_ubatch to the context (``embedding_load``).
     embedding: bool = False
+    # LoRA adapters applied to the model: (path, scale) each, in order; a scale of 0 loads the
+    # adapter but leaves the model's answers as they are. Checked against the model's header
+    # before llama.cpp sees them (workbench.engine.defaults.resolve_load_settings).
+    loras: tuple[tuple[str, float], ...] = ()
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "loras", _lora_entries(self.loras))
         if self.kv_type not in KV_TYPES:
             raise BadInput(f"unknown KV cache type {self.kv_type!r} (use one of {KV_TYPES})")
         if self.flash_attn not in ("on", "off", "auto"):
@@ -102,7 +108,8 @@ class LoadSettings:
                                    n_ubatch=n or self.n_ubatch)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        """JSON-ready: ``loras`` as a list of [path, scale] lists (as JSON gives it back)."""
+        return dataclasses.asdict(self) | {"loras": [list(entry) for entry in self.loras]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LoadSettings:
@@ -111,6 +118,31 @@ class LoadSettings:
         if unknown:
             raise BadInput(f"unknown load settings: {', '.join(sorted(unknown))}")
         return cls(**data)
+
+
+MAX_LORAS = 16  # adapters per load
+
+
+def _lora_entries(loras: Any) -> tuple[tuple[str, float], ...]:
+    """``loras`` as a tuple of (path, scale) tuples (JSON gives lists); ``BadInput`` unless
+    every path is a non-empty string and every scale a finite number."""
+    if not isinstance(loras, list | tuple):
+        raise BadInput("loras must be a list of [path, scale] pairs")
+    if len(loras) > MAX_LORAS:
+        raise BadInput(f"at most {MAX_LORAS} LoRA adapters, not {len(loras)}")
+    entries = []
+    for entry in loras:
+        if not isinstance(entry, list | tuple) or len(entry) != 2:
+            raise BadInput(f"a LoRA adapter is a [path, scale] pair, not {entry!r}")
+        path, scale = entry
+        if not isinstance(path, str) or not path:
+            raise BadInput("a LoRA adapter's path must be a non-empty string")
+        if isinstance(scale, bool) or not isinstance(scale, int | float):
+            raise BadInput(f"the scale of LoRA adapter {path} must be a number, not {scale!r}")
+        if not math.isfinite(scale):
+            raise BadInput(f"the scale of LoRA adapter {path} must be finite, not {scale}")
+        entries.append((path, float(scale)))
+    return tuple(entries)
 
 
 @dataclass(frozen=True)

@@ -15,3 +15,7 @@ class GGUFSourceError(BadInput):
 
 class GGUFRemoteError(RuntimeFailure):
     """A remote read failed: connection, timeout, server error, a server that misbehaves."""
+
+
+class AdapterMismatch(BadInput):
+    """A LoRA adapter that does not fit its base model (architecture, tensors, widths)."""

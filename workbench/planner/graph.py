@@ -37,6 +37,9 @@ class GraphShape:
     flash_attn: bool
     type_k: int
     type_v: int
+    # LoRA pairs applied (adapters at a non-zero scale): (base tensor, rank), in adapter order;
+    # each adds build_lora_mm's product, scale and add after the base tensor's matrix product
+    loras: tuple[tuple[str, int], ...] = ()
 
 
 class _Builder:
@@ -45,6 +48,10 @@ class _Builder:
         self.g = Graph()
         self._weights: dict[str, Tensor | None] = {}
         self._by_name: dict[str, TensorInfo] = {t.name: t for t in p.tensors}
+        self._names: dict[int, str] = {}  # id(weight leaf) -> its tensor name
+        self._loras: dict[str, list[int]] = {}
+        for base, rank in s.loras:
+            self._loras.setdefault(base, []).append(rank)
         self.v_trans = not s.flash_attn
         self.approximate = False
         self.n_embd_v_gqa_max = max((lp.n_embd_v_gqa for lp in p.layers), default=0)
@@ -55,6 +62,8 @@ class _Builder:
             info = self._by_name.get(name)
             self._weights[name] = (None if info is None else
                                    ggml.leaf(info.ggml_type, *info.shape, external=True))
+            if self._weights[name] is not None:
+                self._names[id(self._weights[name])] = name
         return self._weights[name]
 
     def need(self, name: str, *shape: int) -> Tensor:
@@ -79,7 +88,13 @@ class _Builder:
         return cur
 
     def mm(self, weight: Tensor, cur: Tensor) -> Tensor:
-        return ggml.mul_mat(weight, cur)
+        """build_lora_mm: the product, plus each LoRA pair's scaled ``b @ (a @ cur)``."""
+        res = ggml.mul_mat(weight, cur)
+        for rank in self._loras.get(self._names.get(id(weight), ""), ()):
+            a = ggml.leaf(F32, weight.ne[0], rank, external=True)
+            b = ggml.leaf(F32, rank, weight.ne[1], external=True)
+            res = ggml.add(res, ggml.scale(ggml.mul_mat(b, ggml.mul_mat(a, cur))))
+        return res
 
     def qkv(self, il: int, cur: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         lp = self.p.layers[il]
@@ -422,7 +437,7 @@ def compute_buffer_bytes(p: ModelParams, shape: GraphShape, *, alignment: int = 
     """Bytes of the compute buffer llama.cpp reserves: the larger of the prompt (n_tokens) and
     the one-token generation graph, as ``sched_reserve`` reserves both."""
     tg_shape = GraphShape(1, 1, shape.n_kv, shape.n_kv_swa, shape.flash_attn, shape.type_k,
-                          shape.type_v)
+                          shape.type_v, shape.loras)
     try:
         pp = ggml.allocate(build_graph(p, shape), alignment)
         tg = ggml.allocate(build_graph(p, tg_shape), alignment)

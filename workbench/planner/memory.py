@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from workbench.errors import BadInput
-from workbench.gguf import GGUFHeader
+from workbench.gguf import AdapterSummary, GGUFHeader
 from workbench.planner import ggml
 from workbench.planner.graph import EXACT_ARCHS, GraphShape, build_graph, compute_buffer_bytes
 from workbench.planner.hparams import ModelParams, model_params
 from workbench.planner.kvcache import cache_cells, kv_layer_bytes, recurrent_layer_bytes
-from workbench.planner.weights import LayerWeights, place_weights
+from workbench.planner.weights import LayerWeights, place_adapters, place_weights
 
 MiB = 1 << 20
 Backend = Literal["cpu", "cuda", "metal", "vulkan", "rocm"]
@@ -79,6 +79,13 @@ class MemoryPlan:
     fit: str
     exact_graph: bool  # the compute graph of this architecture is rebuilt node for node
     notes: tuple[str, ...] = field(default=())
+    # of weights_gpu_bytes and weights_cpu_bytes: LoRA adapters' tensors (real allocations)
+    adapter_gpu_bytes: int = 0
+    adapter_cpu_bytes: int = 0
+
+    @property
+    def adapter_bytes(self) -> int:
+        return self.adapter_gpu_bytes + self.adapter_cpu_bytes
 
     @property
     def weights_bytes(self) -> int:
@@ -172,12 +179,16 @@ def estimate_memory(
     n_cpu_moe: int = 0,
     swa_full: bool = False,
     n_gpus: int = 1,
+    loras: Sequence[AdapterSummary | tuple[AdapterSummary, float]] = (),
 ) -> MemoryPlan:
     """What llama.cpp allocates to load ``model`` with these settings (see the module doc).
 
     ``n_gpu_layers`` counts like llama.cpp (-1: all; the output layer is offloaded first).
     ``swa_full=False`` (Workbench's and llama-server's default): sliding-window layers keep only
-    their window; True gives them the full context (llama.cpp's C default).
+    their window; True gives them the full context (llama.cpp's C default). ``loras``: the
+    LoRA adapters loaded with it, each with its scale (1 when not given): their tensors join
+    the weights, on the device of the tensor each one changes, and those at a non-zero scale
+    add their products to the compute graph.
     Raises ``BadInput`` for impossible settings.
     """
     p = _params(model)
@@ -217,8 +228,12 @@ def estimate_memory(
         else:
             kv_cpu += size
 
+    adapters = [(lora, 1.0) if isinstance(lora, AdapterSummary) else lora for lora in loras]
+    applied = tuple((pair.base, pair.rank) for lora, scale in adapters if scale
+                    for pair in lora.pairs)  # llama.cpp leaves zero-scale ones out of the graph
     shape = GraphShape(n_tokens=n_tokens, n_outputs=n_tokens, n_kv=cells.cells,
-                       n_kv_swa=cells.cells_swa, flash_attn=fa, type_k=type_kv, type_v=type_kv)
+                       n_kv_swa=cells.cells_swa, flash_attn=fa, type_k=type_kv, type_v=type_kv,
+                       loras=applied)
     peak = _cached(p, shape, COMPUTE_ALIGNMENT[backend], compute_buffer_bytes)
     if not gpu:
         compute_gpu, compute_cpu = 0, peak
@@ -249,7 +264,10 @@ def estimate_memory(
         notes.append(f"compute buffer of {p.arch} approximated with a llama-style graph")
     if n_seq > 1:
         notes.append("compute buffer simulated for one sequence")
-    weights_cpu = placement.cpu_bytes
+    adapter_gpu, adapter_cpu = place_adapters(p, [lora for lora, _ in adapters],
+                                              n_gpu_layers=n_gpu_layers,
+                                              backend=backend, n_cpu_moe=n_cpu_moe)
+    weights_cpu = placement.cpu_bytes + adapter_cpu
     if repack and placement.repack_bytes and use_mmap:
         # the repacked copy comes on top of the mapped file (read while repacking: resident)
         weights_cpu += placement.repack_bytes
@@ -260,12 +278,13 @@ def estimate_memory(
         ctx=cells.n_ctx, n_ubatch=n_ubatch_eff, n_seq=n_seq, flash_attn=fa, kv_type=kv_type,
         backend=backend, n_layers=p.n_layer + 1, n_blocks=p.n_layer, gpu_layers=gpu_layers,
         n_cpu_moe=n_cpu_moe,
-        weights_gpu_bytes=placement.gpu_bytes, weights_cpu_bytes=weights_cpu,
+        weights_gpu_bytes=placement.gpu_bytes + adapter_gpu, weights_cpu_bytes=weights_cpu,
         repack_bytes=placement.repack_bytes, weights_mapped=use_mmap,
         kv_gpu_bytes=kv_gpu, kv_cpu_bytes=kv_cpu,
         compute_gpu_bytes=compute_gpu, compute_cpu_bytes=compute_cpu,
         output_bytes=output, overhead_bytes=overhead, layers=placement.layers, fit=fit,
-        exact_graph=exact, notes=tuple(notes),
+        exact_graph=exact, notes=tuple(notes), adapter_gpu_bytes=adapter_gpu,
+        adapter_cpu_bytes=adapter_cpu,
     )
 
 

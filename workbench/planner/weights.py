@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import platform
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from workbench.gguf import TensorInfo
+from workbench.gguf import AdapterSummary, TensorInfo
 from workbench.planner.ggml import is_quantized, row_size
 from workbench.planner.hparams import ModelParams
 
 MATRIX_ROW_PADDING = 512
+CPU_TENSOR_ALIGNMENT = 32  # TENSOR_ALIGNMENT: the CPU buffer type's alignment
 GPU_TENSOR_ALIGNMENT = {"cuda": 128, "rocm": 128, "vulkan": 64, "metal": 32}
 PADDED_BACKENDS = frozenset({"cuda", "rocm"})
 INPUT_TENSORS = ("token_embd.", "token_types.", "position_embd.", "token_embd_norm.")
@@ -154,3 +156,27 @@ def place_weights(p: ModelParams, *, n_gpu_layers: int, backend: str, repack: bo
         largest_cpu_matrix=largest_cpu,
         gpu_layers=gpu_layers,
     )
+
+
+def place_adapters(p: ModelParams, adapters: Sequence[AdapterSummary], *, n_gpu_layers: int,
+                   backend: str, n_cpu_moe: int = 0) -> tuple[int, int]:
+    """(GPU, CPU) bytes of LoRA adapters' tensors. llama.cpp puts each pair in the buffer type
+    of the base tensor it changes, the plain CPU buffer where that one was repacked
+    (llama_adapter_lora_init_impl), each tensor aligned to its buffer's alignment; they are
+    real allocations (read from the file, never memory-mapped)."""
+    n_layer = p.n_layer
+    gpu = backend != "cpu"
+    start = gpu_layer_start(n_layer, n_gpu_layers) if gpu else n_layer + 1
+    gpu_bytes = cpu_bytes = 0
+    for adapter in adapters:
+        for pair in adapter.pairs:
+            il = tensor_layer(pair.base, n_layer)
+            on_gpu = gpu and il >= start
+            if il >= 0 and il < n_cpu_moe and _EXPERTS.search(pair.base):
+                on_gpu = False
+            for half in (pair.a, pair.b):
+                if on_gpu:
+                    gpu_bytes += gpu_tensor_bytes(half, backend)
+                else:
+                    cpu_bytes += -(-half.n_bytes // CPU_TENSOR_ALIGNMENT) * CPU_TENSOR_ALIGNMENT
+    return gpu_bytes, cpu_bytes

@@ -7,8 +7,11 @@ real. Nothing here imports llama_cpp: quantisation runs in a child process.
     synthesize(out, arch, preset=..., layers=..., quant=..., seed=...) -> SynthResult
     tiny_model(arch, quant="Q8_0", fault=None) -> Path      (cached test models)
     plan_tensors(arch, preset, layers) -> [(name, shape)]   (no weights written)
+    write_lora_adapter(out, base, rank=..., targets=..., mismatch=None) -> Path  (a LoRA)
 """
 
+from workbench.synth.adapter import MISMATCHES as LORA_MISMATCHES
+from workbench.synth.adapter import write_lora_adapter
 from workbench.synth.build import (
     FAULTS,
     SynthCancelled,
@@ -25,6 +28,7 @@ from workbench.synth.writer import SYNTH_FORMAT_VERSION
 __all__ = [
     "ARCHITECTURES",
     "FAULTS",
+    "LORA_MISMATCHES",
     "PRESETS",
     "QUANT_TYPES",
     "SYNTH_FORMAT_VERSION",
@@ -38,4 +42,5 @@ __all__ = [
     "synth_cache_dir",
     "synthesize",
     "tiny_model",
+    "write_lora_adapter",
 ]

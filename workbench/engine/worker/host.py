@@ -112,6 +112,7 @@ class ModelHost:
 
     def __init__(self) -> None:
         self.llm: llama_cpp.Llama | None = None
+        self._loras: list[Any] = []  # llama_adapter_lora pointers, freed before the model
         self.settings: LoadSettings | None = None
         self.info: ModelInfo | None = None
         self.cancel = threading.Event()
@@ -134,6 +135,7 @@ class ModelHost:
             pooling, trained = _embedding_pooling(settings.model_path)
             # each input is decoded whole, in one micro-batch (LoadSettings.embedding_load)
             n_batch = n_ubatch = settings.n_ctx or trained or settings.n_batch
+        llm: llama_cpp.Llama | None = None
         try:
             with llama_params(
                 repack=repack, flash_attn=settings.flash_attn, abort_callback=None
@@ -155,6 +157,8 @@ class ModelHost:
                     swa_full=settings.swa_full,
                     verbose=True,
                 )
+            if settings.loras:
+                self._apply_loras(llm, settings.loras)
             if settings.embedding:
                 print(f"workbench worker: embeddings pooled by {POOLING_NAMES[pooling]}",
                       file=sys.stderr, flush=True)
@@ -162,6 +166,9 @@ class ModelHost:
             else:
                 _warm_up(llm)
         except (ValueError, RuntimeError) as err:
+            if llm is not None and self._loras:
+                self._free_loras(llm)
+                llm.close()
             raise HostError("load_failed", f"llama.cpp could not load the model: {err}") from None
         load_ms = (time.perf_counter() - started) * 1000.0
         self.llm, self.settings = llm, settings
@@ -192,11 +199,47 @@ class ModelHost:
             gpu_offload=bool(llama_cpp.llama_supports_gpu_offload()),
             llama_cpp_version=llama_cpp.__version__,
             tool_format=tool_format(template),
+            loras=settings.loras,
         )
         return self.info
 
+    def _apply_loras(self, llm: llama_cpp.Llama, loras: tuple[tuple[str, float], ...]) -> None:
+        """Load each adapter (kept until unload) and set them all on the context at their
+        scales. An adapter llama.cpp refuses frees the ones before it and the model, then
+        raises HostError (the fit check before the load keeps that for unforeseen cases)."""
+        for path, _scale in loras:
+            handle = (llama_cpp.llama_adapter_lora_init(llm.model, os.fsencode(path))
+                      if os.path.isfile(path) else None)
+            if not handle:
+                self._free_loras(llm)
+                llm.close()
+                raise HostError("load_failed", f"llama.cpp could not load the LoRA adapter "
+                                f"{path} (its log says why)" if os.path.isfile(path)
+                                else f"no such LoRA adapter file: {path}")
+            self._loras.append(handle)
+        handles = (llama_cpp.llama_adapter_lora_p_ctypes * len(loras))(*self._loras)
+        scales = (ctypes.c_float * len(loras))(*(scale for _path, scale in loras))
+        if llama_cpp.llama_set_adapters_lora(llm.ctx, handles, len(loras), scales):
+            self._free_loras(llm)
+            llm.close()
+            raise HostError("load_failed", "llama.cpp could not apply the LoRA adapters")
+        print(f"workbench worker: {len(loras)} LoRA adapter(s) applied: "
+              + ", ".join(f"{os.path.basename(p)} x{s:g}" for p, s in loras),
+              file=sys.stderr, flush=True)
+
+    def _free_loras(self, llm: llama_cpp.Llama) -> None:
+        """Take the adapters off the context and free them: before the model is freed (which
+        frees any adapter still registered with it)."""
+        if not self._loras:
+            return
+        llama_cpp.llama_set_adapters_lora(llm.ctx, None, 0, None)
+        for handle in self._loras:
+            llama_cpp.llama_adapter_lora_free(handle)
+        self._loras = []
+
     def unload(self) -> None:
         if self.llm is not None:
+            self._free_loras(self.llm)
             self.llm.close()
         self.llm, self.settings, self._formatter, self.info = None, None, None, None
 
