@@ -46,6 +46,7 @@ from workbench.ui.code_highlight import (
     style_name,
     warm_up,
 )
+from workbench.ui.flow_layout import FlowLayout
 from workbench.ui.fonts import code_families
 from workbench.ui.stream_buffer import LiveFigures
 from workbench.ui.style import code_background, is_dark
@@ -95,7 +96,7 @@ class MessageBody(QTextBrowser):
         self.setOpenLinks(False)  # model output is untrusted: links are shown, never followed
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
         self.viewport().setAutoFillBackground(False)
-        self.setStyleSheet("QTextBrowser { background: transparent; }")
+        self.setStyleSheet("QTextBrowser { background: transparent; border: none; padding: 0; }")
         self.document().setUndoRedoEnabled(False)
         self.document().setDocumentMargin(2)
         self.document().documentLayout().documentSizeChanged.connect(self._fit)
@@ -358,14 +359,12 @@ def _squeezed(text: str) -> str:
 
 
 class MetricsRow(QWidget):
-    """A line of small figures, each with its definition as a tooltip."""
+    """A line of small figures, each with its definition as a tooltip; a narrow message wraps
+    them onto more lines rather than growing wider than the conversation."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._layout = QHBoxLayout(self)
-        self._layout.setContentsMargins(0, 0, 0, 0)
-        self._layout.setSpacing(14)
-        self._layout.addStretch(1)
+        self._layout = FlowLayout(self, spacing=14)
         self.labels: dict[str, QLabel] = {}
 
     def set_items(self, items: list[MetricItem]) -> None:
