@@ -113,6 +113,12 @@ def test_one_stylesheet_in_both_themes_and_at_twice_the_text(themed: MainWindow)
         assert button.sizeHint().height() >= 1.6 * height  # the 1 px borders do not grow
         assert themed.rail.iconSize().height() >= 1.8 * rail[0].height()
         assert themed.rail.width() >= 1.6 * rail[1]
+        QApplication.processEvents()
+        metrics = themed.rail.fontMetrics()
+        for row in range(themed.rail.count()):  # no page's name is cut, scroll bar or not
+            item = themed.rail.item(row)
+            room = themed.rail.visualItemRect(item).width() - themed.rail.iconSize().width()
+            assert room > metrics.horizontalAdvance(item.text()), item.text()
     finally:
         app.setFont(normal)
     assert app.styleSheet() == dark and themed.rail.iconSize() == rail[0]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QEvent, QSize, Qt, Signal
-from PySide6.QtGui import QIcon
+from PySide6.QtGui import QIcon, QResizeEvent
 from PySide6.QtWidgets import QAbstractItemView, QListWidget, QListWidgetItem, QWidget
 
 KEY_ROLE = Qt.ItemDataRole.UserRole
@@ -42,7 +42,15 @@ class NavRail(QListWidget):
             item = self.item(row)
             item.setSizeHint(QSize(0, max(36, metrics.height() + 20)))
             widest = max(widest, metrics.horizontalAdvance(item.text()))
-        self.setFixedWidth(max(widest + side + 52, 132))
+        rows = self.count() * (max(36, metrics.height() + 20) + 2 * self.spacing())
+        bar = self.verticalScrollBar().sizeHint().width() if rows > self.height() else 0
+        grow = max(1.0, self.font().pointSizeF() / 10)  # the style's paddings grow so
+        self.setFixedWidth(max(widest + side + round(52 * grow) + bar, 132))  # nothing elides
+
+    def resizeEvent(self, event: QResizeEvent) -> None:
+        super().resizeEvent(event)
+        if event.oldSize().height() != event.size().height():
+            self._fit_to_font()
 
     def changeEvent(self, event: QEvent) -> None:
         super().changeEvent(event)

@@ -135,7 +135,7 @@ def app_stylesheet(palette: QPalette, point_size: float = 10.0,
     QPushButton[primary="true"]:pressed {{ background: {css(accent.darker(115))}; }}
     QPushButton[primary="true"]:focus {{ border: 2px solid {css(blend(accent, text, 0.6))}; }}
     QPushButton[primary="true"]:disabled {{
-        background: {css(blend(window, accent, 0.35))}; color: {css(blend(on_accent, window, 0.3))};
+        background: {css(button)}; color: {css(disabled)}; font-weight: 600;
         border-color: {css(blend(window, accent, 0.35))};
     }}
     QToolButton {{ border: 1px solid transparent; border-radius: {px(6)}; padding: {px(3)}; }}
