@@ -41,7 +41,11 @@ GLYPHS: dict[str, str] = {
     "error": "mdi6.alert-circle-outline",
     "arrow-up": "mdi6.chevron-up",
     "arrow-down": "mdi6.chevron-down",
+    "check-on": "mdi6.checkbox-marked",
+    "check-off": "mdi6.checkbox-blank-outline",
     "notice": "mdi6.information-outline",
+    "adapter": "mdi6.puzzle-outline",
+    "remove": "mdi6.close",
 }
 
 
@@ -97,16 +101,21 @@ def icon(purpose: str, hue: QColor | None = None) -> QIcon:
 
 
 def arrow_files(folder: Path, palette: QPalette) -> dict[str, str]:
-    """The combo and spin boxes' arrows as PNG files in ``folder`` (a stylesheet can only draw
-    an image file), in the palette's text and disabled colours; 32 px, for high-DPI screens."""
-    colours = {"": palette.color(QPalette.ColorRole.Text),
-               "-disabled": palette.color(QPalette.ColorGroup.Disabled,
-                                          QPalette.ColorRole.Text)}
+    """The combo and spin boxes' arrows and the check boxes' boxes as PNG files in ``folder``
+    (a stylesheet can only draw an image file): arrows in the palette's text and disabled
+    colours, a ticked box in the accent colour; 32 px, for high-DPI screens."""
+    text = palette.color(QPalette.ColorRole.Text)
+    disabled = palette.color(QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text)
+    accent = palette.color(QPalette.ColorRole.Highlight)
+    wanted = {"up": ("arrow-up", text), "up-disabled": ("arrow-up", disabled),
+              "down": ("arrow-down", text), "down-disabled": ("arrow-down", disabled),
+              "check-on": ("check-on", accent), "check-off": ("check-off", text),
+              "check-on-disabled": ("check-on", disabled),
+              "check-off-disabled": ("check-off", disabled)}
     files = {}
-    for direction in ("up", "down"):
-        for suffix, colour in colours.items():
-            path = folder / f"{direction}{suffix}-{colour.name()[1:]}.png"
-            if not path.is_file():
-                icon(f"arrow-{direction}", colour).pixmap(32, 32).save(str(path))
-            files[direction + suffix] = str(path)
+    for key, (purpose, colour) in wanted.items():
+        path = folder / f"{key}-{colour.name()[1:]}.png"
+        if not path.is_file():
+            icon(purpose, colour).pixmap(32, 32).save(str(path))
+        files[key] = str(path)
     return files

@@ -94,9 +94,9 @@ def app_stylesheet(palette: QPalette, point_size: float = 10.0,
     table headers, the navigation rail, slim scroll bars. Colours come from ``palette`` and
     sizes grow with the font (200% text gives twice the padding), so light, dark and large
     text all hold together; Qt scales the pixel sizes on high-DPI screens. ``arrows`` names
-    image files (keys "up", "down", "up-disabled", "down-disabled") for the combo and spin
-    boxes' arrows, which a styled box no longer draws by itself (theme.StyleKeeper makes them);
-    without them the boxes keep Fusion's own frame and arrows."""
+    image files (icons.arrow_files) for the combo and spin boxes' arrows and the check boxes,
+    which a styled box no longer draws by itself (theme.StyleKeeper makes them); without
+    them the boxes keep Fusion's own frame and arrows."""
     role = QPalette.ColorRole
     window, base, text = (palette.color(role.Window), palette.color(role.Base),
                           palette.color(role.WindowText))
@@ -203,7 +203,8 @@ def app_stylesheet(palette: QPalette, point_size: float = 10.0,
         border-bottom-color: {css(card)}; font-weight: 600; }}
     QTabBar::tab:hover:!selected {{ background: {css(hover)}; }}
     QTabBar::tab:focus {{ border: 2px solid {css(accent)}; }}
-    QCheckBox:focus, QRadioButton:focus {{ outline: none; border-bottom: 2px solid {css(accent)}; }}
+    QCheckBox:focus, QRadioButton:focus {{ background: {css(blend(window, accent, 0.22))};
+        border-radius: {px(4)}; }}
     QScrollBar:vertical {{ width: {px(11)}; background: transparent; margin: 0; }}
     QScrollBar:horizontal {{ height: {px(11)}; background: transparent; margin: 0; }}
     QScrollBar::handle {{ background: {css(blend(window, text, 0.28))}; border-radius: {px(4)};
@@ -224,7 +225,7 @@ def app_stylesheet(palette: QPalette, point_size: float = 10.0,
 
 
 def _arrow_rules(arrows: dict[str, str], px: Callable[..., str], line: QColor) -> str:
-    """Drop-down and spin arrows drawn from ``arrows``' image files."""
+    """Drop-down and spin arrows, and check boxes, drawn from ``arrows``' image files."""
     def url(key: str) -> str:
         return "url(" + arrows[key].replace("\\", "/") + ")"
 
@@ -249,6 +250,15 @@ def _arrow_rules(arrows: dict[str, str], px: Callable[..., str], line: QColor) -
     QSpinBox::down-arrow:disabled, QDoubleSpinBox::down-arrow:disabled,
     QSpinBox::down-arrow:off, QDoubleSpinBox::down-arrow:off {{
         image: {url("down-disabled")}; }}
+    QCheckBox::indicator, QAbstractItemView::indicator {{ width: {px(16)}; height: {px(16)}; }}
+    QCheckBox::indicator:unchecked, QAbstractItemView::indicator:unchecked {{
+        image: {url("check-off")}; }}
+    QCheckBox::indicator:checked, QAbstractItemView::indicator:checked {{
+        image: {url("check-on")}; }}
+    QCheckBox::indicator:unchecked:disabled, QAbstractItemView::indicator:unchecked:disabled {{
+        image: {url("check-off-disabled")}; }}
+    QCheckBox::indicator:checked:disabled, QAbstractItemView::indicator:checked:disabled {{
+        image: {url("check-on-disabled")}; }}
     QComboBox:focus {{ padding-right: {px(22, 1)}; }}
     QSpinBox:focus, QDoubleSpinBox:focus {{ padding-right: {px(20, 1)}; }}
     """
