@@ -38,8 +38,8 @@ def test_scan_lists_models_and_delete_removes_the_file(qtbot, tmp_path: Path,
     names = {m.path: m for m in page.models}
     assert str(copy) in names and names[str(copy)].status == "ok"
     row = [m.path for m in page.models].index(str(copy))
-    assert page.table.item(row, 1).text() == "Q8_0"
-    assert page.table.item(row, 3).text() == "llama"
+    assert page.table.item(row, 2).text() == "Q8_0"
+    assert page.table.item(row, 4).text() == "llama"
     page.table.selectRow(row)
     assert page.open_button.isEnabled() and page.path_label.text() == str(copy)
     page.confirm_delete = lambda model: True  # the Yes of the confirmation dialog

@@ -4,7 +4,10 @@ Sources: the Hugging Face cache (where ``workbench pull`` and every HF tool down
 the user adds, and the model folders of LM Studio, Ollama, GPT4All and Jan (``apps.py``). Each
 model carries what its GGUF header says (architecture, parameters, quant, context length; read
 once and remembered by size and modification time), its size, source and last use. Unfinished
-downloads are listed as ``partial``, unreadable or truncated files as ``broken``.
+downloads are listed as ``partial``, unreadable or truncated files as ``broken``. LoRA adapters
+(``general.type`` = ``adapter``) are not models: ``scan_library`` leaves them out unless asked
+(``adapters=True``, the Library page), and then lists them with ``kind="lora-adapter"`` and the
+listed models each one fits (``workbench.hub.adapters``).
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ from workbench.store.state_file import read_json_state, write_json_atomic
 
 SOURCES = ("hf-cache", "folder", "lmstudio", "ollama", "gpt4all", "jan")
 STATUSES = ("ok", "partial", "broken")
-INDEX_VERSION = 1
+INDEX_VERSION = 2  # 2: adapters are told from models
+MODEL, LORA_ADAPTER = "model", "lora-adapter"
 _index_lock = threading.Lock()
 
 
@@ -70,6 +74,16 @@ class LocalModel:
     deletable: bool = True
     delete_note: str | None = None
     aliases: list[str] = field(default_factory=list)
+    kind: str = MODEL  # or LORA_ADAPTER: not loadable as a model
+    # a LoRA adapter's facts (None for a model): rank, alpha, the tensor kinds it changes
+    adapter_rank: int | None = None
+    adapter_alpha: float | None = None
+    adapter_targets: list[str] = field(default_factory=list)
+    fits: list[str] = field(default_factory=list)  # an adapter: the paths of the models it fits
+
+    @property
+    def is_adapter(self) -> bool:
+        return self.kind == LORA_ADAPTER
 
     def to_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -282,15 +296,24 @@ def _fingerprint(files: Iterable[Path]) -> list[list[int]] | None:
 
 
 def _summarize(files: tuple[Path, ...]) -> dict[str, Any]:
-    from workbench.gguf import GGUFError, read_header, summarize
+    from workbench.gguf import GGUFError, is_adapter, read_header, summarize, summarize_adapter
 
+    adapter = False
     try:
         headers = [read_header(f) for f in files]
+        if is_adapter(headers[0]):
+            adapter = True
+            a = summarize_adapter(headers[0])
+            return {"kind": LORA_ADAPTER, "architecture": a.architecture, "name": a.name,
+                    "rank": a.rank, "alpha": a.alpha, "targets": list(a.targets),
+                    "dominant_type": max(a.tensor_types, key=lambda k: a.tensor_types[k],
+                                         default=None)}
         s = summarize(headers)
     except GGUFError as err:
-        return {"error": str(err)}
+        return {"error": str(err)} | ({"kind": LORA_ADAPTER} if adapter else {})
     except Exception as err:  # unreadable in some other way: flag it, keep listing
-        return {"error": f"{type(err).__name__}: {err}"}
+        return {"error": f"{type(err).__name__}: {err}"} | (
+            {"kind": LORA_ADAPTER} if adapter else {})
     return {"architecture": s.architecture, "parameters": s.parameter_count,
             "context_length": s.context_length, "file_type": s.file_type,
             "dominant_type": s.dominant_type, "name": s.name}
@@ -354,8 +377,16 @@ def _to_model(found: Found, index: _HeaderIndex, uses: dict[str, float]) -> Loca
     )
     if status == "ok":
         summary = index.get(files)
+        model.kind = summary.get("kind", MODEL)
         if "error" in summary:
             model.status, model.problem = "broken", summary["error"]
+        elif model.kind == LORA_ADAPTER:
+            model.architecture = summary.get("architecture")
+            model.model_name = summary.get("name")
+            model.adapter_rank = summary.get("rank")
+            model.adapter_alpha = summary.get("alpha")
+            model.adapter_targets = list(summary.get("targets") or [])
+            model.quant = summary.get("dominant_type")
         else:
             model.architecture = summary.get("architecture")
             model.parameters = summary.get("parameters")
@@ -370,9 +401,12 @@ def _to_model(found: Found, index: _HeaderIndex, uses: dict[str, float]) -> Loca
 
 def scan_library(*, config: HubConfig | None = None, env: HomeEnv | None = None,
                  extra_folders: Iterable[Path] | None = None, sources: Iterable[str] = SOURCES,
-                 progress: Callable[[str], None] | None = None) -> list[LocalModel]:
-    """Every local GGUF, deduplicated by real file (the first source wins, the others become
-    aliases), sorted by source then name."""
+                 progress: Callable[[str], None] | None = None,
+                 adapters: bool = False) -> list[LocalModel]:
+    """Every local GGUF model, deduplicated by real file (the first source wins, the others
+    become aliases), sorted by source then name. LoRA adapters are left out; with
+    ``adapters=True`` they are listed too (``kind="lora-adapter"``), each with the listed
+    models it fits (``fits``)."""
     config = config or HubConfig.from_env()
     env = env or HomeEnv.current()
     wanted = set(sources)
@@ -407,8 +441,24 @@ def scan_library(*, config: HubConfig | None = None, env: HomeEnv | None = None,
         by_file[key] = model
         models.append(model)
     index.save()
+    if adapters:
+        _fill_fits(models)
+    else:
+        models = [m for m in models if not m.is_adapter]
     order = {s: i for i, s in enumerate(SOURCES)}
     return sorted(models, key=lambda m: (order.get(m.source, 99), m.name.lower(), m.path))
+
+
+def _fill_fits(listed: list[LocalModel]) -> None:
+    """Set ``fits`` of every usable adapter listed to the paths of the usable models listed
+    (of its architecture) it fits."""
+    from workbench.hub.adapters import adapter_fits
+
+    models = [m for m in listed if not m.is_adapter and m.status == "ok"]
+    for adapter in listed:
+        if adapter.is_adapter and adapter.status == "ok":
+            adapter.fits = [m.path for m in models if m.architecture == adapter.architecture
+                            and adapter_fits(adapter.path, m.files)]
 
 
 def _file_key(path: Path) -> tuple[int, int] | str:

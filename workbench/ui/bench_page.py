@@ -582,7 +582,7 @@ class BenchPage(QWidget):
     def _scanned(self, found: list[LocalModel]) -> None:
         self._scan = None
         self.scanned_once = True
-        usable = [m for m in found if m.status == "ok"]
+        usable = [m for m in found if m.status == "ok" and not m.is_adapter]
         for model in usable:
             label = " · ".join(part for part in (model.name, model.quant or "",
                                                  format_bytes(model.size)) if part)

@@ -53,6 +53,11 @@ from workbench.ui.stream_buffer import LiveFigures
 from workbench.ui.widgets import make_primary, plain_label, plain_tip
 
 GGUF_MAGIC = b"GGUF"
+# general.type = "adapter" as GGUF writes it (a key string, the string type 8, the value), in
+# the first bytes of a LoRA adapter: adapters carry no tokenizer, so their metadata is short
+ADAPTER_KEY = (len(b"general.type").to_bytes(8, "little") + b"general.type"
+               + (8).to_bytes(4, "little") + len(b"adapter").to_bytes(8, "little") + b"adapter")
+ADAPTER_SNIFF_BYTES = 1 << 16
 CRASH_NOTE = "Interrupted: the model process crashed."
 SPLITTER_KEY = "chat/splitter_v2"  # v1 had no conversation sidebar
 SIDEBAR_KEY = "chat/conversations_visible"
@@ -81,6 +86,16 @@ def gguf_problem(path: str) -> str | None:
     return None
 
 
+def looks_like_adapter(path: str) -> bool:
+    """The file says it is an adapter (``general.type`` = ``adapter``) in its first bytes:
+    cheap enough for the GUI thread, whatever the size of the file."""
+    try:
+        with open(path, "rb") as handle:
+            return ADAPTER_KEY in handle.read(ADAPTER_SNIFF_BYTES)
+    except OSError:
+        return False
+
+
 def model_summary(info: LoadedModel) -> str:
     parts = [info.name or Path(info.model_path).stem]
     if info.architecture:
@@ -89,7 +104,14 @@ def model_summary(info: LoadedModel) -> str:
         parts.append(format_bytes(info.model_size_bytes))
     if info.n_ctx:
         parts.append(f"context {info.n_ctx}")
+    if info.loras:
+        parts.append(adapters_summary(info.loras))
     return " · ".join(parts)
+
+
+def adapters_summary(loras: tuple[tuple[str, float], ...]) -> str:
+    """``LoRA one ×1, two ×0.5``: the applied adapters, by file name and scale."""
+    return "LoRA " + ", ".join(f"{Path(path).stem} ×{scale:g}" for path, scale in loras)
 
 
 class ChatPage(QWidget):
@@ -268,12 +290,47 @@ class ChatPage(QWidget):
         if problem:
             self.banner.show_error("This file cannot be opened", problem)
             return False
+        if looks_like_adapter(path):
+            return self._adapter_opened(path)
         try:
             settings = self.settings_panel.load_settings(os.path.abspath(path))
         except WorkbenchError as err:
             self.banner.show_error("The loading settings are not valid", str(err))
             return False
+        problem = self.settings_panel.adapter_problem(settings.model_path)
+        if problem is not None:  # a mismatched adapter never reaches llama.cpp
+            self.set_panel_visible(True)
+            self.banner.show_error("A LoRA adapter does not fit this model",
+                                   f"{problem} Remove it in the side panel's LoRA adapters, "
+                                   "or open a model it fits.")
+            return False
         return self.bridge.load(settings)
+
+    def _adapter_opened(self, path: str) -> bool:
+        """A LoRA adapter opened as a model: added to the side panel for the model there is
+        (reload to apply); refused with a word on what to do when there is none."""
+        name = Path(path).name
+        if self.settings_panel.preview.model_path is None:
+            self.banner.show_error(
+                "This file is a LoRA adapter, not a model",
+                f"{name} changes a model; it cannot be loaded on its own. Open the model it "
+                "was made for, then add it in the side panel's LoRA adapters.")
+            return False
+        self.set_panel_visible(True)
+        if self.settings_panel.add_adapter(path):
+            self.statusMessage.emit(f"Added the LoRA adapter {name}; reload to apply it.")
+        return False
+
+    def open_with_adapter(self, model_path: str, adapter_path: str, scale: float = 1.0) -> bool:
+        """Add the LoRA adapter to the side panel (checked against the model) and load the
+        model with it; False when the adapter does not fit or the load cannot start."""
+        if self.bridge.busy:
+            self.statusMessage.emit("Wait for the current answer or load to finish.")
+            return False
+        self.set_panel_visible(True)
+        if not self.settings_panel.add_adapter(adapter_path, scale, model_path=model_path):
+            return False
+        return self.open_model(model_path)
 
     def reload_model(self) -> bool:
         if self.bridge.settings is None:
@@ -677,6 +734,7 @@ class ChatPage(QWidget):
         if settings is not None:
             self.settings_panel.set_model(settings.model_path, settings)
         notes = "".join(f"\n{note}" for note in info.notes)
+        notes += "".join(f"\nLoRA adapter {path} at scale {scale:g}" for path, scale in info.loras)
         self.model_label.setToolTip(plain_tip(
             f"{info.model_path}\nloaded in {format_ms(info.load_ms)}, "
             f"{info.threads} threads, weight repacking "

@@ -149,7 +149,7 @@ class TargetsPanel(QWidget):
     def _scanned(self, found: list[LocalModel]) -> None:
         self.scanned_once = True
         self.rescan_button.setEnabled(True)
-        usable = [m for m in found if m.status == "ok"]
+        usable = [m for m in found if m.status == "ok" and not m.is_adapter]
         for model in usable:
             label = " · ".join(p for p in (model.name, model.quant or "",
                                            format_bytes(model.size)) if p)

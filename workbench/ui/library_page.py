@@ -1,6 +1,10 @@
 """The Library page: every GGUF model on this machine (the Hugging Face cache, added folders,
 LM Studio, Ollama, GPT4All, Jan), with Open in Chat, Show in folder and Delete.
 
+LoRA adapters found there are listed as adapters (Kind: "LoRA adapter · llama · rank 8"), with
+the listed models each one fits; Open in Chat on an adapter opens a model it fits with the
+adapter in the Chat page's side panel. An adapter is never offered to load as a model.
+
 The scan reads GGUF headers, so it runs off the GUI thread (``BackgroundCall``); the page scans
 when it is first shown and on Rescan.
 """
@@ -8,6 +12,8 @@ when it is first shown and on Rescan.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
+from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QShowEvent
@@ -34,18 +40,40 @@ from workbench.ui.widgets import (
 )
 
 Scanner = Callable[[], list[LocalModel]]
-COLUMNS = ("Name", "Quant", "Size", "Architecture", "Parameters", "Context", "Source",
+COLUMNS = ("Name", "Kind", "Quant", "Size", "Architecture", "Parameters", "Context", "Source",
            "Status", "Last used")
+KIND_COLUMN, STATUS_COLUMN = COLUMNS.index("Kind"), COLUMNS.index("Status")
 
 
 def parameters_text(count: int | None) -> str:
     return format_count(count) if count else ""
 
 
-def row_values(model: LocalModel) -> list[str]:
+def kind_text(model: LocalModel) -> str:
+    """"Model", or "LoRA adapter · llama · rank 8"."""
+    if not model.is_adapter:
+        return "Model"
+    parts = ["LoRA adapter"]
+    if model.architecture:
+        parts.append(model.architecture)
+    if model.adapter_rank:
+        parts.append(f"rank {model.adapter_rank}")
+    return " · ".join(parts)
+
+
+def fits_text(model: LocalModel, names: dict[str, str]) -> str:
+    """An adapter's "fits: SmolLM2-135M-Instruct-Q4_1, …" (``names``: model path -> name)."""
+    if not model.fits:
+        return "fits none of the models listed"
+    return "fits: " + ", ".join(names.get(path, Path(path).name) for path in model.fits)
+
+
+def row_values(model: LocalModel, names: dict[str, str] | None = None) -> list[str]:
     status = model.status if not model.problem else f"{model.status}: {model.problem}"
-    return [model.name, model.quant or "", format_bytes(model.size), model.architecture or "",
-            parameters_text(model.parameters),
+    if model.is_adapter and model.status == "ok":
+        status = fits_text(model, names or {})
+    return [model.name, kind_text(model), model.quant or "", format_bytes(model.size),
+            model.architecture or "", parameters_text(model.parameters),
             str(model.context_length) if model.context_length else "", model.source, status,
             (model.last_used or "")[:16].replace("T", " ")]
 
@@ -53,11 +81,13 @@ def row_values(model: LocalModel) -> list[str]:
 class LibraryPage(QWidget):
     statusMessage = Signal(str)
     openRequested = Signal(str)  # a model path, to open on the Chat page
+    # (model path, adapter path): open the model on the Chat page with the LoRA adapter
+    openAdapterRequested = Signal(str, str)
     scanned = Signal(object)  # list[LocalModel]
 
     def __init__(self, scanner: Scanner | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self._scanner = scanner or scan_library
+        self._scanner = scanner or partial(scan_library, adapters=True)
         self.models: list[LocalModel] = []
         self.scanned_once = False
         self._call: BackgroundCall | None = None
@@ -130,12 +160,17 @@ class LibraryPage(QWidget):
         self.rescan_button.setEnabled(True)
         self.models = list(models)
         total = sum(m.size for m in self.models)
-        self.state_label.setText(f"{len(self.models)} models, {format_bytes(total)}")
+        n_adapters = sum(m.is_adapter for m in self.models)
+        counted = f"{len(self.models) - n_adapters} models"
+        if n_adapters:
+            counted += f", {n_adapters} LoRA adapter{'s' if n_adapters > 1 else ''}"
+        self.state_label.setText(f"{counted}, {format_bytes(total)}")
         self.table.setRowCount(0)
+        names = self.model_names()
         for model in self.models:
             row = self.table.rowCount()
             self.table.insertRow(row)
-            for column, value in enumerate(row_values(model)):
+            for column, value in enumerate(row_values(model, names)):
                 item = QTableWidgetItem(value)
                 item.setToolTip(plain_tip(model.path if column == 0 else value))
                 self.table.setItem(row, column, item)
@@ -154,19 +189,46 @@ class LibraryPage(QWidget):
         row = self.table.currentRow()
         return self.models[row] if 0 <= row < len(self.models) else None
 
+    def model_names(self) -> dict[str, str]:
+        """Path -> name of the models listed (not the adapters)."""
+        return {m.path: m.name for m in self.models if not m.is_adapter}
+
+    def base_for(self, adapter: LocalModel) -> LocalModel | None:
+        """The listed model an adapter opens with: of those it fits, the one used last."""
+        fitting = [m for m in self.models if m.path in adapter.fits and not m.is_adapter]
+        if not fitting:
+            return None
+        return max(fitting, key=lambda m: m.last_used or "")
+
     def _update_buttons(self) -> None:
         model = self.selected()
         usable = model is not None and model.status == "ok"
-        self.open_button.setEnabled(usable)
+        if model is not None and model.is_adapter:
+            base = self.base_for(model) if usable else None
+            self.open_button.setEnabled(base is not None)
+            self.open_button.setToolTip(
+                f"Open {base.name} in Chat with this LoRA adapter" if base is not None else
+                "None of the models listed fits this adapter: there is nothing to open it with.")
+            fits = fits_text(model, self.model_names()) if usable else model.status
+            self.path_label.setText(f"{model.path}\nLoRA adapter, {fits}")
+        else:
+            self.open_button.setEnabled(usable)
+            self.open_button.setToolTip("Open the selected model in Chat")
+            self.path_label.setText(model.path if model else "")
         self.reveal_button.setEnabled(model is not None)
         self.delete_button.setEnabled(model is not None and model.deletable)
         self.delete_button.setToolTip(model.delete_note or "" if model else "")
-        self.path_label.setText(model.path if model else "")
 
     def open_selected(self) -> None:
         model = self.selected()
-        if model is not None and model.status == "ok":
-            self.openRequested.emit(model.path)
+        if model is None or model.status != "ok":
+            return
+        if model.is_adapter:
+            base = self.base_for(model)
+            if base is not None:
+                self.openAdapterRequested.emit(base.path, model.path)
+            return
+        self.openRequested.emit(model.path)
 
     def reveal_selected(self) -> None:
         model = self.selected()

@@ -148,6 +148,7 @@ class MainWindow(QMainWindow):
             page.statusMessage.connect(lambda text: self.status.showMessage(text, 5000))
         self.chat.openRequested.connect(self.choose_model)
         self.library.openRequested.connect(self._open_from_library)
+        self.library.openAdapterRequested.connect(self._open_adapter_from_library)
         self.welcome.openRequested.connect(self._open_from_library)
         self.welcome.openFileRequested.connect(self.choose_model)
         self.welcome.pageRequested.connect(self.show_page)
@@ -311,6 +312,12 @@ class MainWindow(QMainWindow):
     def _open_from_library(self, path: str) -> None:
         self.show_page("chat")
         self.open_model(path)
+
+    def _open_adapter_from_library(self, model_path: str, adapter_path: str) -> None:
+        self.show_page("chat")
+        self.settings.setValue("paths/last_model_dir",
+                               os.path.dirname(os.path.abspath(model_path)))
+        self.chat.open_with_adapter(model_path, adapter_path)
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
         if event.mimeData().hasUrls() and gguf_paths(event.mimeData().urls()):

@@ -4,8 +4,10 @@
 memory with ``workbench.planner.estimate_memory`` for the chosen context, GPU layers, flash
 attention and KV cache type, and shows weights / KV cache / compute per device as a stacked
 ``MemoryBar`` plus text, against the free VRAM and RAM ``workbench.hardware.detect()`` reported
-(read once). It also says how the plan differs from the settings the loaded model uses.
-Results of settings that changed meanwhile are dropped.
+(read once). LoRA adapters in the settings are read too (their headers, once per file version)
+and planned with the model: their tensors are shown as "adapters" next to the weights. It also
+says how the plan differs from the settings the loaded model uses. Results of settings that
+changed meanwhile are dropped.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 
 from workbench.engine.settings import LoadSettings
 from workbench.errors import WorkbenchError
+from workbench.gguf import AdapterSummary
 from workbench.hardware.model import HardwareReport
 from workbench.planner import MemoryPlan, ModelParams, estimate_memory, model_params
 from workbench.planner.recommend import planner_backend
-from workbench.present.plans import delta_words, device_parts, device_text, preview_summary
+from workbench.present.plans import delta_words, device_parts, parts_text, preview_summary
 from workbench.ui.background import BackgroundCall
 from workbench.ui.style import ERROR_HUE, blend
 from workbench.ui.widgets import make_card, make_secondary, plain_label
@@ -48,13 +51,15 @@ class PreviewRequest:
     n_batch: int = 512
     n_ubatch: int = 512
     swa_full: bool = False
+    loras: tuple[tuple[str, float], ...] = ()  # LoRA adapters: (path, scale) each
 
     @classmethod
     def from_settings(cls, settings: LoadSettings) -> PreviewRequest:
         return cls(model_path=settings.model_path, n_ctx=settings.n_ctx,
                    n_gpu_layers=settings.n_gpu_layers, flash_attn=settings.flash_attn,
                    kv_type=settings.kv_type, n_batch=settings.n_batch,
-                   n_ubatch=settings.n_ubatch, swa_full=settings.swa_full)
+                   n_ubatch=settings.n_ubatch, swa_full=settings.swa_full,
+                   loras=settings.loras)
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,30 @@ class PreviewResult:
 
 
 # -- texts ---------------------------------------------------------------------------------
+ADAPTERS = "adapters"
+
+
+def preview_parts(plan: MemoryPlan, device: str) -> list[tuple[str, int]]:
+    """``device_parts`` with the LoRA adapters' tensors shown apart from the model's weights
+    (the plan counts them in the weights)."""
+    parts = device_parts(plan, device)
+    adapters = plan.adapter_gpu_bytes if device == "gpu" else plan.adapter_cpu_bytes
+    if not adapters:
+        return parts
+    out = []
+    for name, n in parts:
+        if name == "weights":
+            out += [(name, n - adapters), (ADAPTERS, adapters)]
+        else:
+            out.append((name, n))
+    return out
+
+
+def preview_text(plan: MemoryPlan, device: str, free: int | None) -> str:
+    """What one device holds, against its free memory (adapters apart)."""
+    return parts_text(preview_parts(plan, device), free)
+
+
 def summary_text(result: PreviewResult) -> str:
     plan, machine = result.plan, result.machine
     if plan is None:
@@ -214,6 +243,7 @@ class MemoryPreview(QWidget):
         self._lock = threading.Lock()
         self._machine: Machine | None = None
         self._params: dict[tuple[str, int, int], ModelParams | str] = {}
+        self._adapters: dict[tuple[str, int, int], AdapterSummary | str] = {}
         self._plans: dict[tuple[PreviewRequest, str], MemoryPlan | str] = {}
         self._model_path: str | None = None
         self._settings: LoadSettings | None = None
@@ -330,12 +360,17 @@ class MemoryPreview(QWidget):
         params = self._model_params(request.model_path)
         if isinstance(params, str):
             return PreviewResult(request, machine, loaded=loaded, error=params)
-        plan = self._plan(params, request, machine.backend)
+        loras = self._loras(request)
+        if isinstance(loras, str):
+            return PreviewResult(request, machine, loaded=loaded, error=loras)
+        plan = self._plan(params, request, machine.backend, loras)
         if isinstance(plan, str):
             return PreviewResult(request, machine, loaded=loaded, error=plan)
         loaded_plan = None
         if loaded is not None and loaded.model_path == request.model_path:
-            old = self._plan(params, loaded, machine.backend)
+            old_loras = self._loras(loaded)
+            old = self._plan(params, loaded, machine.backend,
+                             old_loras) if not isinstance(old_loras, str) else old_loras
             loaded_plan = old if isinstance(old, MemoryPlan) else None
         return PreviewResult(request, machine, plan, loaded, loaded_plan)
 
@@ -382,8 +417,42 @@ class MemoryPreview(QWidget):
             self._params[key] = value
         return value
 
-    def _plan(self, params: ModelParams, request: PreviewRequest,
-              backend: str) -> MemoryPlan | str:
+    def _loras(self, request: PreviewRequest) -> list[tuple[AdapterSummary, float]] | str:
+        """The request's LoRA adapters read (once per file version), or why one cannot be."""
+        out = []
+        for path, scale in request.loras:
+            summary = self._adapter(path)
+            if isinstance(summary, str):
+                return summary
+            out.append((summary, scale))
+        return out
+
+    def _adapter(self, path: str) -> AdapterSummary | str:
+        try:
+            stat = os.stat(path)
+        except OSError as err:
+            return f"cannot read the adapter {os.path.basename(path)}: {err.strerror or err}"
+        key = (path, stat.st_mtime_ns, stat.st_size)
+        with self._lock:
+            hit = self._adapters.get(key)
+        if hit is not None:
+            return hit
+        from workbench.gguf import read_adapter
+
+        value: AdapterSummary | str
+        try:
+            value = read_adapter(path)
+        except WorkbenchError as err:
+            value = str(err).splitlines()[0] if str(err) else type(err).__name__
+        except Exception as err:  # a reader bug must not become a traceback in the panel
+            value = f"cannot read the adapter's header: {type(err).__name__}: {err}"
+        with self._lock:
+            self._adapters = {k: v for k, v in self._adapters.items() if k[0] != path}
+            self._adapters[key] = value
+        return value
+
+    def _plan(self, params: ModelParams, request: PreviewRequest, backend: str,
+              loras: Sequence[tuple[AdapterSummary, float]] = ()) -> MemoryPlan | str:
         key = (request, backend)
         with self._lock:
             hit = self._plans.get(key)
@@ -394,7 +463,8 @@ class MemoryPreview(QWidget):
             value = estimate_memory(params, n_ctx=request.n_ctx, n_ubatch=request.n_ubatch,
                                     n_batch=request.n_batch, n_gpu_layers=request.n_gpu_layers,
                                     kv_type=request.kv_type, flash_attn=request.flash_attn,
-                                    backend=backend, swa_full=request.swa_full)
+                                    backend=backend, swa_full=request.swa_full,
+                                    loras=list(loras))
         except WorkbenchError as err:
             value = str(err)
         except Exception as err:  # an estimator bug must not become a traceback
@@ -423,16 +493,16 @@ class MemoryPreview(QWidget):
         if plan is not None:
             self.summary_label.setText(summary_text(result))
             free_ram = machine.free_ram_bytes if machine else None
-            text = device_text(plan, "cpu", free_ram)
+            text = preview_text(plan, "cpu", free_ram)
             self.cpu_text.setText(text)
-            self.cpu_bar.set_parts(device_parts(plan, "cpu"), free_ram, text)
+            self.cpu_bar.set_parts(preview_parts(plan, "cpu"), free_ram, text)
             if on_gpu:
                 free_vram = machine.free_vram_bytes if machine else None
-                text = device_text(plan, "gpu", free_vram)
+                text = preview_text(plan, "gpu", free_vram)
                 if machine and machine.gpu_name:
                     text = f"{machine.gpu_name}: {text}"
                 self.gpu_text.setText(text)
-                self.gpu_bar.set_parts(device_parts(plan, "gpu"), free_vram, text)
+                self.gpu_bar.set_parts(preview_parts(plan, "gpu"), free_vram, text)
         else:
             self.summary_label.setText("Memory needed: unknown")
         self._set(self.error_label, f"Cannot estimate memory: {result.error}"

@@ -557,7 +557,7 @@ class ServerPage(QWidget):
     def _scanned(self, found: list[LocalModel]) -> None:
         self._scan = None
         self.scanned_once = True
-        usable = [m for m in found if m.status == "ok"]
+        usable = [m for m in found if m.status == "ok" and not m.is_adapter]
         self.library_paths = [m.path for m in usable]
         for model in usable:
             label = " · ".join(part for part in (model.name, model.quant or "",

@@ -1,15 +1,24 @@
-"""The chat's side panel: system prompt (with presets), sampling and load settings, and the
-memory those load settings need before reloading (kept in QSettings)."""
+"""The chat's side panel: system prompt (with presets), sampling and load settings (LoRA
+adapters and their scales among them), and the memory those load settings need before
+reloading (kept in QSettings).
+
+An adapter is checked when it is added (its header: is it a LoRA adapter at all, and does it fit
+the panel's model: ``workbench.gguf.check_adapter_fits``) and again before every load
+(``adapter_problem``), so a mismatched adapter never reaches llama.cpp."""
 
 from __future__ import annotations
 
+import json
+import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 from PySide6.QtCore import QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QValidator
+from PySide6.QtGui import QAction, QPalette, QValidator
 from PySide6.QtWidgets import (
     QComboBox,
     QDoubleSpinBox,
+    QFileDialog,
     QFormLayout,
     QGroupBox,
     QHBoxLayout,
@@ -18,6 +27,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -26,15 +36,19 @@ from PySide6.QtWidgets import (
 
 from workbench.engine.settings import (
     KV_TYPES,
+    MAX_LORAS,
     LoadSettings,
     Sampling,
     physical_cores,
 )
 from workbench.errors import WorkbenchError
+from workbench.gguf import GGUFHeader
 from workbench.store import prompt_presets
 from workbench.store.prompt_presets import PromptPreset
+from workbench.ui.icons import icon
 from workbench.ui.memory_preview import Detect, MemoryPreview, PreviewResult
-from workbench.ui.widgets import chat_format_combo, plain_label
+from workbench.ui.style import ERROR_HUE, blend, css
+from workbench.ui.widgets import chat_format_combo, plain_label, plain_tip
 
 MAX_CONTEXT = 131_072
 MAX_GPU_LAYERS = 1024  # the range before a model (and its layer count) is known
@@ -45,6 +59,75 @@ KV_TIPS = {"f16": "16-bit floats: full precision (the default).",
            "q4_0": "4-bit: about a quarter of f16's memory, with more loss."}
 RELOAD_TEXT = "Reload model"
 RELOAD_PENDING_TEXT = "Reload to apply"
+SCALE_RANGE = (-4.0, 4.0)
+SCALE_STEP = 0.1
+ADAPTER_FILTER = "LoRA adapters (*.gguf);;All files (*)"
+
+
+def adapter_problem(path: str, base: tuple[GGUFHeader, ...] | None) -> str | None:
+    """Why the file at ``path`` cannot be loaded as a LoRA adapter of the model whose headers
+    are ``base`` (None: no model to check against, only the file is checked); None if it can."""
+    from workbench.gguf import read_adapter
+    from workbench.gguf.adapter import adapter_mismatches
+
+    name = os.path.basename(path)
+    if not os.path.isfile(path):
+        return f"There is no adapter file at {path}."
+    try:
+        summary = read_adapter(path)
+    except WorkbenchError as err:
+        text = str(err).split(": not a usable LoRA adapter: ", 1)[-1]
+        return f"“{name}” is not a usable LoRA adapter: {text}."
+    except Exception as err:  # a reader bug must not become a traceback in the panel
+        return f"“{name}” cannot be read: {type(err).__name__}: {err}."
+    if base is None:
+        return None
+    problems = adapter_mismatches(summary, base)
+    if not problems:
+        return None
+    model = os.path.basename(base[0].source)
+    more = len(problems) - 1  # the first says what is wrong; the rest are alike, as a rule
+    shown = problems[0] + (f"; and {more} more tensor{'s' if more > 1 else ''} like it"
+                           if more > 0 else "")
+    return f"“{name}” does not fit the model {model}: {shown}."
+
+
+class AdapterRow(QWidget):
+    """One LoRA adapter in the panel: its file name, its scale and a remove button."""
+
+    changed = Signal()
+    removeRequested = Signal(str)  # the adapter's path
+
+    def __init__(self, path: str, scale: float, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.path = path
+        name = Path(path).name
+        self.setAccessibleName(f"LoRA adapter {name}")
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        self.name_label = plain_label(name, self)
+        self.name_label.setToolTip(plain_tip(path))
+        self.name_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.name_label.setMinimumWidth(self.fontMetrics().averageCharWidth() * 6)
+        self.scale = QDoubleSpinBox(self)
+        self.scale.setRange(*SCALE_RANGE)
+        self.scale.setSingleStep(SCALE_STEP)
+        self.scale.setDecimals(2)
+        self.scale.setValue(scale)
+        self.scale.setAccessibleName(f"Scale of adapter {name}")
+        self.scale.setToolTip("How strongly the adapter changes the model: 1 as trained, 0 "
+                              "leaves the model as it is, a negative scale pushes the other way.")
+        self.scale.valueChanged.connect(self.changed)
+        self.remove_button = QToolButton(self)
+        self.remove_button.setText("Remove")
+        self.remove_button.setIcon(icon("remove"))
+        self.remove_button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonIconOnly)
+        self.remove_button.setAccessibleName(f"Remove adapter {name}")
+        self.remove_button.setToolTip(f"Remove {name} (reload to apply)")
+        self.remove_button.clicked.connect(lambda: self.removeRequested.emit(self.path))
+        row.addWidget(self.name_label, 1)
+        row.addWidget(self.scale)
+        row.addWidget(self.remove_button)
 
 
 class GpuLayersSpinBox(QSpinBox):
@@ -263,6 +346,7 @@ class SettingsPanel(QWidget):
         self.threads.setAccessibleName("Threads")
         self.threads.setToolTip("CPU threads llama.cpp uses. Auto: one per physical core.")
         form.addRow(_label("T&hreads", self.threads), self.threads)
+        form.addRow(self._build_adapters(box))
         self.preview = MemoryPreview(box, detect=detect)
         self.preview.updated.connect(self._preview_updated)
         form.addRow(self.preview)
@@ -277,6 +361,178 @@ class SettingsPanel(QWidget):
         hint.setWordWrap(True)
         form.addRow(hint)
         return box
+
+    def _build_adapters(self, parent: QWidget) -> QWidget:
+        section = QWidget(parent)
+        section.setAccessibleName("LoRA adapters")
+        column = QVBoxLayout(section)
+        column.setContentsMargins(0, 4, 0, 0)
+        column.setSpacing(4)
+        title = QLabel("LoRA adapters", section)
+        column.addWidget(title)
+        self.adapter_rows: list[AdapterRow] = []
+        self.adapter_list = QVBoxLayout()
+        self.adapter_list.setContentsMargins(0, 0, 0, 0)
+        self.adapter_list.setSpacing(2)
+        column.addLayout(self.adapter_list)
+        self.no_adapters_label = plain_label("None: the model as it is.", section)
+        self.no_adapters_label.setAccessibleName("No LoRA adapters")
+        column.addWidget(self.no_adapters_label)
+        self.add_adapter_button = QPushButton("A&dd adapter…", section)
+        self.add_adapter_button.setIcon(icon("adapter"))
+        self.add_adapter_button.setAccessibleName("Add a LoRA adapter")
+        self.add_adapter_button.setToolTip("Add a LoRA adapter (a .gguf file made for this "
+                                           "model) with a scale; reload to apply. Its memory "
+                                           "shows below before reloading.")
+        self.add_adapter_button.clicked.connect(self.choose_adapter)
+        column.addWidget(self.add_adapter_button)
+        self.adapter_message = plain_label("", section)
+        self.adapter_message.setObjectName("adapterMessage")
+        self.adapter_message.setWordWrap(True)
+        self.adapter_message.setAccessibleName("Adapter message")
+        self.adapter_message.setTextInteractionFlags(
+            Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.adapter_message.setVisible(False)
+        column.addWidget(self.adapter_message)
+        title.setBuddy(self.add_adapter_button)
+        self._base_headers: tuple[tuple[str, int, int], tuple[GGUFHeader, ...]] | None = None
+        return section
+
+    # -- LoRA adapters ---------------------------------------------------------------------
+    def adapters(self) -> tuple[tuple[str, float], ...]:
+        """The adapters in the panel, (path, scale) each, in order."""
+        return tuple((row.path, round(row.scale.value(), 4)) for row in self.adapter_rows)
+
+    def add_adapter(self, path: str, scale: float = 1.0, *,
+                    model_path: str | None = None) -> bool:
+        """Add the LoRA adapter at ``path`` at ``scale``, checked against ``model_path`` (default:
+        the panel's model; with none, only the file is checked). False, with the reason shown
+        under the list, when it is not an adapter or does not fit; an adapter already listed
+        gets the new scale."""
+        path = os.path.abspath(path)
+        target = model_path or self.preview.model_path
+        problem = self._problem(path, target)
+        if problem is not None:
+            self.show_adapter_message(problem, error=True)
+            return False
+        low, high = SCALE_RANGE
+        scale = min(max(float(scale), low), high)
+        for row in self.adapter_rows:
+            if row.path == path:
+                row.scale.setValue(scale)
+                self.show_adapter_message(f"“{Path(path).name}” is already listed: its scale is "
+                                          f"now {scale:g}.")
+                return True
+        if len(self.adapter_rows) >= MAX_LORAS:
+            self.show_adapter_message(f"At most {MAX_LORAS} adapters at once.", error=True)
+            return False
+        self._add_row(path, scale)
+        self.show_adapter_message("")
+        self._load_settings_changed()
+        return True
+
+    def _add_row(self, path: str, scale: float) -> None:
+        row = AdapterRow(path, scale, self.add_adapter_button.parentWidget())
+        row.changed.connect(self._load_settings_changed)
+        row.removeRequested.connect(self.remove_adapter)
+        self.adapter_list.addWidget(row)
+        self.adapter_rows.append(row)
+        self.no_adapters_label.setVisible(False)
+        self._fix_tab_order()
+
+    def remove_adapter(self, path: str) -> bool:
+        """Take the adapter at ``path`` out of the list (the next load goes without it)."""
+        path = os.path.abspath(path)
+        for row in self.adapter_rows:
+            if row.path == path:
+                self.adapter_rows.remove(row)
+                self.adapter_list.removeWidget(row)
+                row.hide()
+                row.deleteLater()
+                self.no_adapters_label.setVisible(not self.adapter_rows)
+                self.show_adapter_message("")
+                self._fix_tab_order()
+                self._load_settings_changed()
+                return True
+        return False
+
+    def clear_adapters(self) -> None:
+        for path, _scale in self.adapters():
+            self.remove_adapter(path)
+
+    def set_adapter_scale(self, path: str, scale: float) -> bool:
+        for row in self.adapter_rows:
+            if row.path == os.path.abspath(path):
+                row.scale.setValue(scale)
+                return True
+        return False
+
+    def adapter_problem(self, model_path: str) -> str | None:
+        """Why the listed adapters cannot be loaded with the model at ``model_path`` (each is
+        checked against its header), shown under the list; None when they all fit."""
+        for path, _scale in self.adapters():
+            problem = self._problem(path, model_path)
+            if problem is not None:
+                self.show_adapter_message(problem + " Remove it or change the model.",
+                                          error=True)
+                return problem
+        return None
+
+    def choose_adapter(self) -> None:
+        start = str(Path(self.preview.model_path).parent) if self.preview.model_path \
+            else os.path.expanduser("~")
+        path, _filter = QFileDialog.getOpenFileName(self, "Add a LoRA adapter", start,
+                                                    ADAPTER_FILTER)
+        if path:
+            self.add_adapter(path)
+
+    def show_adapter_message(self, text: str, *, error: bool = False) -> None:
+        self.adapter_message.setText(text)
+        self.adapter_message.setVisible(bool(text))
+        self.adapter_message.setProperty("error", error)
+        if error:
+            window = self.palette().color(QPalette.ColorRole.Window)
+            self.adapter_message.setStyleSheet(
+                f"QLabel#adapterMessage {{ background: {css(blend(window, ERROR_HUE, 0.14))}; "
+                f"border: 1px solid {css(blend(window, ERROR_HUE, 0.45))}; "
+                "border-radius: 6px; padding: 4px; }")
+        else:
+            self.adapter_message.setStyleSheet("")
+
+    def _problem(self, path: str, model_path: str | None) -> str | None:
+        base = None
+        if model_path:
+            base = self._headers(model_path)
+            if isinstance(base, str):
+                return base
+        return adapter_problem(path, base)
+
+    def _headers(self, model_path: str) -> tuple[GGUFHeader, ...] | str:
+        """The model's headers (the last model's kept while its file is unchanged)."""
+        from workbench.gguf import read_split_headers
+
+        try:
+            stat = os.stat(model_path)
+        except OSError as err:
+            return f"The model {Path(model_path).name} cannot be read: {err.strerror or err}."
+        key = (os.path.realpath(model_path), stat.st_mtime_ns, stat.st_size)
+        if self._base_headers is not None and self._base_headers[0] == key:
+            return self._base_headers[1]
+        try:
+            headers = read_split_headers(model_path)
+        except WorkbenchError as err:
+            return f"The model's header cannot be read: {err}"
+        self._base_headers = (key, headers)
+        return headers
+
+    def _fix_tab_order(self) -> None:
+        """Tab goes through the adapters' rows in order, then to the Add button."""
+        previous: QWidget = self.threads
+        for row in self.adapter_rows:
+            for widget in (row.scale, row.remove_button):
+                QWidget.setTabOrder(previous, widget)
+                previous = widget
+        QWidget.setTabOrder(previous, self.add_adapter_button)
 
     # -- values ----------------------------------------------------------------------------
     def sampling(self) -> Sampling:
@@ -298,7 +554,7 @@ class SettingsPanel(QWidget):
                             n_gpu_layers=self.gpu_layers.value(),
                             flash_attn=self.flash_attn.currentData(),
                             kv_type=self.kv_type.currentData(),
-                            threads=threads or None)
+                            threads=threads or None, loras=self.adapters())
 
     def chat_format_name(self) -> str:
         """The chosen CHAT_FORMATS key."""
@@ -334,7 +590,7 @@ class SettingsPanel(QWidget):
         if self._loaded is None:
             return False
         mine = self.load_settings(self._loaded.model_path)
-        fields = ("n_ctx", "n_gpu_layers", "flash_attn", "kv_type", "threads")
+        fields = ("n_ctx", "n_gpu_layers", "flash_attn", "kv_type", "threads", "loras")
         return any(getattr(mine, f) != getattr(self._loaded, f) for f in fields)
 
     def _load_settings_changed(self, *_args: object) -> None:
@@ -488,6 +744,7 @@ class SettingsPanel(QWidget):
         settings.setValue("kv_type", self.kv_type.currentData())
         settings.setValue("threads", self.threads.value())
         settings.setValue("chat_format", self.chat_format_name())
+        settings.setValue("loras", json.dumps([list(entry) for entry in self.adapters()]))
         settings.endGroup()
 
     def restore(self, settings: QSettings) -> None:
@@ -508,8 +765,24 @@ class SettingsPanel(QWidget):
                 index = combo.findData(str(settings.value(key, combo.currentData())))
                 if index >= 0:
                     combo.setCurrentIndex(index)
+            self._restore_adapters(settings.value("loras"))
         finally:
             settings.endGroup()
+
+
+    def _restore_adapters(self, stored: Any) -> None:
+        """The stored adapters that are still there (each checked again before a load)."""
+        try:
+            entries = json.loads(str(stored)) if stored else []
+        except ValueError:
+            return
+        self.clear_adapters()
+        for entry in entries if isinstance(entries, list) else []:
+            if isinstance(entry, list) and len(entry) == 2 and isinstance(entry[0], str) \
+                    and isinstance(entry[1], int | float) and os.path.isfile(entry[0]) \
+                    and len(self.adapter_rows) < MAX_LORAS:
+                self._add_row(entry[0], float(entry[1]))
+        self._load_settings_changed()
 
 
 def _double(parent: QWidget, low: float, high: float, step: float, value: float, name: str,

@@ -365,7 +365,7 @@ class WelcomePage(QWidget):
 
     # -- results ---------------------------------------------------------------------------
     def _on_scanned(self, models: list[LocalModel]) -> None:
-        self.models = [m for m in models if m.status == "ok"]
+        self.models = [m for m in models if m.status == "ok" and not m.is_adapter]
         self._show_library()
         self.libraryScanned.emit(self.models)
 
