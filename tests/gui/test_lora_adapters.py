@@ -219,3 +219,19 @@ def test_an_adapter_opened_as_a_model_is_not_loaded(qtbot, window: MainWindow,
     assert not window.open_model(str(loras["width"]))
     assert "does not fit" in window.chat.settings_panel.adapter_message.text()
     assert window.chat.settings_panel.adapters() == ((one, 1.0),)
+
+
+def test_the_evals_page_says_what_the_adapter_buys() -> None:
+    from workbench.evals.stats import PairedDiff
+    from workbench.evals.summary import AdapterEffect, Comparison, Summary
+    from workbench.ui.evals_results import summary_lines
+
+    diff = PairedDiff(0.25, 0.05, 0.45, 0.03, 20, 1, 6)
+    effect = AdapterEffect("local:b.gguf+lora:a.gguf", "local:b.gguf", 1, 0.25, 0.05, 0.45, 20,
+                           50.0, 40.0)
+    summary = Summary([], [Comparison("local:b.gguf", "local:b.gguf+lora:a.gguf", diff,
+                                      adapter=effect)], [], {})
+    lines = summary_lines(summary)
+    assert len(lines) == 2 and lines[1] == effect.text
+    assert "the adapter adds 25.0 points on this suite (95% interval +5.0..+45.0)" in lines[1]
+    assert "costs 20% of generation speed" in lines[1]

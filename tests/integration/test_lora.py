@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers.lora import adapter_for, mismatched
 from workbench.engine.client import ChatResult, LocalEngine
 from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import ModelRejected
@@ -23,7 +24,6 @@ from workbench.synth import write_lora_adapter
 PROMPT = [{"role": "user", "content": "The capital of France is"}]
 GREEDY = Sampling(temperature=0.0, max_tokens=24, seed=7, ignore_eos=True,
                   chat_format="completion")
-TARGETS = ("attn_q", "attn_v", "ffn_down", "output")
 
 
 @pytest.fixture(scope="module")
@@ -42,10 +42,10 @@ def base(tiny_model_path) -> Path:
 def adapters(base: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("loras")
     return {
-        "one": write_lora_adapter(out / "one.gguf", base, rank=4, targets=TARGETS, seed=1),
+        "one": adapter_for(base, out / "one.gguf", seed=1),
         "two": write_lora_adapter(out / "two.gguf", base, rank=8, targets=("attn_k", "ffn_up"),
                                   dtype="F16", seed=2),
-        "width": write_lora_adapter(out / "width.gguf", base, mismatch="width"),
+        "width": mismatched(base, out / "width.gguf"),
     }
 
 

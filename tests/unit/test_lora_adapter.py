@@ -12,10 +12,9 @@ import pytest
 
 from tests.helpers.gguf_bytes import F32, STR, U32, build, kv, tensor
 from workbench.cli import main
-from workbench.commands.run import parse_lora
 from workbench.engine.defaults import check_loras, resolve_load_settings
 from workbench.engine.protocol import LoadRequest, ModelInfo, Request
-from workbench.engine.settings import LoadSettings
+from workbench.engine.settings import LoadSettings, parse_lora
 from workbench.errors import BadInput
 from workbench.gguf import (
     AdapterMismatch,

@@ -30,7 +30,8 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "compare",
         help="send one prompt to 1-4 targets at once and compare answers, speed and cost",
-        description="Targets: local:PATH (a GGUF file), openai:MODEL, anthropic:MODEL, "
+        description="Targets: local:PATH (a GGUF file; local:PATH+lora:ADAPTER[@SCALE] with "
+        "a LoRA adapter, repeatable), openai:MODEL, anthropic:MODEL, "
         "gemini:MODEL, profile:NAME/MODEL (see `workbench profiles list`). Keys come from the "
         "environment (OPENAI_API_KEY, ...) or the OS keyring (`workbench keys set`). Before "
         "anything is sent, the command says where each prompt goes. --json prints a list with "

@@ -55,6 +55,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--calibrate", action="store_true",
                         help="measure this machine for the speed preview if no calibration "
                              "fits yet (seconds to a minute; cached)")
+    parser.add_argument(
+        "--lora", action="append", default=[], metavar="FILE[@SCALE]",
+        help="plan a LoRA adapter (GGUF) loaded with the model at a scale (default 1.0); "
+             "repeat for several. Its tensors join the weights, and the speed preview reads "
+             "them per token")
     parser.add_argument("--hf-token", action="store_true",
                         help="send $HF_TOKEN as a Bearer token (gated or private models)")
     add_json_flag(parser)
@@ -122,8 +127,9 @@ def handler(args: argparse.Namespace) -> int:
     headers = read_split_headers(args.model, token=token)
     summary = summarize(headers)
     params = model_params(headers)
+    loras = _adapters(args, headers)
     settings = {"n_ubatch": args.ubatch, "n_batch": args.batch, "kv_type": args.kv_type,
-                "flash_attn": args.flash_attn, "swa_full": args.full_swa}
+                "flash_attn": args.flash_attn, "swa_full": args.full_swa, "loras": loras}
     offload = None
     notes: list[str] = []
     if ngl is None:
@@ -150,8 +156,11 @@ def handler(args: argparse.Namespace) -> int:
         "file_type": summary.file_type,
         "parameter_count": summary.parameter_count,
         "file_size": summary.file_size,
-        **_speed(args, headers, plan),
+        **_speed(args, headers, plan, loras),
         "notes": [*plan.notes, *notes],
+        "loras": [{"path": adapter.source, "scale": scale, "rank": adapter.rank,
+                   "targets": list(adapter.targets), "bytes": adapter.tensor_data_size}
+                  for adapter, scale in loras],
     })
     if offload is not None:
         document["offload"] = {k: v for k, v in offload.to_dict().items() if k != "plan"}
@@ -159,9 +168,27 @@ def handler(args: argparse.Namespace) -> int:
     return 0
 
 
-def _speed(args: argparse.Namespace, headers: Any, plan: Any) -> dict[str, Any]:
-    """The speed preview for the planned GPU layers (workbench.planner.speed)."""
-    from workbench.planner.speed import predict_speed
+def _adapters(args: argparse.Namespace, headers: Any) -> list[tuple[Any, float]]:
+    """``--lora`` FILE[@SCALE]: each adapter's summary and scale, checked against the model."""
+    from workbench.engine.settings import parse_lora
+    from workbench.gguf import check_adapter_fits, read_adapter
+
+    loras = []
+    for text in args.lora or ():
+        path, scale = parse_lora(text)
+        if not os.path.isfile(path):
+            raise BadInput(f"no such LoRA adapter file: {path}")
+        adapter = read_adapter(path)
+        check_adapter_fits(adapter, headers)
+        loras.append((adapter, scale))
+    return loras
+
+
+def _speed(args: argparse.Namespace, headers: Any, plan: Any,
+           loras: list[tuple[Any, float]]) -> dict[str, Any]:
+    """The speed preview for the planned GPU layers (workbench.planner.speed), the adapters'
+    tensors read per token included."""
+    from workbench.planner.speed import adapter_read_bytes, predict_speed
 
     gpu = None
     if plan.gpu_layers:
@@ -170,9 +197,11 @@ def _speed(args: argparse.Namespace, headers: Any, plan: Any) -> dict[str, Any]:
         usable = [g for g in detect().gpus if g.llama_usable is not False]
         gpu = usable[0] if usable else None
     local = not str(args.model).startswith(("http://", "https://"))
+    adapter_bytes = adapter_read_bytes(headers, loras, n_gpu_layers=plan.gpu_layers,
+                                       backend=plan.backend)
     prediction = predict_speed(headers, gpu=gpu, n_gpu_layers=plan.gpu_layers,
                                model_path=os.path.abspath(args.model) if local else None,
-                               calibrate_missing=args.calibrate)
+                               calibrate_missing=args.calibrate, adapter_bytes=adapter_bytes)
     return {
         "predicted_prompt_tokens_per_s": prediction.pp_tokens_per_s,
         "predicted_gen_tokens_per_s": prediction.tg_tokens_per_s,
@@ -207,6 +236,8 @@ def print_human(document: dict[str, Any], plan: Any, offload: Any = None) -> Non
 
     d = document
     row("weights", d["weights_gpu_bytes"], d["weights_cpu_bytes"])
+    if d.get("adapter_gpu_bytes") or d.get("adapter_cpu_bytes"):
+        row("  of which LoRA adapters", d["adapter_gpu_bytes"], d["adapter_cpu_bytes"])
     row("KV cache", d["kv_gpu_bytes"], d["kv_cpu_bytes"])
     row("compute buffer", d["compute_gpu_bytes"], d["compute_cpu_bytes"])
     row("output buffer", 0, d["output_bytes"])
@@ -214,6 +245,10 @@ def print_human(document: dict[str, Any], plan: Any, offload: Any = None) -> Non
     table.add_section()
     row("total", d["gpu_bytes"], d["cpu_bytes"])
     console.print(table)
+    for lora in d.get("loras") or []:
+        console.print(f"LoRA adapter {esc(os.path.basename(lora['path']))} at scale "
+                      f"{lora['scale']:g}: rank {lora['rank']}, "
+                      f"{esc(', '.join(lora['targets']))}, {format_size(lora['bytes'])}")
     for note in d.get("notes") or []:
         console.print(f"[dim]note: {esc(note)}[/dim]")
     reason = offload.reason if offload is not None else None

@@ -41,8 +41,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("words", nargs="*", metavar="SUITE | ACTION ARGS",
                         help="a suite file, or list / show RUN / export RUN / rm RUN / diff A B")
     parser.add_argument("-t", "--target", action="append", default=[], metavar="SPEC",
-                        help="a target (repeatable): local:PATH, openai:MODEL, anthropic:MODEL,"
-                        " gemini:MODEL, profile:NAME/MODEL; default: the suite's providers")
+                        help="a target (repeatable): local:PATH (+lora:ADAPTER[@SCALE] for a "
+                        "LoRA adapter), openai:MODEL, anthropic:MODEL, gemini:MODEL, "
+                        "profile:NAME/MODEL; default: the suite's providers")
     parser.add_argument("--repeat", type=int, default=1, help="ask every case N times")
     parser.add_argument("--temperature", type=float, default=None,
                         help="sampling temperature (default: each target's own)")

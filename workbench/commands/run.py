@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
-import os
 import sys
 from typing import Any
 
@@ -13,7 +11,7 @@ from workbench.engine.client import ChatResult, LocalEngine
 from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.protocol import LoadedModel
-from workbench.engine.settings import CHAT_FORMATS, KV_TYPES, LoadSettings, Sampling
+from workbench.engine.settings import CHAT_FORMATS, KV_TYPES, LoadSettings, Sampling, parse_lora
 from workbench.errors import BadInput
 from workbench.terminal_text import terminal_safe
 
@@ -60,33 +58,6 @@ def add_lora_option(parser: argparse.ArgumentParser) -> None:
         "--lora", action="append", default=[], metavar="FILE[@SCALE]",
         help="apply a LoRA adapter (GGUF) at a scale (default 1.0; 0 loads it without "
              "effect); repeat for several. It is checked against the model before loading")
-
-
-def parse_lora(text: str) -> tuple[str, float]:
-    """``FILE[@SCALE]`` as (path, scale); a path that itself holds an ``@`` is taken whole
-    when it names a file. ``BadInput`` for a scale that is not a finite number."""
-    path, at, scale_text = text.rpartition("@")
-    if not at or (os.path.isfile(text) and not _is_number(scale_text)):
-        path, scale = text, 1.0
-    else:
-        try:
-            scale = float(scale_text)
-        except ValueError:
-            raise BadInput(f"--lora {text}: the scale after '@' must be a number, not "
-                           f"{scale_text!r}") from None
-        if not math.isfinite(scale):
-            raise BadInput(f"--lora {text}: the scale must be a finite number")
-    if not path:
-        raise BadInput(f"--lora {text}: give the adapter file before '@'")
-    return path, scale
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def add_chat_format_option(parser: argparse.ArgumentParser,

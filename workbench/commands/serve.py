@@ -40,7 +40,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT,
                         help=f"port (default {DEFAULT_PORT}; 0: any free port)")
     parser.add_argument("--model", "-m", action="append", default=[], metavar="PATH|ID",
-                        help="a GGUF file or a library model to serve (repeat for more)")
+                        help="a GGUF file or a library model to serve (repeat for more); "
+                             "PATH+lora:ADAPTER[@SCALE] serves it with a LoRA adapter, as a "
+                             "model id of its own")
     parser.add_argument("--no-library", action="store_true",
                         help="serve only the --model ones, not the whole library")
     parser.add_argument("--api-key", default=None, metavar="KEY",

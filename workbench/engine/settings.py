@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -143,6 +144,50 @@ def _lora_entries(loras: Any) -> tuple[tuple[str, float], ...]:
             raise BadInput(f"the scale of LoRA adapter {path} must be finite, not {scale}")
         entries.append((path, float(scale)))
     return tuple(entries)
+
+
+def parse_lora(text: str, *, what: str = "--lora") -> tuple[str, float]:
+    """``FILE[@SCALE]`` as (path, scale), the scale 1.0 when not given; a path that itself
+    holds an ``@`` is taken whole when it names a file. ``BadInput`` (its message starting with
+    ``what``, e.g. ``--lora a.gguf@x``) for a scale that is not a finite number. The one
+    reading of an adapter with its scale: ``--lora``, a target's ``+lora:`` and
+    ``serve --model``'s."""
+    path, at, scale_text = text.rpartition("@")
+    if not at or (os.path.isfile(text) and not _is_number(scale_text)):
+        path, scale = text, 1.0
+    else:
+        try:
+            scale = float(scale_text)
+        except ValueError:
+            raise BadInput(f"{what} {text}: the scale after '@' must be a number, not "
+                           f"{scale_text!r}") from None
+        if not math.isfinite(scale):
+            raise BadInput(f"{what} {text}: the scale must be a finite number")
+    if not path:
+        raise BadInput(f"{what} {text}: give the adapter file before '@'")
+    return path, scale
+
+
+def format_scale(scale: float) -> str:
+    """A LoRA scale as written: ``0.8``, ``1``, ``-0.5`` (``repr`` where ``:g`` would round)."""
+    short = f"{scale:g}"
+    return short if float(short) == scale else repr(scale)
+
+
+def format_lora(path: str, scale: float) -> str:
+    """``FILE[@SCALE]``, which ``parse_lora`` reads back: the scale left out when it is 1 (and
+    the path holds no ``@`` that would be read as one)."""
+    if scale == 1.0 and "@" not in path:
+        return path
+    return f"{path}@{format_scale(scale)}"
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from workbench.errors import BadInput
 from workbench.evals.decision import Decision
 from workbench.evals.model import Assertion, Case, CaseResult, Suite, Verdict
 from workbench.evals.summary import Summary, percent
 from workbench.present.numbers import NA, answer_cost, format_energy, format_ms, money, rate_value
+from workbench.providers.local import local_label
+from workbench.providers.registry import parse_target
 from workbench.store.state_file import write_text_atomic
 
 SCHEMA = "workbench.eval/1"
@@ -164,15 +167,32 @@ def _row(entry: Mapping[str, Any]) -> list[str]:
             format_energy(entry.get("energy_j_per_case"))]
 
 
+def comparison_texts(document: Mapping[str, Any]) -> list[str]:
+    """The paired differences' sentences, each followed by its LoRA adapter's sentence where
+    the two targets are one model with and without adapters."""
+    texts = []
+    for comparison in document["comparisons"]:
+        texts.append(str(comparison["text"]))
+        adapter = comparison.get("adapter")
+        if adapter:
+            texts.append(str(adapter["text"]))
+    return texts
+
+
 def _decision_lines(document: Mapping[str, Any]) -> list[str]:
     decision = document.get("decision")
     return list(decision.get("lines") or []) if decision else []
 
 
 def short_target(target: str) -> str:
-    """A target as a person reads it: ``local:`` and the file's name, not its whole path."""
+    """A target as a person reads it: ``local:`` and the file's name, not its whole path (its
+    LoRA adapters' too: ``local:model.gguf+lora:adapter.gguf@0.8``)."""
     if target.startswith("local:"):
-        return "local:" + Path(target[len("local:"):]).name
+        try:
+            spec = parse_target(target)
+        except BadInput:
+            return "local:" + Path(target[len("local:"):]).name
+        return "local:" + local_label(spec.model, spec.loras)
     return target
 
 
@@ -214,7 +234,8 @@ def _text_lines(document: Mapping[str, Any]) -> list[str]:
     skipped = [e for e in document["targets"] if e.get("skipped")]
     lines += [f"skipped {e['target']}: {e.get('reason')}" for e in skipped]
     if document["comparisons"]:
-        lines += ["", "Paired differences:"] + [f"  {c['text']}" for c in document["comparisons"]]
+        lines += ["", "Paired differences:"] + [f"  {text}" for text in
+                                                  comparison_texts(document)]
     decision = _decision_lines(document)
     if decision:
         lines += ["", "Decision:"] + [f"  {line}" for line in decision]
@@ -357,7 +378,7 @@ def _matrix(document: Mapping[str, Any]) -> str:
 def render_html(document: Mapping[str, Any]) -> str:
     """The report as one self-contained HTML page (no script, nothing loaded from elsewhere)."""
     run = document["run"]
-    comparisons = "".join(f"<li>{_e(c['text'])}</li>" for c in document["comparisons"])
+    comparisons = "".join(f"<li>{_e(text)}</li>" for text in comparison_texts(document))
     decision = "".join(f"<li>{_e(line)}</li>" for line in _decision_lines(document))
     suite = (f"<p class='muted'>suite {_e(run.get('suite') or '(stored text)')}, sha256 "
              f"{_e(run.get('sha256') or NA)}</p>")
@@ -511,7 +532,7 @@ def render_markdown(document: Mapping[str, Any]) -> str:
             lines += ["", f"- skipped {md_text(entry['target'])}: {md_text(entry.get('reason'))}"]
     if document["comparisons"]:
         lines += ["", "## Paired differences", ""]
-        lines += [f"- {md_text(c['text'])}" for c in document["comparisons"]]
+        lines += [f"- {md_text(text)}" for text in comparison_texts(document)]
     decision = _decision_lines(document)
     if decision:
         lines += ["", "## Decision", ""] + [f"- {md_text(line)}" for line in decision]

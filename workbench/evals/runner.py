@@ -125,7 +125,7 @@ def local_fit_problem(target: LocalTarget) -> str | None:
     """Why the model cannot fit in free memory now (the planner's figures), or None."""
     import psutil
 
-    from workbench.gguf import read_header
+    from workbench.gguf import read_adapter, read_header
     from workbench.planner import estimate_memory
     from workbench.present.numbers import format_bytes
 
@@ -133,7 +133,8 @@ def local_fit_problem(target: LocalTarget) -> str | None:
     try:
         plan = estimate_memory(read_header(target.model_path), n_ctx=load.n_ctx or 4096,
                                n_gpu_layers=load.n_gpu_layers,
-                               kv_type=load.kv_type)
+                               kv_type=load.kv_type,
+                               loras=[(read_adapter(path), scale) for path, scale in load.loras])
     except WorkbenchError as err:
         return f"cannot be planned: {err}"
     except Exception:  # an architecture the planner does not know: llama.cpp decides
@@ -243,10 +244,9 @@ class EvalRunner:
             return self.options.judge
         if self.suite.judge:
             return self.suite.judge
-        for p in planned:
-            if p.spec.startswith("local:"):
-                return p.spec
-        return None
+        local = [p.spec for p in planned if p.spec.startswith("local:")]
+        plain = [spec for spec in local if "+lora:" not in spec]  # the base over an adapter
+        return (plain or local)[0] if local else None
 
     def run(self, cancel: CancelToken | None = None) -> RunOutcome:
         cancel = cancel or CancelToken()

@@ -3,6 +3,7 @@ target specs (workbench/providers/registry.py): ``map_provider``."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ PROVIDER_FORMS = (
     "openai:MODEL, openai:chat:MODEL (config.apiBaseUrl or apiHost for another server), "
     "anthropic:MODEL, anthropic:messages:MODEL, ollama:MODEL, ollama:chat:MODEL, google:MODEL, "
     "gemini:MODEL, openrouter:MODEL, groq:MODEL, mistral:MODEL, deepseek:MODEL, "
-    "togetherai:MODEL, and Workbench's local:PATH and profile:NAME/MODEL")
+    "togetherai:MODEL, and Workbench's local:PATH[+lora:ADAPTER[@SCALE]] and "
+    "profile:NAME/MODEL")
 # promptfoo prefixes served by one of Workbench's preset profiles (providers/profiles.py)
 PROFILE_PREFIXES = {"openrouter": "openrouter", "groq": "groq", "mistral": "mistral",
                     "deepseek": "deepseek", "togetherai": "together", "together": "together"}
@@ -31,8 +33,9 @@ def map_provider(entry: str | dict[str, Any], *, line: int | None, source: str,
     ``anthropic:MODEL``; ``ollama:[chat:]MODEL`` -> ``profile:ollama/MODEL`` (with
     ``apiBaseUrl``: that server's ``/v1``); ``google:MODEL`` / ``gemini:MODEL`` ->
     ``gemini:MODEL``; ``openrouter|groq|mistral|deepseek|togetherai:MODEL`` -> the preset
-    profile; ``local:PATH`` (relative to ``base_dir``, the suite's folder; ``~`` expanded) and
-    ``profile:NAME/MODEL`` as they are. Anything else is a SuiteError naming the line."""
+    profile; ``local:PATH[+lora:ADAPTER[@SCALE]]...`` (the model's and the adapters' paths
+    relative to ``base_dir``, the suite's folder; ``~`` expanded) and ``profile:NAME/MODEL`` as
+    they are. Anything else is a SuiteError naming the line."""
     def fail(message: str) -> SuiteError:
         return SuiteError(message, source=source, line=line)
 
@@ -123,10 +126,17 @@ def _provider_spec(pid: str, config: dict[str, Any], base_dir: Path | None,
     if prefix in PROFILE_PREFIXES:
         return f"profile:{PROFILE_PREFIXES[prefix]}/{rest}"
     if prefix == "local":
-        path = Path(rest).expanduser()
-        if not path.is_absolute():
-            path = (base_dir or Path.cwd()) / path
-        return f"local:{path}"
+        def resolved(text: str) -> str:
+            path = Path(text).expanduser()
+            return str(path if path.is_absolute() else (base_dir or Path.cwd()) / path)
+
+        try:
+            spec = parse_target(f"local:{rest}")
+        except BadInput as err:
+            raise fail(f"provider {pid!r}: {err}") from None
+        return dataclasses.replace(
+            spec, model=resolved(spec.model),
+            loras=tuple((resolved(path), scale) for path, scale in spec.loras)).text
     if prefix == "profile":
         return f"profile:{rest}"
     if prefix in ("python", "exec", "file", "js", "golang", "http", "https", "websocket"):

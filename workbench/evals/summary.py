@@ -12,22 +12,30 @@ Counting (docs/evals.md, "Statistics"):
 - comparisons are paired on cases: a case counts for a target by the majority of its decided
   repeats (as in ``eval diff``: more than half passed), and only cases both targets decided are
   compared. Every pair of targets is compared up to ``MAX_ALL_PAIRS`` targets; beyond that each
-  target is compared with the best one (the highest pass rate).
+  target is compared with the best one (the highest pass rate);
+- a LoRA adapter's effect: two compared targets that are the same local model file, one with
+  LoRA adapters and one without (``local:M.gguf`` and ``local:M.gguf+lora:A.gguf@0.8``), are
+  the base and the adapter: the comparison's paired difference, seen from the adapter, is
+  the points it adds (or loses), and the two targets' median generation tok/s the share of
+  generation speed it costs (``AdapterEffect``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from workbench.errors import BadInput
 from workbench.evals.diff import ERROR, PASS, case_status
 from workbench.evals.model import CaseResult, Suite
 from workbench.evals.stats import PairedDiff, mean, paired_difference, percentile, wilson
 from workbench.present.numbers import NA
 from workbench.providers.base import AnswerResult
+from workbench.providers.registry import TargetSpec, parse_target
 
 MAX_ALL_PAIRS = 6  # up to 6 targets (15 pairs) every pair; more: each against the best
 THIS_MACHINE = "this machine"
@@ -88,6 +96,7 @@ class TargetSummary:
 
     target: str  # as given (-t, or the suite's label)
     label: str = ""
+    spec: str = ""  # the target spec its answers came from (local:PATH[+lora:...], ...)
     model: str = ""
     provider: str = ""
     destination: str = ""
@@ -141,19 +150,105 @@ class TargetSummary:
 
 
 @dataclass(frozen=True)
+class AdapterEffect:
+    """What LoRA adapters do on a suite: target ``adapter`` (a local model with adapters)
+    against ``base`` (the same file without them). ``points``, ``low``, ``high``: the paired
+    difference of pass rates (adapter - base) and its 95% interval, as fractions; ``speed_cost``:
+    ``1 - adapter tok/s / base tok/s`` (negative: the adapter measured faster; None: a speed
+    is missing)."""
+
+    adapter: str
+    base: str
+    adapters: int  # how many adapters the adapter target loads
+    points: float
+    low: float
+    high: float
+    n: int
+    base_tokens_per_s: float | None
+    adapter_tokens_per_s: float | None
+
+    @property
+    def speed_cost(self) -> float | None:
+        base, adapted = self.base_tokens_per_s, self.adapter_tokens_per_s
+        if not base or adapted is None:
+            return None
+        return 1.0 - adapted / base
+
+    @property
+    def text(self) -> str:
+        return adapter_sentence(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "speed_cost": self.speed_cost, "text": self.text}
+
+
+def adapter_sentence(effect: AdapterEffect) -> str:
+    """``B+lora:A: the adapter adds 5.0 points on this suite (95% interval -3.1..+12.0) over B,
+    costs 12% of generation speed (41.2 against 46.8 tok/s)``."""
+    noun, verb = ("the adapters", "add") if effect.adapters > 1 else ("the adapter", "adds")
+    if effect.n == 0:
+        return (f"{effect.adapter}: {noun} cannot be judged on this suite: it shares no case "
+                f"both answered without an error with {effect.base}")
+    if effect.points < 0:
+        verb = "lose" if effect.adapters > 1 else "loses"
+    interval = f"95% interval {effect.low * 100:+.1f}..{effect.high * 100:+.1f}"
+    quality = (f"{noun} {verb} {points(effect.points)} points on this suite ({interval}) "
+               f"over {effect.base}")
+    cost = effect.speed_cost
+    if cost is None:
+        speed = "generation speed not measured for both"
+    else:
+        rates = (f"{effect.adapter_tokens_per_s:.1f} against {effect.base_tokens_per_s:.1f} "
+                 "tok/s")
+        speed = (f"costs {cost:.0%} of generation speed ({rates})" if cost >= 0
+                 else f"costs no generation speed ({-cost:.0%} faster as measured: {rates})")
+    return f"{effect.adapter}: {quality}, {speed}"
+
+
+def _local_spec(target: TargetSummary) -> TargetSpec | None:
+    try:
+        spec = parse_target(target.spec or target.target)
+    except BadInput:
+        return None
+    return spec if spec.kind == "local" else None
+
+
+def adapter_effect(a: TargetSummary, b: TargetSummary, diff: PairedDiff) -> AdapterEffect | None:
+    """The adapters' effect when ``a`` and ``b`` are one local model file, exactly one of them
+    with LoRA adapters (``diff``: b - a); None otherwise."""
+    spec_a, spec_b = _local_spec(a), _local_spec(b)
+    if spec_a is None or spec_b is None or bool(spec_a.loras) == bool(spec_b.loras):
+        return None
+    if (os.path.realpath(os.path.expanduser(spec_a.model))
+            != os.path.realpath(os.path.expanduser(spec_b.model))):
+        return None
+    if spec_b.loras:  # b is the adapter: the difference is already seen from it
+        adapted, base, sign, spec = b, a, 1.0, spec_b
+    else:
+        adapted, base, sign, spec = a, b, -1.0, spec_a
+    low, high = (diff.low, diff.high) if sign > 0 else (-diff.high, -diff.low)
+    return AdapterEffect(adapted.target, base.target, len(spec.loras), sign * diff.diff + 0.0,
+                         low, high, diff.n, base.gen_tokens_per_s_median,
+                         adapted.gen_tokens_per_s_median)
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """Target ``b`` against target ``a`` on the cases both decided (``diff`` = b - a)."""
+    """Target ``b`` against target ``a`` on the cases both decided (``diff`` = b - a);
+    ``adapter``: what LoRA adapters do, when the two are one model with and without them."""
 
     a: str
     b: str
     diff: PairedDiff
+    adapter: AdapterEffect | None = None
 
     @property
     def text(self) -> str:
         return comparison_sentence(self.a, self.b, self.diff)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a, "b": self.b, **self.diff.to_dict(), "text": self.text}
+        return {"a": self.a, "b": self.b, **self.diff.to_dict(), "text": self.text,
+                "adapter": self.adapter.to_dict() if self.adapter is not None else None}
 
 
 @dataclass
@@ -287,6 +382,7 @@ def summarize_target(name: str, results: Sequence[CaseResult], *, expected: int,
     if answers:
         first = answers[0]
         target.label, target.model = first.label or name, first.model
+        target.spec = first.target
         target.provider, target.destination = first.provider, first.destination
         target.leaves_machine = any(not stays_on_machine(a.destination) for a in answers)
     tally = Tally.of(results)
@@ -342,5 +438,10 @@ def summarize(suite: Suite, results: Sequence[CaseResult], targets: Sequence[str
     case_order = [case.id for case in suite.cases]
     case_order += sorted({r.case_id for r in results} - set(case_order))
     status = case_status(results)
-    comparisons = [compare(a, b, status, case_order) for a, b in _pairs(summaries)]
+    by_name = {t.target: t for t in summaries}
+    comparisons = []
+    for a, b in _pairs(summaries):
+        comparison = compare(a, b, status, case_order)
+        effect = adapter_effect(by_name[a], by_name[b], comparison.diff)
+        comparisons.append(dataclasses.replace(comparison, adapter=effect))
     return Summary(summaries, comparisons, tags, case_tags, repeats)

@@ -17,6 +17,12 @@ bandwidth (``bound`` says which limit applies). The calibration itself runs at r
 footprints (the layers plus the real output matrix, far beyond the CPU caches), so it already
 contains the memory system's behaviour. Speeds are for an empty context (llama-bench's tg/pp
 tests), with Workbench's default load settings.
+
+LoRA adapters: each token also reads the tensors of the adapters applied at a non-zero scale
+(llama.cpp leaves zero-scale ones out of the graph), on the device of the tensor each one
+changes (``adapter_read_bytes``); ``predict(adapter_bytes=(gpu, cpu))`` adds them to the bytes
+each device reads. A stored benchmark measured the model without them, so with adapters the
+prediction is computed, not ``measured``.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from workbench.gguf import GGUFHeader
+from workbench.gguf import AdapterSummary, GGUFHeader
 from workbench.hardware.model import GpuInfo
 from workbench.planner import calibration as cal
 from workbench.planner.weight_profile import WeightProfile as WeightProfile  # re-exported
@@ -166,18 +172,22 @@ class Predictor:
 
     # -- prediction -------------------------------------------------------------------------
     def predict(self, profile: WeightProfile, *, gpu: GpuInfo | None = None,
-                n_gpu_layers: int = 0, model_path: str | None = None) -> SpeedPrediction:
+                n_gpu_layers: int = 0, model_path: str | None = None,
+                adapter_bytes: tuple[int, int] = (0, 0)) -> SpeedPrediction:
         """Predicted speeds of ``profile`` with ``n_gpu_layers`` on ``gpu`` (0: CPU only).
 
         ``n_gpu_layers`` counts like llama.cpp: the output layer is offloaded first, then the
-        last repeating layers; ``n_layer + 1`` (or -1) is everything.
+        last repeating layers; ``n_layer + 1`` (or -1) is everything. ``adapter_bytes``: the
+        (GPU, CPU) bytes of LoRA adapter tensors each token reads too (``adapter_read_bytes``).
         """
         n_all = profile.n_layer + 1
         ngl = n_all if n_gpu_layers < 0 else min(n_gpu_layers, n_all)
         if gpu is None:
             ngl = 0
+        adapter_gpu, adapter_cpu = adapter_bytes if ngl else (0, sum(adapter_bytes))
         device = "cpu" if ngl == 0 else ("gpu" if ngl == n_all else "partial")
-        run = self.measured_run(profile, model_path, ngl) if self.use_stored_runs else None
+        run = (self.measured_run(profile, model_path, ngl)
+               if self.use_stored_runs and not any(adapter_bytes) else None)
         if run is not None:
             return SpeedPrediction(
                 tg_tokens_per_s=run["tg_tokens_per_s"], pp_tokens_per_s=run["pp_tokens_per_s"],
@@ -190,18 +200,22 @@ class Predictor:
         cpu_bytes = sum(profile.layer_bytes[:cpu_layers])
         gpu_bytes = sum(profile.layer_bytes[cpu_layers:])
         out_on_gpu = ngl >= 1
-        details: dict[str, Any] = {"bytes_per_token": profile.bytes_per_token,
+        details: dict[str, Any] = {"bytes_per_token": profile.bytes_per_token
+                                   + adapter_gpu + adapter_cpu,
                                    "cpu_layers": cpu_layers, "gpu_layers": ngl}
+        if adapter_gpu or adapter_cpu:
+            details["adapter_bytes_per_token"] = {"gpu": adapter_gpu, "cpu": adapter_cpu}
         t_gpu = 0.0
         if ngl:
             bw = gpu.memory_bandwidth_gbps if gpu else None
             if not bw:
                 return SpeedPrediction(None, None, "bandwidth", device, None,
                                        "the GPU's memory bandwidth is unknown", gpu_layers=ngl)
-            gpu_read = gpu_bytes + (profile.output_bytes if out_on_gpu else 0)
+            gpu_read = gpu_bytes + (profile.output_bytes if out_on_gpu else 0) + adapter_gpu
             t_gpu = gpu_read / (bw * 1e9 * GPU_BANDWIDTH_EFFICIENCY)
             details["gpu_bandwidth_gbps"] = bw
         cpu_out = 0 if out_on_gpu else profile.output_bytes
+        cpu_bytes += adapter_cpu  # read with the layers they change
         cpu_read = cpu_bytes + cpu_out
         t_copy = cpu_read / (self.bandwidth_gbps() * 1e9)  # the physical floor
         details["cpu_bandwidth_gbps"] = round(self.bandwidth_gbps(), 2)
@@ -236,6 +250,9 @@ class Predictor:
             basis = label if device == "gpu" else f"{label}; CPU layers: {basis}"
             if device == "gpu":
                 method, bound = "bandwidth", "bandwidth"
+        if adapter_gpu or adapter_cpu:
+            mib = (adapter_gpu + adapter_cpu) / (1 << 20)
+            basis += f"; LoRA adapters read {mib:.1f} MiB more per token"
         t = t_cpu + t_gpu
         return SpeedPrediction(
             tg_tokens_per_s=1.0 / t if t > 0 else None, pp_tokens_per_s=pp, method=method,
@@ -243,12 +260,29 @@ class Predictor:
             calibration_key=calib.key if calib else None, details=details)
 
 
+def adapter_read_bytes(header: GGUFHeader | Sequence[GGUFHeader],
+                       loras: Sequence[tuple[AdapterSummary, float]], *, n_gpu_layers: int,
+                       backend: str) -> tuple[int, int]:
+    """(GPU, CPU) bytes of LoRA adapter tensors each generated token reads: those of the
+    adapters at a non-zero scale, where the memory planner places them."""
+    from workbench.planner.hparams import model_params
+    from workbench.planner.weights import place_adapters
+
+    applied = [adapter for adapter, scale in loras if scale]
+    if not applied:
+        return 0, 0
+    return place_adapters(model_params(header), applied, n_gpu_layers=n_gpu_layers,
+                          backend=backend)
+
+
 def predict_speed(header: GGUFHeader | Sequence[GGUFHeader], *, gpu: GpuInfo | None = None,
                   n_gpu_layers: int = 0, model_path: str | None = None,
-                  calibrate_missing: bool = False) -> SpeedPrediction:
+                  calibrate_missing: bool = False,
+                  adapter_bytes: tuple[int, int] = (0, 0)) -> SpeedPrediction:
     """One-shot prediction for a header (see ``Predictor`` for many models)."""
     return Predictor(calibrate_missing=calibrate_missing).predict(
-        weight_profile(header), gpu=gpu, n_gpu_layers=n_gpu_layers, model_path=model_path)
+        weight_profile(header), gpu=gpu, n_gpu_layers=n_gpu_layers, model_path=model_path,
+        adapter_bytes=adapter_bytes)
 
 
 def speed_preview(source: str, *, quant: str | None = None, gpu: GpuInfo | None = None,

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from workbench.engine.client import LocalEngine
 from workbench.engine.defaults import resolve_load_settings
 from workbench.engine.errors import WorkerCrashed
 from workbench.engine.protocol import LoadedModel
-from workbench.engine.settings import LoadSettings, Sampling
+from workbench.engine.settings import LoadSettings, Sampling, format_lora
 from workbench.errors import WorkbenchError
 from workbench.providers import errors
 from workbench.providers.base import (
@@ -37,6 +37,7 @@ from workbench.providers.base import (
 from workbench.providers.errors import ProviderError
 
 LOCAL_LOCK = threading.Lock()  # one local answer at a time in this process
+LORA_SEP = "+lora:"  # local:PATH+lora:ADAPTER@SCALE (workbench.providers.registry)
 MeterFactory = Callable[["LocalTarget"], Any]  # -> an object with start() / stop() -> reading
 
 
@@ -51,6 +52,17 @@ def default_meter_factory(target: LocalTarget) -> Any:
         watts = None
     return local_energy_meter(pid=target.engine.pid, uses_gpu=target.uses_gpu,
                               cpu_watts_per_core=watts)
+
+
+def lora_suffix(loras: Sequence[tuple[str, float]], *, short: bool = False) -> str:
+    """``+lora:ADAPTER[@SCALE]`` for each adapter (``short``: its file name, not its path)."""
+    return "".join(f"{LORA_SEP}{format_lora(Path(path).name if short else path, scale)}"
+                   for path, scale in loras)
+
+
+def local_label(path: str | os.PathLike[str], loras: Sequence[tuple[str, float]] = ()) -> str:
+    """A local target as people read it: ``model.gguf+lora:adapter.gguf@0.8``."""
+    return Path(path).name + lora_suffix(loras, short=True)
 
 
 def sampling_from(params: Params, chat_format: str = "auto") -> Sampling:
@@ -89,11 +101,12 @@ class LocalTarget(Target):
         Sampling(chat_format=chat_format)  # an unknown format is bad input now, not later
         self.chat_format = chat_format
         self.model_path = str(path)
-        self.spec = spec or f"local:{path}"
-        self.model = path.name
-        self.label = f"local/{path.name}"
-        self.provider = "local"
         self.load_settings = load or LoadSettings(self.model_path)
+        loras = self.load_settings.loras
+        self.spec = spec or f"local:{path}{lora_suffix(loras)}"
+        self.model = local_label(path, loras)  # the adapters name a model of their own
+        self.label = f"local/{self.model}"
+        self.provider = "local"
         self._engine = engine
         self._owns_engine = engine is None
         self._on_model_used = on_model_used

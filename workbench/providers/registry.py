@@ -1,6 +1,10 @@
 """Target specs, as typed on the command line and stored with every answer.
 
     local:PATH                 a GGUF file, answered by llama.cpp on this machine
+    local:PATH+lora:ADAPTER[@SCALE][+lora:ADAPTER2[@SCALE]]
+                               the same with LoRA adapters (GGUF) applied at their scales
+                               (1.0 when not given), checked against the model when the target
+                               is built (a missing file, one that does not fit: BadInput)
     openai:MODEL               OpenAI (OPENAI_API_KEY or `workbench keys set openai`)
     openai:MODEL@BASE_URL      any OpenAI-compatible server at BASE_URL (http(s)://host[:port]/path,
                                e.g. openai:qwen2.5@http://127.0.0.1:1234/v1), sent no key:
@@ -21,6 +25,7 @@ ANTHROPIC_BASE_URL and GEMINI_BASE_URL.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,12 +34,13 @@ from typing import Any
 from urllib.parse import urlparse
 
 from workbench.engine.client import LocalEngine
-from workbench.engine.settings import LoadSettings
+from workbench.engine.defaults import check_loras
+from workbench.engine.settings import MAX_LORAS, LoadSettings, parse_lora
 from workbench.errors import BadInput
 from workbench.providers.anthropic_target import ANTHROPIC_BASE_URL, AnthropicTarget
 from workbench.providers.base import Target
 from workbench.providers.errors import MissingKey
-from workbench.providers.local import LocalTarget
+from workbench.providers.local import LORA_SEP, LocalTarget, lora_suffix
 from workbench.providers.openai_compat import OPENAI_BASE_URL, OpenAICompatTarget, host_of
 from workbench.providers.profiles import SELF_HOSTED, get_profile
 from workbench.providers.retry import RetryPolicy
@@ -52,6 +58,8 @@ class TargetSpec:
     model: str  # the model name, or the GGUF path for local
     profile: str | None = None
     base_url: str | None = None  # openai:MODEL@BASE_URL: an OpenAI-compatible server elsewhere
+    # local:PATH+lora:ADAPTER@SCALE: LoRA adapters (path as written, scale) applied in order
+    loras: tuple[tuple[str, float], ...] = ()
 
     @property
     def text(self) -> str:
@@ -59,15 +67,38 @@ class TargetSpec:
             return f"profile:{self.profile}/{self.model}"
         if self.base_url:
             return f"{self.kind}:{self.model}@{self.base_url}"
-        return f"{self.kind}:{self.model}"
+        return f"{self.kind}:{self.model}{lora_suffix(self.loras)}"
+
+    @property
+    def base(self) -> TargetSpec:
+        """This target without its LoRA adapters (itself when it has none)."""
+        return dataclasses.replace(self, loras=()) if self.loras else self
+
+
+def _parse_local(text: str, rest: str) -> TargetSpec:
+    """``PATH[+lora:ADAPTER[@SCALE]]...``: the model and its adapters (scale 1.0 by default)."""
+    path, *adapters = rest.split(LORA_SEP)
+    path = path.strip()
+    if not path:
+        raise BadInput(f"bad target {text!r}: the model file is missing before '{LORA_SEP}'")
+    loras = []
+    for adapter in adapters:
+        adapter = adapter.strip()
+        if not adapter:
+            raise BadInput(f"bad target {text!r}: the adapter file is missing after "
+                           f"'{LORA_SEP}' (use local:PATH+lora:ADAPTER[@SCALE])")
+        loras.append(parse_lora(adapter, what=f"bad target {text!r}: LoRA adapter"))
+    if len(loras) > MAX_LORAS:
+        raise BadInput(f"bad target {text!r}: at most {MAX_LORAS} LoRA adapters")
+    return TargetSpec("local", path, loras=tuple(loras))
 
 
 def parse_target(text: str) -> TargetSpec:
     """Parse ``KIND:MODEL`` (see the module docstring); BadInput with the accepted forms."""
     kind, sep, rest = text.strip().partition(":")
     kind = kind.lower()
-    forms = ("local:PATH, openai:MODEL[@BASE_URL], anthropic:MODEL, gemini:MODEL, "
-             "profile:NAME/MODEL or router:NAME")
+    forms = ("local:PATH[+lora:ADAPTER[@SCALE]], openai:MODEL[@BASE_URL], anthropic:MODEL, "
+             "gemini:MODEL, profile:NAME/MODEL or router:NAME")
     if not sep or kind not in KINDS:
         raise BadInput(f"bad target {text!r}: use {forms}")
     rest = rest.strip()
@@ -86,6 +117,8 @@ def parse_target(text: str) -> TargetSpec:
             raise BadInput(f"bad target {text!r}: the model is missing before '@' (use "
                            "openai:MODEL@http://host:port/v1)")
         return TargetSpec(kind, model, base_url=_check_base_url(text, base_url))
+    if kind == "local":
+        return _parse_local(text, rest)
     return TargetSpec(kind, rest)
 
 
@@ -150,6 +183,13 @@ def build_target(
         load_settings = load or LoadSettings(str(path))
         if load_settings.model_path != str(path):
             load_settings = LoadSettings(**{**load_settings.to_dict(), "model_path": str(path)})
+        if spec.loras:  # the target's own adapters, in place of any the load settings had
+            load_settings = dataclasses.replace(load_settings, loras=tuple(
+                (os.path.expanduser(adapter), scale) for adapter, scale in spec.loras))
+        try:
+            check_loras(load_settings)  # before anything loads: a missing file, a misfit
+        except BadInput as err:
+            raise BadInput(f"{spec.text}: {err}") from None
         return LocalTarget(path, spec=spec.text, load=load_settings, engine=engine,
                            chat_format=chat_format, on_model_used=on_model_used)
     common: dict[str, Any] = {"spec": spec.text, "model": spec.model, "timeout_s": timeout_s,

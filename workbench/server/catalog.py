@@ -5,6 +5,11 @@ of the local library (``workbench ls``). A model's id in ``/v1/models`` is its f
 library id (``workbench ls`` shows it) where two files share a name; a request may also name a
 model by its library id, its file name without ``.gguf``, or its library name. Only listed
 models can be loaded: a request never names a path of its own.
+
+A ``--model`` may carry LoRA adapters, ``PATH+lora:ADAPTER[@SCALE]`` (repeatable, as in a
+target spec): served as a model of its own, id ``FILE+lora:ADAPTER-FILE@SCALE`` (the scale
+left out when it is 1), loaded with its adapters by a worker of its own, next to the plain
+file when that is served too. The adapters are checked against the model at start.
 """
 
 from __future__ import annotations
@@ -38,12 +43,19 @@ class ServedModel:
     context_length: int | None  # the context the model was trained for (its header)
     created: int  # the file's modification time (OpenAI's "created")
     names: tuple[str, ...] = ()  # every other name that selects it
+    loras: tuple[tuple[str, float], ...] = ()  # LoRA adapters loaded with it: (path, scale)
+
+    @property
+    def key(self) -> tuple[str, tuple[tuple[str, float], ...]]:
+        """What makes it one model: the file, and the adapters it is loaded with."""
+        return os.path.realpath(self.path), self.loras
 
     def to_openai(self) -> dict[str, object]:
         return {"id": self.id, "object": "model", "created": self.created,
                 "owned_by": "workbench", "workbench": {
                     "path": self.path, "library_id": self.library_id, "source": self.source,
-                    "context_length": self.context_length}}
+                    "context_length": self.context_length,
+                    "loras": [{"path": path, "scale": scale} for path, scale in self.loras]}}
 
 
 Scanner = Callable[[], "list[LocalModel]"]
@@ -63,7 +75,46 @@ def _mtime(path: str) -> int:
 
 
 def explicit_model(spec: str, scan: Scanner | None) -> ServedModel:
-    """A ``--model`` argument: a GGUF path, or a model of the library (id, name, path)."""
+    """A ``--model`` argument: a GGUF path, or a model of the library (id, name, path), with
+    the LoRA adapters it names (``PATH+lora:ADAPTER[@SCALE]``...)."""
+    from workbench.providers.local import LORA_SEP
+
+    if LORA_SEP in spec:
+        return _with_adapters(spec, scan)
+    return _plain_model(spec, scan)
+
+
+def _with_adapters(spec: str, scan: Scanner | None) -> ServedModel:
+    """``BASE+lora:ADAPTER[@SCALE]...``: the base with its adapters, checked against it."""
+    from workbench.engine.defaults import check_loras
+    from workbench.engine.settings import MAX_LORAS, LoadSettings, parse_lora
+    from workbench.providers.local import LORA_SEP, lora_suffix
+
+    base_spec, *adapters = spec.split(LORA_SEP)
+    if not base_spec.strip():
+        raise BadInput(f"--model {spec}: the model is missing before '{LORA_SEP}'")
+    loras = []
+    for text in adapters:
+        if not text.strip():
+            raise BadInput(f"--model {spec}: the adapter file is missing after '{LORA_SEP}' "
+                           "(use PATH+lora:ADAPTER[@SCALE])")
+        path, scale = parse_lora(text.strip(), what=f"--model {spec}: LoRA adapter")
+        loras.append((str(Path(path).expanduser().resolve()), scale))
+    if len(loras) > MAX_LORAS:
+        raise BadInput(f"--model {spec}: at most {MAX_LORAS} LoRA adapters")
+    base = _plain_model(base_spec.strip(), scan)
+    try:
+        check_loras(LoadSettings(base.path, loras=tuple(loras)))
+    except BadInput as err:
+        raise BadInput(f"--model {spec}: {err}") from None
+    suffix = lora_suffix(loras, short=True)
+    return dataclasses.replace(
+        base, id=base.id + suffix, library_id=base.library_id + suffix,
+        name=base.name + suffix, names=tuple(name + suffix for name in base.names),
+        loras=tuple(loras))
+
+
+def _plain_model(spec: str, scan: Scanner | None) -> ServedModel:
     from workbench.hub.library import find_model, model_id
 
     path = Path(spec).expanduser()
@@ -114,8 +165,7 @@ class Catalog:
         with self._lock:
             self.explicit.append(model)
             self._models = self._assign_ids(self._library)
-            real = os.path.realpath(model.path)
-            return next(m for m in self._models if os.path.realpath(m.path) == real)
+            return next(m for m in self._models if m.key == model.key)
 
     def models(self) -> list[ServedModel]:
         """Every served model (blocking: may scan the library; call it off the event loop)."""
@@ -152,13 +202,12 @@ class Catalog:
         return None
 
     def _assign_ids(self, library: list[ServedModel]) -> list[ServedModel]:
-        seen: set[str] = set()
+        seen: set[tuple[str, tuple[tuple[str, float], ...]]] = set()
         unique: list[ServedModel] = []
         for model in [*self.explicit, *library]:
-            real = os.path.realpath(model.path)
-            if real in seen:
+            if model.key in seen:
                 continue
-            seen.add(real)
+            seen.add(model.key)
             unique.append(model)
         counts: dict[str, int] = {}
         for model in unique:

@@ -260,7 +260,7 @@ class ModelSlot:
         if self.loaded and self.info is not None and (asked is None or self.info.n_ctx >= asked):
             return self.info
         settings = dataclasses.replace(self.pool.load, model_path=self.model.path,
-                                       n_ctx=self._wanted_ctx(asked))
+                                       n_ctx=self._wanted_ctx(asked), loras=self.model.loras)
         if self.purpose == "embeddings":
             settings = settings.embedding_load()
         with self.pool.memory_lock:
@@ -317,7 +317,7 @@ class ModelPool:
         self.memory_lock = threading.Lock()  # one load at a time decides about memory
         self._engine_factory = engine_factory or _default_engine
         self._lock = threading.Lock()
-        self._slots: dict[tuple[str, Purpose], ModelSlot] = {}
+        self._slots: dict[tuple[str, tuple[tuple[str, float], ...], Purpose], ModelSlot] = {}
         self._closed = False
 
     def new_engine(self) -> LocalEngine:
@@ -332,7 +332,7 @@ class ModelPool:
         with self._lock:
             if self._closed:
                 raise APIError(503, "the server is shutting down", code="shutting_down")
-            key = (model.path, purpose)
+            key = (model.path, model.loras, purpose)  # an adapter is a model of its own
             slot = self._slots.get(key)
             if slot is None:
                 slot = self._slots[key] = ModelSlot(self, model, purpose)
@@ -360,8 +360,9 @@ class ModelPool:
     # -- memory ----------------------------------------------------------------------------
     def plan_bytes(self, model: ServedModel, settings: LoadSettings) -> int:
         """The memory planner's bytes for ``model`` loaded with ``settings`` on this machine's
-        RAM (GPU layers are llama.cpp's to place); 0 when the planner cannot plan it."""
-        from workbench.gguf import read_header
+        RAM (GPU layers are llama.cpp's to place), its LoRA adapters included; 0 when the
+        planner cannot plan it."""
+        from workbench.gguf import read_adapter, read_header
         from workbench.planner import estimate_memory, model_params
 
         try:
@@ -372,7 +373,8 @@ class ModelPool:
                 n_ubatch=settings.n_ubatch, n_batch=settings.n_batch,
                 n_gpu_layers=settings.n_gpu_layers, kv_type=settings.kv_type,
                 flash_attn=settings.flash_attn, use_mmap=settings.use_mmap,
-                swa_full=settings.swa_full)
+                swa_full=settings.swa_full,
+                loras=[(read_adapter(path), scale) for path, scale in settings.loras])
         except Exception as err:  # an architecture the planner does not know: llama.cpp decides
             log.info("%s: not planned (%s); loading without a memory check", model.id, err)
             return 0

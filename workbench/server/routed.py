@@ -26,6 +26,7 @@ from workbench.engine.metrics import AnswerMetrics
 from workbench.engine.settings import Sampling
 from workbench.errors import BadInput, WorkbenchError
 from workbench.providers.base import AnswerResult, Params, Target
+from workbench.providers.local import LORA_SEP, lora_suffix
 from workbench.routing.policy import RouteDecision
 from workbench.routing.router import Router
 from workbench.server.catalog import Catalog, ServedModel, explicit_model
@@ -80,18 +81,29 @@ class ServedRouter:
 
 
 def _local_path(spec: str) -> str | None:
-    """The file of a ``local:PATH`` spec (None for any other spec)."""
+    """The file of a ``local:PATH`` spec with its LoRA adapters (``PATH+lora:ADAPTER@SCALE``,
+    as ``--model`` takes it), or None for any other spec."""
     from workbench.providers.registry import parse_target
 
     parsed = parse_target(spec)
-    return os.path.expanduser(parsed.model) if parsed.kind == "local" else None
+    if parsed.kind != "local":
+        return None
+    loras = [(os.path.expanduser(path), scale) for path, scale in parsed.loras]
+    return os.path.expanduser(parsed.model) + lora_suffix(loras)
 
 
 def _served(catalog: Catalog, path: str) -> ServedModel:
-    """The catalog's model for ``path``, added as an explicit one when it is not served yet."""
+    """The catalog's model for ``path`` (with its adapters), added as an explicit one when it
+    is not served yet."""
+    if LORA_SEP in path:
+        wanted = explicit_model(path, None)
+        for model in catalog.cached():
+            if model.key == wanted.key:
+                return model
+        return catalog.add(wanted)
     real = os.path.realpath(path)
     for model in catalog.cached():
-        if os.path.realpath(model.path) == real:
+        if os.path.realpath(model.path) == real and not model.loras:
             return model
     return catalog.add(explicit_model(path, None))
 
@@ -128,10 +140,11 @@ def build_routers(*, cloud: str | None, route_default: str, router: str | None,
         if not local_models or not catalog.explicit:
             raise BadInput("--cloud needs a --model: the local model that answers sensitive "
                            "requests (and, by --route-default local, the rest)")
-        local = catalog.explicit[0].path  # the first --model (a file or a library id)
+        first = catalog.explicit[0]  # the first --model (a file or a library id)
+        local = first.path + lora_suffix(first.loras)
         routers[AUTO] = _build(AUTO, Router(f"local:{local}", cloud, default=route_default,
                                             name=AUTO, settings=settings),
-                               catalog, settings, f"local {Path(local).name} or {cloud}")
+                               catalog, settings, f"local {first.id} or {cloud}")
     if router:
         from workbench.evals.runner import run_document
 

@@ -278,10 +278,16 @@ def show_summary(table: QTableWidget, summary: Summary | None) -> None:
 
 
 def summary_lines(summary: Summary | None) -> list[str]:
-    """The comparisons between targets, one sentence each."""
+    """The comparisons between targets, one sentence each, each followed by what its LoRA
+    adapter buys where the two are one model with and without adapters."""
     if summary is None:
         return []
-    return [c.text for c in summary.comparisons]
+    lines = []
+    for comparison in summary.comparisons:
+        lines.append(comparison.text)
+        if comparison.adapter is not None:
+            lines.append(comparison.adapter.text)
+    return lines
 
 
 def diff_text(diff: RunDiff) -> str:
