@@ -235,3 +235,18 @@ def test_the_evals_page_says_what_the_adapter_buys() -> None:
     assert len(lines) == 2 and lines[1] == effect.text
     assert "the adapter adds 25.0 points on this suite (95% interval +5.0..+45.0)" in lines[1]
     assert "costs 20% of generation speed" in lines[1]
+
+
+def test_compare_takes_an_adapter_typed_or_from_the_chat(qtbot, llama_tiny: Path,
+                                                        loras: dict[str, Path]) -> None:
+    from workbench.engine.settings import LoadSettings
+    from workbench.ui.compare_page import ComparePage
+
+    loaded = LoadSettings(model_path=str(llama_tiny), loras=((str(loras["one"]), 0.5),))
+    page = ComparePage(lambda: loaded)
+    qtbot.addWidget(page)
+    page.pickers[0].set_target("loaded")  # the Chat page's model, with its adapter
+    assert page.pickers[0].spec().loras == ((str(loras["one"]), 0.5),)
+    page.pickers[1].set_target("local", f"{llama_tiny}+lora:{loras['one']}@0.8")
+    spec = page.pickers[1].spec()
+    assert (spec.model, spec.loras) == (str(llama_tiny), ((str(loras["one"]), 0.8),))

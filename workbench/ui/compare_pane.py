@@ -38,7 +38,7 @@ LoadedModel = Callable[[], LoadSettings | str | None]
 # (kind key, combo text, line edit placeholder)
 KINDS = (
     (LOADED, "Loaded model (local)", "the model loaded on the Chat page"),
-    ("local", "GGUF file (local)", "path to a .gguf file"),
+    ("local", "GGUF file (local)", "path to a .gguf file [+lora:ADAPTER.gguf@SCALE]"),
     ("openai", "OpenAI", "model, e.g. gpt-4o-mini"),
     ("anthropic", "Anthropic", "model, e.g. claude-3-5-haiku-latest"),
     ("gemini", "Google Gemini", "model, e.g. gemini-2.0-flash"),
@@ -93,7 +93,8 @@ class TargetPicker(QWidget):
             path = self._loaded_model()[0]
             if not path:
                 raise BadInput("no model is loaded: load one on the Chat page or pick a file")
-            return TargetSpec("local", path)
+            settings = self._loaded_model()[1]  # with the Chat page's LoRA adapters, if any
+            return TargetSpec("local", path, loras=settings.loras if settings else ())
         return parse_target(f"{kind}:{self.model.text().strip()}")
 
     def load_settings(self) -> LoadSettings | None:

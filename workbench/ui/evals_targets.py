@@ -82,7 +82,8 @@ class TargetsPanel(QWidget):
         self.other_targets.setAccessibleName("Other targets")
         self.other_targets.setPlaceholderText(
             "One per line: openai:MODEL, anthropic:MODEL, gemini:MODEL, profile:NAME/MODEL, "
-            "openai:MODEL@http://127.0.0.1:1234/v1, local:PATH")
+            "openai:MODEL@http://127.0.0.1:1234/v1, local:PATH, "
+            "local:PATH+lora:ADAPTER.gguf@0.8 (a model with its LoRA adapter)")
         self.other_targets.textChanged.connect(self._targets_changed)
         other_box = QGroupBox("Other targets", self)
         QVBoxLayout(other_box).addWidget(self.other_targets)
