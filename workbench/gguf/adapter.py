@@ -33,7 +33,7 @@ FLOAT32 = 6  # GGUF value type id of float32
 # ggml types a LoRA pair may have: what convert_lora_to_gguf.py writes (its --outtype), which
 # every backend multiplies with F32 activations
 LORA_TENSOR_TYPES = frozenset({"F32", "F16", "BF16", "Q8_0"})
-MAX_PROBLEMS_SHOWN = 5
+MAX_PROBLEMS_SHOWN = 2
 
 
 @dataclass(frozen=True)
