@@ -259,3 +259,12 @@ def test_plan_counts_the_adapter_weights(base: Path, adapter: Callable[..., Path
     output = next(p for p in summary.pairs if p.base == "output.weight")
     assert one.adapter_gpu_bytes == output.n_bytes
     assert one.adapter_cpu_bytes == summary.tensor_data_size - output.n_bytes
+
+
+def test_an_adapter_is_told_from_a_model_by_its_first_bytes(base: Path,
+                                                           adapter: Callable[..., Path]) -> None:
+    from workbench.gguf import looks_like_adapter
+
+    assert looks_like_adapter(str(adapter(rank=RANK, alpha=8.0)))
+    assert not looks_like_adapter(str(base))
+    assert not looks_like_adapter(str(base.parent / "no-such-file.gguf"))

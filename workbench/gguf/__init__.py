@@ -9,6 +9,7 @@ from workbench.gguf.adapter import (
     LoraPair,
     check_adapter_fits,
     is_adapter,
+    looks_like_adapter,
     read_adapter,
     summarize_adapter,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "TensorInfo",
     "check_adapter_fits",
     "is_adapter",
+    "looks_like_adapter",
     "read_adapter",
     "read_header",
     "read_split_headers",

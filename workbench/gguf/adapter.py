@@ -104,6 +104,26 @@ class AdapterSummary:
         return scale * self.alpha / pair.rank if self.alpha else scale
 
 
+# general.type = "adapter" as GGUF writes it (the key's length and bytes, the string type 8,
+# the value's length and bytes), in the first bytes of a LoRA adapter: an adapter carries no
+# tokenizer, so its metadata is short
+ADAPTER_KEY = (len(b"general.type").to_bytes(8, "little") + b"general.type"
+               + STRING.to_bytes(4, "little") + len(b"adapter").to_bytes(8, "little")
+               + b"adapter")
+ADAPTER_SNIFF_BYTES = 1 << 16
+
+
+def looks_like_adapter(path: str) -> bool:
+    """The file says it is an adapter (``general.type`` = ``adapter``) in its first 64 KiB:
+    cheap whatever the file's size (a model's vocabulary makes its header megabytes long), for
+    telling an adapter opened as a model before anything parses it; ``read_adapter`` decides."""
+    try:
+        with open(path, "rb") as handle:
+            return ADAPTER_KEY in handle.read(ADAPTER_SNIFF_BYTES)
+    except OSError:
+        return False
+
+
 def is_adapter(header: GGUFHeader) -> bool:
     """True when the file says it is an adapter (``general.type`` = ``"adapter"``)."""
     return header.metadata.get("general.type") == "adapter"

@@ -37,6 +37,7 @@ from workbench.engine.errors import WorkerCrashed
 from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import CHAT_FORMATS, Sampling
 from workbench.errors import WorkbenchError
+from workbench.gguf.adapter import looks_like_adapter
 from workbench.gguf.summary import NO_TEMPLATE_NOTICE
 from workbench.present.numbers import format_bytes, format_ms
 from workbench.store import db
@@ -53,11 +54,6 @@ from workbench.ui.stream_buffer import LiveFigures
 from workbench.ui.widgets import make_primary, plain_label, plain_tip
 
 GGUF_MAGIC = b"GGUF"
-# general.type = "adapter" as GGUF writes it (a key string, the string type 8, the value), in
-# the first bytes of a LoRA adapter: adapters carry no tokenizer, so their metadata is short
-ADAPTER_KEY = (len(b"general.type").to_bytes(8, "little") + b"general.type"
-               + (8).to_bytes(4, "little") + len(b"adapter").to_bytes(8, "little") + b"adapter")
-ADAPTER_SNIFF_BYTES = 1 << 16
 CRASH_NOTE = "Interrupted: the model process crashed."
 SPLITTER_KEY = "chat/splitter_v2"  # v1 had no conversation sidebar
 SIDEBAR_KEY = "chat/conversations_visible"
@@ -84,16 +80,6 @@ def gguf_problem(path: str) -> str | None:
         return (f"{Path(path).name} is not a GGUF model file (it does not start with the GGUF "
                 "signature). Choose a .gguf file.")
     return None
-
-
-def looks_like_adapter(path: str) -> bool:
-    """The file says it is an adapter (``general.type`` = ``adapter``) in its first bytes:
-    cheap enough for the GUI thread, whatever the size of the file."""
-    try:
-        with open(path, "rb") as handle:
-            return ADAPTER_KEY in handle.read(ADAPTER_SNIFF_BYTES)
-    except OSError:
-        return False
 
 
 def model_summary(info: LoadedModel) -> str:
