@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Any, TypeVar
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette, QPen
@@ -37,6 +37,8 @@ from workbench.ui.widgets import make_card, make_secondary, plain_label
 
 DEBOUNCE_MS = 150
 Detect = Callable[[], HardwareReport]
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -394,27 +396,34 @@ class MemoryPreview(QWidget):
 
     def _model_params(self, path: str) -> ModelParams | str:
         """The header's model numbers (read once per file version), or why they cannot be."""
+        from workbench.gguf import read_split_headers
+
+        return self._cached(self._params, path, "the model's header",
+                            lambda: model_params(read_split_headers(path)))
+
+    def _cached(self, cache: dict, path: str, what: str, read: Callable[[], T]) -> T | str:
+        """``read()`` once per version of the file at ``path`` (kept in ``cache``), or why it
+        cannot be read: the first line of a WorkbenchError, never a traceback in the panel."""
         try:
             stat = os.stat(path)
         except OSError as err:
             return f"cannot read {os.path.basename(path)}: {err.strerror or err}"
         key = (path, stat.st_mtime_ns, stat.st_size)
         with self._lock:
-            hit = self._params.get(key)
+            hit = cache.get(key)
         if hit is not None:
-            return hit
-        from workbench.gguf import read_split_headers
-
-        value: ModelParams | str
+            return hit  # type: ignore[no-any-return]
+        value: T | str
         try:
-            value = model_params(read_split_headers(path))
+            value = read()
         except WorkbenchError as err:
             value = str(err).splitlines()[0] if str(err) else type(err).__name__
         except Exception as err:  # a reader bug must not become a traceback in the panel
-            value = f"cannot read the model's header: {type(err).__name__}: {err}"
+            value = f"cannot read {what}: {type(err).__name__}: {err}"
         with self._lock:
-            self._params = {k: v for k, v in self._params.items() if k[0] != path}
-            self._params[key] = value
+            for old in [k for k in cache if k[0] == path]:
+                del cache[old]
+            cache[key] = value
         return value
 
     def _loras(self, request: PreviewRequest) -> list[tuple[AdapterSummary, float]] | str:
@@ -428,28 +437,10 @@ class MemoryPreview(QWidget):
         return out
 
     def _adapter(self, path: str) -> AdapterSummary | str:
-        try:
-            stat = os.stat(path)
-        except OSError as err:
-            return f"cannot read the adapter {os.path.basename(path)}: {err.strerror or err}"
-        key = (path, stat.st_mtime_ns, stat.st_size)
-        with self._lock:
-            hit = self._adapters.get(key)
-        if hit is not None:
-            return hit
         from workbench.gguf import read_adapter
 
-        value: AdapterSummary | str
-        try:
-            value = read_adapter(path)
-        except WorkbenchError as err:
-            value = str(err).splitlines()[0] if str(err) else type(err).__name__
-        except Exception as err:  # a reader bug must not become a traceback in the panel
-            value = f"cannot read the adapter's header: {type(err).__name__}: {err}"
-        with self._lock:
-            self._adapters = {k: v for k, v in self._adapters.items() if k[0] != path}
-            self._adapters[key] = value
-        return value
+        return self._cached(self._adapters, path, "the adapter's header",
+                            lambda: read_adapter(path))
 
     def _plan(self, params: ModelParams, request: PreviewRequest, backend: str,
               loras: Sequence[tuple[AdapterSummary, float]] = ()) -> MemoryPlan | str:
