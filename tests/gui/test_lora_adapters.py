@@ -250,3 +250,36 @@ def test_compare_takes_an_adapter_typed_or_from_the_chat(qtbot, llama_tiny: Path
     page.pickers[1].set_target("local", f"{llama_tiny}+lora:{loras['one']}@0.8")
     spec = page.pickers[1].spec()
     assert (spec.model, spec.loras) == (str(llama_tiny), ((str(loras["one"]), 0.8),))
+
+
+def test_the_server_page_serves_a_model_with_its_adapter(qtbot, llama_tiny: Path,
+                                                         loras: dict[str, Path]) -> None:
+    import httpx
+
+    from workbench.engine.settings import LoadSettings
+    from workbench.ui.server_page import ServerPage
+
+    page = ServerPage(library_scanner=lambda: [],
+                      load=LoadSettings(model_path="", n_ctx=512, repack=False))
+    qtbot.addWidget(page)
+    page.show()
+    qtbot.waitUntil(lambda: page.scanned_once, timeout=10_000)
+    page.serve_library.setChecked(False)
+    page.port.setValue(0)
+    assert page.add_adapter(str(loras["one"])) is None  # no model selected: said so
+    assert page.banner.isVisible() and "Select the model" in page.banner.title.text()
+    plain = page.add_model_file(str(llama_tiny))
+    page.models.setCurrentItem(plain)
+    assert page.add_adapter(str(loras["width"])) is None  # a misfit: refused, not listed
+    assert "cannot be served" in page.banner.title.text() and page.models.count() == 1
+    combo = page.add_adapter(str(loras["one"]), 0.5)
+    assert combo is not None and not page.banner.isVisible()
+    assert page.config().models == (str(llama_tiny), f"{llama_tiny}+lora:{loras['one']}@0.5")
+    with qtbot.waitSignal(page.serverStarted, timeout=30_000) as blocker:
+        assert page.start_server()
+    try:
+        ids = [m["id"] for m in httpx.get(f"{blocker.args[0]}/models", timeout=30).json()["data"]]
+        assert ids == [llama_tiny.name, f"{llama_tiny.name}+lora:{loras['one'].name}@0.5"]
+    finally:
+        with qtbot.waitSignal(page.serverStopped, timeout=30_000):
+            page.stop_server()

@@ -327,10 +327,16 @@ class ServerPage(QWidget):
         self.add_button.setAccessibleName("Add a GGUF file to serve")
         self.add_button.setToolTip("Serve any GGUF file, in the library or not")
         self.add_button.clicked.connect(self.choose_file)
+        self.adapter_button = QPushButton("Add adapter…", self)
+        self.adapter_button.setAccessibleName("Serve the selected model with a LoRA adapter")
+        self.adapter_button.setToolTip("Select a model above, then choose a LoRA adapter: the "
+                                       "model with the adapter is served under its own id")
+        self.adapter_button.clicked.connect(self.choose_adapter)
         model_buttons = QHBoxLayout()
         model_buttons.addStretch(1)
         model_buttons.addWidget(self.rescan_button)
         model_buttons.addWidget(self.add_button)
+        model_buttons.addWidget(self.adapter_button)
         model_box = QGroupBox("Models", self)
         model_layout = QVBoxLayout(model_box)
         model_layout.addWidget(self.models, 1)
@@ -421,7 +427,8 @@ class ServerPage(QWidget):
         run_row.addWidget(self.stop_button)
         run_row.addStretch(1)
         self._setting_widgets: list[QWidget] = [
-            self.models, self.serve_library, self.rescan_button, self.add_button, self.host,
+            self.models, self.serve_library, self.rescan_button, self.add_button,
+            self.adapter_button, self.host,
             self.port, self.api_key, self.context, self.routing, self.cloud,
             self.route_default]
 
@@ -598,8 +605,50 @@ class ServerPage(QWidget):
             return
         path, _ = QFileDialog.getOpenFileName(self, "Add a GGUF model to serve", "",
                                               "GGUF models (*.gguf);;All files (*)")
-        if path:
+        if not path:
+            return
+        from workbench.gguf import looks_like_adapter
+
+        if looks_like_adapter(path):  # an adapter is served with a model, never alone
+            self.add_adapter(path)
+        else:
             self.add_model_file(path)
+
+    def choose_adapter(self) -> None:
+        from PySide6.QtWidgets import QFileDialog
+
+        if self.phase != STOPPED:
+            return
+        path, _ = QFileDialog.getOpenFileName(self, "A LoRA adapter for the selected model", "",
+                                              "GGUF adapters (*.gguf);;All files (*)")
+        if path:
+            self.add_adapter(path)
+
+    def add_adapter(self, adapter: str, scale: float = 1.0, *,
+                    model: str | None = None) -> QListWidgetItem | None:
+        """List ``model`` (default: the selected one) with the LoRA adapter at ``scale`` as a
+        model of its own (``MODEL+lora:ADAPTER@SCALE``, what ``serve --model`` takes), after
+        checking that the adapter fits it; None, with the reason in the banner, otherwise."""
+        from workbench.engine.settings import format_lora
+        from workbench.gguf import check_adapter_fits, read_adapter, read_split_headers
+
+        if model is None:
+            item = self.models.currentItem()
+            model = None if item is None else str(item.data(PATH_ROLE))
+        if not model or "+lora:" in model:
+            self.banner.show_error("Select the model first",
+                                   "A LoRA adapter is served with a model: select that model "
+                                   "in the list, then add the adapter.")
+            return None
+        try:
+            summary = read_adapter(adapter)
+            check_adapter_fits(summary, read_split_headers(model))
+        except WorkbenchError as err:
+            self.banner.show_error("This adapter cannot be served with that model", str(err))
+            return None
+        self.banner.dismiss()
+        label = f"{Path(model).name} + LoRA {Path(adapter).stem} ×{scale:g}"
+        return self.add_model_file(f"{model}+lora:{format_lora(adapter, scale)}", label=label)
 
     def chosen_paths(self) -> list[str]:
         return [self.models.item(row).data(PATH_ROLE) for row in range(self.models.count())
