@@ -130,9 +130,20 @@ def main(argv: list[str] | None = None) -> int:
     base_model = str(without_chat_template(Path(model), Path(os.environ["WORKBENCH_HOME"])
                                            / "SmolLM2-135M-no-template.gguf"))
 
+    # a LoRA adapter beside the synthetic models: the Library lists it with the model it fits
+    from workbench.synth import write_lora_adapter
+
+    adapters = Path(os.environ["WORKBENCH_HOME"]) / "adapters"
+    adapters.mkdir(exist_ok=True)
+    adapter_base = tiny_model("llama", "Q8_0")
+    write_lora_adapter(adapters / "llama-tiny-support-lora-r8.gguf", adapter_base, rank=8,
+                       targets=("attn_q", "attn_v"), seed=1)
+
     def library_scanner() -> list:
-        # the Library shows this machine's models plus the synthetic ones the shots use
-        return scan_library(extra_folders=[synth_cache_dir(), Path(model).parent])
+        # the Library shows this machine's models plus the synthetic ones the shots use (and
+        # the adapter: the pages that want models only leave adapters out themselves)
+        return scan_library(extra_folders=[synth_cache_dir(), Path(model).parent, adapters],
+                            adapters=True)
 
     window = new_window(library_scanner=library_scanner)
     shoot(window, "chat-empty")
@@ -157,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         wait_for(preview.updated)  # the memory plan of the loaded model's settings
     window.chat.settings_panel.context.setValue(8192)  # what a change would cost, before reload
     wait_for(preview.updated)
+    window.chat.side.ensureWidgetVisible(preview)  # the side panel scrolled to the plan
     shoot(window, "chat-answer")
     window.chat.settings_panel.context.setValue(4096)
     window.chat.set_sidebar_visible(False)
