@@ -283,3 +283,14 @@ def test_the_server_page_serves_a_model_with_its_adapter(qtbot, llama_tiny: Path
     finally:
         with qtbot.waitSignal(page.serverStopped, timeout=30_000):
             page.stop_server()
+
+
+def test_an_adapters_cell_names_two_models_and_its_tip_all() -> None:
+    from types import SimpleNamespace
+
+    from workbench.ui.library_page import fits_text
+
+    names = {f"/m/{n}.gguf": n for n in ("a", "b", "c", "d")}
+    adapter = SimpleNamespace(fits=tuple(names))  # what fits_text reads of a LocalModel
+    assert fits_text(adapter, names, most=2) == "fits: a, b and 2 more"  # type: ignore[arg-type]
+    assert fits_text(adapter, names) == "fits: a, b, c, d"  # type: ignore[arg-type]

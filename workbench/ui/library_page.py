@@ -61,17 +61,21 @@ def kind_text(model: LocalModel) -> str:
     return " · ".join(parts)
 
 
-def fits_text(model: LocalModel, names: dict[str, str]) -> str:
-    """An adapter's "fits: SmolLM2-135M-Instruct-Q4_1, …" (``names``: model path -> name)."""
+def fits_text(model: LocalModel, names: dict[str, str], most: int | None = None) -> str:
+    """An adapter's "fits: SmolLM2-135M-Instruct-Q4_1, …" (``names``: model path -> name);
+    with ``most``, that many names and "and N more" (a table cell that stays narrow)."""
     if not model.fits:
         return "fits none of the models listed"
-    return "fits: " + ", ".join(names.get(path, Path(path).name) for path in model.fits)
+    fitting = [names.get(path, Path(path).name) for path in model.fits]
+    if most is not None and len(fitting) > most:
+        return f"fits: {', '.join(fitting[:most])} and {len(fitting) - most} more"
+    return "fits: " + ", ".join(fitting)
 
 
 def row_values(model: LocalModel, names: dict[str, str] | None = None) -> list[str]:
     status = model.status if not model.problem else f"{model.status}: {model.problem}"
     if model.is_adapter and model.status == "ok":
-        status = fits_text(model, names or {})
+        status = fits_text(model, names or {}, most=2)
     return [model.name, kind_text(model), model.quant or "", format_bytes(model.size),
             model.architecture or "", parameters_text(model.parameters),
             str(model.context_length) if model.context_length else "", model.source, status,
@@ -172,7 +176,10 @@ class LibraryPage(QWidget):
             self.table.insertRow(row)
             for column, value in enumerate(row_values(model, names)):
                 item = QTableWidgetItem(value)
-                item.setToolTip(plain_tip(model.path if column == 0 else value))
+                tip = model.path if column == 0 else value
+                if column == STATUS_COLUMN and model.is_adapter and model.status == "ok":
+                    tip = fits_text(model, names)  # every model it fits
+                item.setToolTip(plain_tip(tip))
                 self.table.setItem(row, column, item)
         self._update_buttons()
         self.scanned.emit(self.models)
