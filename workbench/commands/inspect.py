@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import os
 import sys
@@ -50,7 +51,7 @@ def _default_max_header_mib() -> int:
 
 def handler(args: argparse.Namespace) -> int:
     from workbench.commands.output import emit
-    from workbench.gguf import is_adapter, read_split_headers, summarize
+    from workbench.gguf import is_adapter, read_split_headers, summarize, summarize_adapter
 
     token = None
     if args.hf_token:
@@ -61,30 +62,19 @@ def handler(args: argparse.Namespace) -> int:
     if max_mib < 1:
         raise BadInput("--max-header-mib must be at least 1")
     headers = read_split_headers(args.model, max_header_bytes=max_mib << 20, token=token)
-    if is_adapter(headers[0]):
-        return _inspect_adapter(args, headers)
-    summary = summarize(headers)
-    document = summary.to_dict()
+    if is_adapter(headers[0]):  # a LoRA adapter: architecture, rank, alpha, targets, size
+        adapter = summarize_adapter(headers[0])
+        document = adapter.to_dict()
+        show = functools.partial(print_adapter, adapter, headers, args)
+    else:
+        summary = summarize(headers)
+        document = summary.to_dict()
+        show = functools.partial(print_human, summary, headers, args)
     if args.tensors:
         document["tensors"] = tensor_documents(headers)
     if args.metadata:
         document["metadata"] = metadata_document(headers[0])
-    emit(args, document, lambda: print_human(summary, headers, args))
-    return 0
-
-
-def _inspect_adapter(args: argparse.Namespace, headers: tuple[GGUFHeader, ...]) -> int:
-    """A LoRA adapter: its architecture, rank, alpha, the tensors it changes and its size."""
-    from workbench.commands.output import emit
-    from workbench.gguf import summarize_adapter
-
-    adapter = summarize_adapter(headers[0])
-    document = adapter.to_dict()
-    if args.tensors:
-        document["tensors"] = tensor_documents(headers)
-    if args.metadata:
-        document["metadata"] = metadata_document(headers[0])
-    emit(args, document, lambda: print_adapter(adapter, headers, args))
+    emit(args, document, show)
     return 0
 
 
