@@ -6,12 +6,17 @@ answer) and one answer streamed into the real chat window (headless), on the sam
 settings, and records the machine's load average. Ratios are taken within a round (so slow
 drift of the machine cancels), then summarised by their median and a bootstrap 95% interval.
 
-Run: python tests/benchmarks/bench_overhead_paired.py [--preset llama-3.2-1b] [--rounds 12]
+With ``--before DIR`` (a checkout of other Workbench code, e.g. ``git worktree add DIR REV``)
+each round also runs that code's `workbench run`, and the table shows the two paired.
+
+Run: python tests/benchmarks/bench_overhead_paired.py [--preset gemma-3-270m] [--rounds 12]
+     [--before DIR] [--no-gui]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import random
 import statistics
@@ -30,14 +35,22 @@ from bench_overhead import (
     workbench_cli,
 )
 
-ARCH = {"llama-3.2-1b": "llama", "qwen2.5-0.5b": "qwen2"}
+ARCH = {"llama-3.2-1b": "llama", "qwen2.5-0.5b": "qwen2", "gemma-3-270m": "gemma3",
+        "gemma-3-1b": "gemma3"}  # the Gemma 3 shapes have a 262,144-token vocabulary
 
 
-def run_answer(model: Path, threads: int, repack: bool, seed: int) -> tuple[float, float]:
-    """One streamed `workbench run` answer: (streamed tok/s, llama.cpp's decode-counter tok/s)."""
-    doc = workbench_cli("run", str(model), PROMPT, "--max-tokens", "128", "--threads",
-                        str(threads), "--flash-attn", "on", "--repack", "on" if repack else "off",
-                        "--seed", str(seed), "--ctx", "1024", "--json")
+def run_answer(model: Path, threads: int, repack: bool, seed: int,
+               code: Path | None = None) -> tuple[float, float]:
+    """One streamed `workbench run` answer (of the code in ``code``, default this checkout):
+    (streamed tok/s, llama.cpp's decode-counter tok/s)."""
+    args = ("run", str(model), PROMPT, "--max-tokens", "128", "--threads",
+            str(threads), "--flash-attn", "on", "--repack", "on" if repack else "off",
+            "--seed", str(seed), "--ctx", "1024", "--json")
+    if code is None:
+        doc = workbench_cli(*args)
+    else:
+        env = {**os.environ, "PYTHONPATH": str(code)}
+        doc = json.loads(sh(sys.executable, "-m", "workbench", *args, env=env))
     return doc["stream_tokens_per_s"], doc["gen_tokens_per_s"]
 
 
@@ -55,6 +68,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=12)
     parser.add_argument("--threads", type=int, default=0,
                         help="llama.cpp threads (default: one per physical core)")
+    parser.add_argument("--before", type=Path, help="a checkout of other Workbench code whose "
+                        "`workbench run` each round also runs")
+    parser.add_argument("--no-gui", action="store_true", help="leave out the GUI chat path")
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     from workbench.engine.repack_probe import repack_verdict
@@ -69,40 +85,59 @@ def main() -> None:
     runners = {
         "llama-bench": lambda: llama_bench(binary, model, 128, 1, threads, repack),
         "workbench bench": lambda: workbench_bench(model, 1, threads, repack),
-        "GUI chat": lambda: gui_chat(model, 1, threads, repack) or float("nan"),
     }
+    if not args.no_gui:
+        runners["GUI chat"] = lambda: gui_chat(model, 1, threads, repack) or float("nan")
+    before: Path | None = args.before
     seeds = iter(range(10_000))
     cpu = detect_cpu()
     print(f"Machine: {cpu.model}, {cpu.physical_cores} physical cores; threads {threads}; "
           f"{args.preset} {args.quant}; repack {'on' if repack else 'off'}; flash attention on; "
           f"tg128; {args.rounds} rounds\n")
-    print("| round | load avg | llama-bench | workbench bench | workbench run (streamed) | "
-          "workbench run (llama.cpp decode counter) | GUI chat |")
-    print("|---|---|---|---|---|---|---|")
+    columns = ["llama-bench", "workbench bench", "workbench run", "decode"]
+    headers = ["llama-bench", "workbench bench", "workbench run (streamed)",
+               "workbench run (llama.cpp decode counter)"]
+    if before is not None:
+        columns += ["before run", "before decode"]
+        headers += ["before: run (streamed)", "before: run (decode counter)"]
+    if "GUI chat" in runners:
+        columns.append("GUI chat")
+        headers.append("GUI chat")
+    print("| round | load avg | " + " | ".join(headers) + " |")
+    print("|---|---|" + "---|" * len(headers))
     rng = random.Random(1)
     rows: list[dict[str, float]] = []
     for index in range(args.rounds):
         order = list(runners)
+        order.append("workbench run")
+        if before is not None:
+            order.append("before run")
         rng.shuffle(order)
-        order.insert(rng.randrange(len(order) + 1), "workbench run")
         row: dict[str, float] = {}
+        seed = next(seeds)  # the two runs of a round answer the same
         for name in order:
             if name == "workbench run":
-                row[name], row["decode"] = run_answer(model, threads, repack, next(seeds))
+                row[name], row["decode"] = run_answer(model, threads, repack, seed)
+            elif name == "before run":
+                row[name], row["before decode"] = run_answer(model, threads, repack, seed,
+                                                             before)
             else:
                 row[name] = runners[name]()
         row["load"] = os.getloadavg()[0]
         rows.append(row)
-        print(f"| {index + 1} | {row['load']:.2f} | {row['llama-bench']:.2f} | "
-              f"{row['workbench bench']:.2f} | {row['workbench run']:.2f} | {row['decode']:.2f} | "
-              f"{row['GUI chat']:.2f} |",
-              flush=True)
+        print(f"| {index + 1} | {row['load']:.2f} | "
+              + " | ".join(f"{row[c]:.2f}" for c in columns) + " |", flush=True)
     print("\n| ratio | median | 95% interval | mean |")
     print("|---|---|---|---|")
     pairs = [("workbench bench", "llama-bench"), ("workbench run", "llama-bench"),
-             ("GUI chat", "llama-bench"), ("decode", "llama-bench"),
-             ("workbench run", "decode")]
-    labels = {"decode": "run's llama.cpp decode counter"}
+             ("decode", "llama-bench"), ("workbench run", "decode")]
+    if "GUI chat" in runners:
+        pairs.append(("GUI chat", "llama-bench"))
+    if before is not None:
+        pairs += [("before run", "llama-bench"), ("before run", "before decode"),
+                  ("workbench run", "before run")]
+    labels = {"decode": "run's llama.cpp decode counter", "before run": "before: run",
+              "before decode": "before: its decode counter"}
     for name, base in pairs:
         ratios = [row[name] / row[base] for row in rows]
         low, high = bootstrap_ci(ratios)

@@ -2,7 +2,11 @@
 
 usage: QT_QPA_PLATFORM=offscreen python gui_stream_rate.py MODEL REPS THREADS on|off PROMPT
 Prints one JSON line: tokens_per_s = (tokens - 1) / (last text on the GUI thread - first text),
-the rate at which text reaches the chat widget, batched flushes and rendering included.
+the rate at which text reaches the chat widget, batched flushes and rendering included; and
+window_cpu_ms_per_token: the CPU time (user + system, all threads) of this window process
+from the question sent to the answer's end, per generated token (the model runs in its own
+process, so this is the window's own cost).
+With WORKBENCH_PROFILE=FILE the last answer runs under cProfile, written to FILE.
 """
 
 from __future__ import annotations
@@ -51,18 +55,33 @@ def main() -> None:
                             repack=repack == "on")
     bridge.load(settings)
     wait_for(bridge.loaded)
-    rates = []
+    rates, cpu = [], []
+    profile_to = os.environ.get("WORKBENCH_PROFILE")
     for rep in range(int(reps)):
         panel.seed.setValue(rep)
         arrivals: list[float] = []
         bridge.textArrived.connect(lambda _t, a=arrivals: a.append(time.perf_counter()))
         chat.new_chat()
+        profiler = None
+        if profile_to and rep == int(reps) - 1:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+        started = time.process_time()
         chat.send_prompt(prompt)
         (result,) = wait_for(bridge.answerFinished)
+        used = time.process_time() - started
+        if profiler is not None:
+            profiler.disable()
+            profiler.dump_stats(profile_to)
         bridge.textArrived.disconnect()
         n = result.metrics.completion_tokens
         rates.append((n - 1) / (arrivals[-1] - arrivals[0]))
-    print(json.dumps({"tokens_per_s": statistics.fmean(rates), "samples": rates}), flush=True)
+        cpu.append(used * 1000.0 / n)
+    print(json.dumps({"tokens_per_s": statistics.fmean(rates), "samples": rates,
+                      "window_cpu_ms_per_token": statistics.median(cpu),
+                      "window_cpu_samples": cpu}), flush=True)
     bridge.shutdown()
     window.close()
     app.processEvents()

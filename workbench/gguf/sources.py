@@ -12,10 +12,11 @@ import re
 import stat
 import time
 from pathlib import Path
-from typing import BinaryIO, Literal, Protocol
+from typing import TYPE_CHECKING, BinaryIO, Literal, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+if TYPE_CHECKING:  # imported where a remote file is read: httpx costs the app's start 0.3 s
+    import httpx
 
 from workbench import __version__
 from workbench.gguf.errors import GGUFError, GGUFRemoteError, GGUFSourceError
@@ -110,6 +111,8 @@ class HttpSource:
         headers = {"User-Agent": f"workbench/{__version__}", "Accept-Encoding": "identity"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
+        import httpx
+
         try:
             self._client = httpx.Client(headers=headers, timeout=httpx.Timeout(timeout),
                                         follow_redirects=True)
@@ -237,6 +240,8 @@ class _TransportErrors:
                  tb: object) -> Literal[False]:
         if exc is None:
             return False
+        import httpx
+
         if isinstance(exc, (httpx.InvalidURL, httpx.UnsupportedProtocol, ValueError)):
             raise GGUFSourceError(f"{self.name}: bad URL: {exc}") from None
         if isinstance(exc, httpx.TimeoutException):

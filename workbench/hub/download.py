@@ -32,9 +32,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import BinaryIO
-
-import httpx
+from typing import TYPE_CHECKING, BinaryIO
 
 from workbench import __version__
 from workbench.cancel import Cancellable, is_cancelled
@@ -53,6 +51,9 @@ from workbench.hub.errors import (
 )
 from workbench.hub.quant import RemoteFile
 from workbench.hub.remote import gated_message
+
+if TYPE_CHECKING:  # imported when a transfer starts: httpx costs the app's start 0.2 s
+    import httpx
 
 GiB = 1 << 30
 MiB = 1 << 20
@@ -275,6 +276,8 @@ class _Run:
 
     # -- the run -------------------------------------------------------------------------------
     def all(self) -> list[DownloadedFile]:
+        import httpx
+
         headers = {"User-Agent": f"workbench/{__version__}", "Accept-Encoding": "identity"}
         if self.dl.token:
             headers["Authorization"] = f"Bearer {self.dl.token.value}"
@@ -337,6 +340,8 @@ class _Run:
 
     def fetch(self, index: int, file: RemoteFile, partial: Path) -> tuple[int, int]:
         """Bring ``partial`` to the full, verified file; returns (resumed from, fetched)."""
+        import httpx
+
         size = file.size
         info = cache.own_file(partial, "partial download")
         on_disk = info.st_size if info is not None else 0
@@ -480,6 +485,8 @@ class _Run:
     def check_response(self, response: httpx.Response, file: RemoteFile,
                        on_disk: int) -> int | None:
         """The byte the body starts at (None for 416); raises for refusals and errors."""
+        import httpx
+
         code = response.status_code
         what = f"{file.repo_id}/{file.path}"
         if code == 206:

@@ -21,19 +21,20 @@ from workbench.ui.qt_start import create_application
 def app_icons() -> dict[str, Any]:
     """Whether the app's icons draw: qtawesome's version and the purposes whose glyph painted
     nothing (its font missing from this installation) or failed, with the reason."""
-    from workbench.ui.icons import GLYPHS, icon
+    from workbench.ui.icons import GLYPHS, icon, icon_font
 
     try:
-        import qtawesome
+        import qtawesome  # for its version: the app reads its font files without importing it
     except ImportError as err:
         return {"library": None, "blank": sorted(GLYPHS), "error": str(err)}
     blank = []
     try:
+        icon_font()
         for purpose in GLYPHS:
             image = icon(purpose).pixmap(16, 16).toImage()
             if not any(image.pixelColor(x, y).alpha() for y in range(16) for x in range(16)):
                 blank.append(purpose)
-    except Exception as err:  # a broken font file: qtawesome raises while loading it
+    except Exception as err:  # a missing or broken font file
         return {"library": qtawesome.__version__, "blank": sorted(GLYPHS), "error": str(err)}
     return {"library": qtawesome.__version__, "blank": blank, "error": None}
 

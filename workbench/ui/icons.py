@@ -9,10 +9,22 @@ name: the glyph for a purpose is chosen here, once.
 from __future__ import annotations
 
 import functools
+import importlib.util
+import json
+from dataclasses import dataclass
 from pathlib import Path
 
 from PySide6.QtCore import QPoint, QRect, QSize, Qt
-from PySide6.QtGui import QColor, QIcon, QIconEngine, QPainter, QPalette, QPixmap
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontDatabase,
+    QIcon,
+    QIconEngine,
+    QPainter,
+    QPalette,
+    QPixmap,
+)
 from PySide6.QtWidgets import QApplication
 
 # purpose -> Material Design Icons 6 glyph (https://pictogrammers.com/library/mdi/)
@@ -57,15 +69,57 @@ def _colour(mode: QIcon.Mode, palette: QPalette) -> QColor:
     return palette.color(QPalette.ColorRole.WindowText)
 
 
-@functools.lru_cache(maxsize=256)
-def _glyph(glyph: str, rgba: int) -> QIcon:
-    """qtawesome's icon of ``glyph`` in one colour (imported on first use: it loads its fonts
-    into Qt, which needs the application)."""
-    import qtawesome
+FONT_PREFIX = "materialdesignicons6-webfont"  # qtawesome's files of Material Design Icons 6
 
-    colour = QColor.fromRgba(rgba)
-    return qtawesome.icon(glyph, color=colour, color_active=colour, color_selected=colour,
-                          color_disabled=colour)
+
+@dataclass(frozen=True)
+class IconFont:
+    """The icon font as Qt knows it: its family and each glyph name's character."""
+
+    family: str
+    characters: dict[str, str]
+
+
+@functools.cache
+def icon_font() -> IconFont:
+    """Material Design Icons 6 from qtawesome's package files, loaded into Qt once (the
+    application must exist). qtawesome itself is not imported: its Python layer star-imports
+    every Qt module through qtpy, which cost the first window 0.6 s. Raises OSError or
+    ValueError when the files are missing or broken."""
+    spec = importlib.util.find_spec("qtawesome")  # finds the package without running it
+    if spec is None or not spec.submodule_search_locations:
+        raise OSError("qtawesome is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "fonts"
+    fonts = sorted(folder.glob(f"{FONT_PREFIX}-*.ttf"))
+    if not fonts:
+        raise OSError(f"no {FONT_PREFIX} font in {folder}")
+    charmap = fonts[-1].with_name(fonts[-1].name.replace("webfont-", "webfont-charmap-")
+                                  .removesuffix(".ttf") + ".json")
+    codes = json.loads(charmap.read_text(encoding="utf-8"))
+    font_id = QFontDatabase.addApplicationFont(str(fonts[-1]))
+    families = QFontDatabase.applicationFontFamilies(font_id) if font_id >= 0 else []
+    if not families:
+        raise ValueError(f"Qt cannot load the icon font {fonts[-1]}")
+    return IconFont(families[0], {name: chr(int(code, 16)) for name, code in codes.items()})
+
+
+def _paint_glyph(painter: QPainter, rect: QRect, glyph: str, colour: QColor) -> None:
+    """One glyph centred in ``rect`` at 7/8 of its height (qtawesome's own size: room for the
+    font's bearing); nothing when the font cannot be loaded (``workbench doctor`` says why)."""
+    try:
+        font = icon_font()
+    except (OSError, ValueError):
+        return
+    character = font.characters.get(glyph.removeprefix("mdi6."))
+    if character is None:
+        return
+    face = QFont(font.family)
+    face.setPixelSize(max(1, round(0.875 * rect.height())))
+    painter.save()
+    painter.setPen(colour)
+    painter.setFont(face)
+    painter.drawText(rect, int(Qt.AlignmentFlag.AlignCenter), character)
+    painter.restore()
 
 
 class _PaletteIconEngine(QIconEngine):
@@ -80,8 +134,7 @@ class _PaletteIconEngine(QIconEngine):
               state: QIcon.State) -> None:
         colour = self.hue if self.hue is not None and mode != QIcon.Mode.Disabled \
             else _colour(mode, QApplication.palette())
-        _glyph(self.glyph, colour.rgba()).paint(painter, rect, Qt.AlignmentFlag.AlignCenter,
-                                                QIcon.Mode.Normal, state)
+        _paint_glyph(painter, rect, self.glyph, colour)
 
     def pixmap(self, size: QSize, mode: QIcon.Mode, state: QIcon.State) -> QPixmap:
         pixmap = QPixmap(size)

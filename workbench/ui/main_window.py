@@ -14,6 +14,7 @@ from collections.abc import Callable
 from PySide6.QtCore import QSettings, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
 from PySide6.QtWidgets import (
+    QApplication,
     QFileDialog,
     QHBoxLayout,
     QMainWindow,
@@ -42,7 +43,7 @@ from workbench.ui.server_page import ServerPage
 from workbench.ui.settings_page import SettingsPage
 from workbench.ui.status_bar import StatusBar
 from workbench.ui.style import app_icon
-from workbench.ui.theme import apply_theme
+from workbench.ui.theme import apply_theme, keep_style
 from workbench.ui.welcome_page import NetworkCheck, Recommender, WelcomePage
 
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
@@ -72,8 +73,10 @@ class MainWindow(QMainWindow):
         self.setWindowIcon(app_icon())
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else QSettings()
-        # the theme first: pages built after it start in its colours
-        theme = apply_theme(str(self.settings.value("ui/theme", "system")))
+        # the palette first: pages built after it start in its colours. The stylesheet comes
+        # once every page is built: while it is set, each widget added to a layout is polished
+        # by it again (with its children), which made building the window take 3x as long.
+        theme = apply_theme(str(self.settings.value("ui/theme", "system")), stylesheet=False)
         self.bridge = EngineBridge(engine, self)
         self.status = StatusBar(self.bridge, self)
         self.setStatusBar(self.status)
@@ -158,6 +161,9 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self.bridge.stateChanged.connect(self._update_actions)
         self._update_actions()
+        app = QApplication.instance()
+        if isinstance(app, QApplication):
+            keep_style(app)
         self._restore_state()
         if welcome_if_empty:
             self.welcome.libraryScanned.connect(self._first_scan)

@@ -82,8 +82,10 @@ def dark_palette() -> QPalette:
     return palette
 
 
-def apply_theme(choice: str) -> str:
-    """Apply ``choice`` (a key of THEMES; anything else counts as "system"); returns the key."""
+def apply_theme(choice: str, *, stylesheet: bool = True) -> str:
+    """Apply ``choice`` (a key of THEMES; anything else counts as "system"); returns the key.
+    ``stylesheet=False`` sets the palette only (a window being built sets the stylesheet
+    once it is complete: ``keep_style``)."""
     global _started_with
     app = QApplication.instance()
     if not isinstance(app, QApplication):
@@ -102,7 +104,8 @@ def apply_theme(choice: str) -> str:
         app.setPalette(dark_palette())
     elif choice == "light" and is_dark(app.palette()):
         app.setPalette(app.style().standardPalette())
-    keep_style(app)
+    if stylesheet:
+        keep_style(app)
     return choice
 
 

@@ -42,10 +42,12 @@ from workbench.engine.worker.chat_formats import BUILTIN, builtin_prompt, comple
 from workbench.engine.worker.native import (
     KV_GGML_TYPES,
     NO_ABORT_CALLBACK,
+    OneToken,
     llama_params,
     make_abort_callback,
     token_piece,
 )
+from workbench.engine.worker.sampler import TokenSampler
 from workbench.engine.worker.template_guard import GuardedChatFormatter
 from workbench.errors import BadInput
 
@@ -291,28 +293,23 @@ class ModelHost:
         t_first_token = t_last_token = 0.0
         grammar = self._answer_grammar(llm, sampling)
         llama_cpp.llama_perf_context_reset(llm.ctx)
-        generator = llm.generate(
-            prompt,
-            top_k=sampling.top_k,
-            top_p=sampling.top_p,
-            min_p=sampling.min_p,
-            temp=sampling.temperature,
-            repeat_penalty=sampling.repeat_penalty,
-            grammar=grammar,
-        )
+        sampler = TokenSampler(llm, sampling, grammar)
+        one = OneToken(llm)
+        piece_buf = ctypes.create_string_buffer(64)
         # llama.cpp calls the abort callback between every graph node: a Python call each time.
         # It is worth that while the prompt is evaluated (a long prompt can then be cancelled);
         # during generation the flag is checked between tokens instead, at no cost.
         llama_cpp.llama_set_abort_callback(llm.ctx, self._abort, None)
         armed = True
         try:
-            for token in generator:
-                if armed:
-                    llama_cpp.llama_set_abort_callback(llm.ctx, NO_ABORT_CALLBACK, None)
-                    armed = False
+            _feed_prompt(llm, prompt)
+            llama_cpp.llama_set_abort_callback(llm.ctx, NO_ABORT_CALLBACK, None)
+            armed = False
+            while True:
                 if self.cancel.is_set():
                     finish = "cancelled"
                     break
+                token = sampler.sample()
                 if llama_cpp.llama_vocab_is_eog(vocab, token) and not sampling.ignore_eos:
                     finish = "stop"
                     break
@@ -320,7 +317,7 @@ class ModelHost:
                 t_last_token = time.perf_counter()
                 if n_out == 1:
                     t_first_token = t_last_token
-                piece = decoder.decode(token_piece(vocab, token))
+                piece = decoder.decode(token_piece(vocab, token, piece_buf))
                 if piece:
                     held += piece
                     held, out, hit = _split_stop(held, stops)
@@ -334,6 +331,7 @@ class ModelHost:
                         break
                 if n_out >= budget:
                     break
+                one.decode(token)
         except RuntimeError as err:
             if not self.cancel.is_set():
                 raise HostError("internal", f"llama.cpp failed while generating: {err}") from None
@@ -341,7 +339,7 @@ class ModelHost:
             llm.reset()  # an aborted decode leaves the KV cache half-written
             llm._ctx.kv_cache_clear()
         finally:
-            generator.close()
+            sampler.close()
             if armed:
                 llama_cpp.llama_set_abort_callback(llm.ctx, NO_ABORT_CALLBACK, None)
         if finish != "stop" and held:
@@ -615,6 +613,20 @@ class ModelHost:
             rss_bytes=process.memory_info().rss,
             n_tokens_cached=self.llm.n_tokens if self.llm is not None else 0,
         )
+
+
+def _feed_prompt(llm: llama_cpp.Llama, prompt: list[int]) -> None:
+    """Decode ``prompt`` after the longest prefix of it the context already holds (its last
+    token always again, for fresh logits), as llama-cpp-python's ``generate`` does; a context
+    that cannot drop a tail (recurrent models) starts over."""
+    n = min(llm.n_tokens, len(prompt))
+    differ = np.flatnonzero(llm.input_ids[:n] != np.asarray(prompt[:n]))
+    common = min(int(differ[0]) if len(differ) else n, len(prompt) - 1)
+    if common > 0 and llm._ctx.kv_cache_seq_rm(-1, common, -1):
+        llm.n_tokens = common
+    else:
+        llm.reset()
+    llm.eval(prompt[llm.n_tokens:])
 
 
 def _warm_up(llm: llama_cpp.Llama) -> None:

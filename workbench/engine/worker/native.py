@@ -70,12 +70,34 @@ def llama_params(*, repack: bool, flash_attn: str, abort_callback: object | None
         llama_module.internals.LlamaContext = original_context  # type: ignore[misc]
 
 
-def token_piece(vocab: object, token: int) -> bytes:
-    """The bytes of one token (special tokens rendered empty), however long the piece is."""
-    size = 64
+def token_piece(vocab: object, token: int, buf: ctypes.Array[ctypes.c_char] | None = None) -> bytes:
+    """The bytes of one token (special tokens rendered empty), however long the piece is;
+    ``buf`` is a scratch buffer to reuse (one is made when it is missing or too small)."""
+    if buf is None:
+        buf = ctypes.create_string_buffer(64)
     while True:
-        buf = ctypes.create_string_buffer(size)
-        n = llama_cpp.llama_token_to_piece(vocab, token, buf, size, 0, False)
+        n = llama_cpp.llama_token_to_piece(vocab, token, buf, len(buf), 0, False)
         if n >= 0:
             return buf.raw[:n]
-        size = -n
+        buf = ctypes.create_string_buffer(-n)
+
+
+class OneToken:
+    """Decodes one token at a time after the last one in the context's sequence 0, through a
+    batch made once (llama-cpp-python's ``eval`` rebuilds its batch for every token), and keeps
+    the ``Llama`` object's token record in step so its prompt cache stays right."""
+
+    def __init__(self, llm: llama_cpp.Llama) -> None:
+        self._llm = llm
+        self._token = (llama_cpp.llama_token * 1)()
+        self._batch = llama_cpp.llama_batch_get_one(self._token, 1)  # positions: llama.cpp's
+
+    def decode(self, token: int) -> None:
+        """Decode ``token``; raises RuntimeError with llama.cpp's status when it fails."""
+        llm = self._llm
+        self._token[0] = token
+        status = llama_cpp.llama_decode(llm.ctx, self._batch)
+        if status != 0:
+            raise RuntimeError(f"llama_decode returned {status}")
+        llm.input_ids[llm.n_tokens] = token
+        llm.n_tokens += 1
