@@ -20,6 +20,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -49,8 +50,11 @@ def run_answer(model: Path, threads: int, repack: bool, seed: int,
     if code is None:
         doc = workbench_cli(*args)
     else:
+        # run from inside ``code``: `python -m` puts the working folder first on sys.path
         env = {**os.environ, "PYTHONPATH": str(code)}
-        doc = json.loads(sh(sys.executable, "-m", "workbench", *args, env=env))
+        doc = json.loads(subprocess.run([sys.executable, "-m", "workbench", *args], check=True,
+                                        capture_output=True, text=True, env=env,
+                                        cwd=code).stdout)
     return doc["stream_tokens_per_s"], doc["gen_tokens_per_s"]
 
 

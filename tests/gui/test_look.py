@@ -4,6 +4,7 @@ page that leaves most of the width to the conversation."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -90,6 +91,39 @@ def test_every_page_has_its_own_icon_and_it_follows_the_theme(themed: MainWindow
 def test_every_purpose_has_a_glyph_that_draws(qapp) -> None:
     for purpose in GLYPHS:
         _ink(icon(purpose).pixmap(24, 24).toImage())
+
+
+def test_icons_are_drawn_without_importing_qtawesome(qapp) -> None:
+    """The icon font comes from qtawesome's files; its Python layer (qtpy's star imports of
+    every Qt module) stays out of the app's start."""
+    import subprocess
+    import sys
+
+    code = ("from PySide6.QtWidgets import QApplication; app = QApplication([]); import sys; "
+            "from workbench.ui.icons import icon; icon('chat').pixmap(16, 16); "
+            "print('qtawesome' in sys.modules, 'qtpy' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.stdout.split() == ["False", "False"], done.stderr
+
+
+def test_a_missing_icon_font_draws_nothing_and_doctor_says_why(qapp, monkeypatch) -> None:
+    import importlib.util
+
+    from workbench.ui import gui_probe, icons
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    icons.icon_font.cache_clear()
+    try:
+        image = icon("chat").pixmap(16, 16).toImage()
+        assert not any(image.pixelColor(x, y).alpha() for y in range(16) for x in range(16))
+        report = gui_probe.app_icons()
+        assert report["error"] == "qtawesome is not installed"
+        assert report["blank"] == sorted(GLYPHS)
+    finally:
+        monkeypatch.undo()
+        icons.icon_font.cache_clear()
+    _ink(icon("chat").pixmap(16, 16).toImage())  # drawn again once the font is found
 
 
 def test_one_stylesheet_in_both_themes_and_at_twice_the_text(themed: MainWindow) -> None:
