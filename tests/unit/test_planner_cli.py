@@ -31,6 +31,7 @@ def test_json_document(llama_tiny: Path) -> None:
     assert doc["ctx"] == 1024
     assert doc["fit"] == "cpu_only" and doc["gpu_bytes"] == 0
     assert doc["predicted_gen_tokens_per_s"] > 0 and doc["speed_note"]
+    assert doc["speed_kind"] == "upper bound"  # no calibration in the tests' fresh home
     plan = estimate_memory(read_header(llama_tiny), n_ctx=1000)
     assert doc["total_bytes"] == plan.total_bytes
     assert doc["kv_cache_bytes"] == plan.kv_cache_bytes
@@ -52,6 +53,14 @@ def test_human_output_has_the_table_and_a_verdict(llama_tiny: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "KV cache" in result.stdout and "compute buffer" in result.stdout
     assert "partial offload: 1 of 3 layers on the GPU" in result.stdout
+
+
+def test_human_output_says_an_upper_bound_is_not_a_prediction(llama_tiny: Path) -> None:
+    result = run_cli(str(llama_tiny))
+    assert result.returncode == 0, result.stderr
+    text = " ".join(result.stdout.split())  # the terminal's line breaks
+    assert "Speed: generation ≤ " in text and " tok/s (upper bound)" in text
+    assert "An upper bound, not a prediction" in text and "calibrate for a prediction" in text
 
 
 @pytest.mark.parametrize("content", [b"", b"not a model at all", b"GGUF\x03\x00"])

@@ -63,8 +63,8 @@ def test_a_variant_plan_reads_the_same_in_cells_and_words() -> None:
     assert plans.fit_text(full) == "Fits on the GPU, context 4096"
     assert plans.gpu_layers_text(full) == "all 29/29"
     assert plans.memory_text(full) == format_bytes(memory_plan().total_bytes)
-    assert plans.speed_text(full) == "≈ 42.2 tok/s"
-    assert plans.speed_detail(full) == ("Predicted generation speed: ≈ 42.2 tok/s "
+    assert plans.speed_text(full) == "~42.2 tok/s (rough)"  # a GPU's assumed bandwidth share
+    assert plans.speed_detail(full) == ("Generation speed, rough estimate: ~42.2 tok/s (rough) "
                                         "(bandwidth 100 GB/s)")
     assert plans.plan_words(full) == ("All 29 layers on the GPU, context 4,096 tokens. "
                                       "The planner: all layers fit.")
@@ -124,14 +124,38 @@ def test_a_recommendation_in_words() -> None:
         entry=SimpleNamespace(name="Tiny", licence="mit"),
         file=SimpleNamespace(quant="Q8_0", size_bytes=GiB))
     assert plans.recommendation_row(rec) == (
-        "Tiny", "Q8_0", "1.0 GiB", "Partial offload (5 of 9 layers)", "≈ 42.2 tok/s", "mit",
+        "Tiny", "Q8_0", "1.0 GiB", "Partial offload (5 of 9 layers)", "~42.2 tok/s (rough)", "mit",
         "no published score")
     words = plans.recommendation_memory_words(rec)
     assert words.startswith("5 of 9 layers on the GPU (") and words.endswith(
         ", with a context of 4,096 tokens")
     cpu: Any = SimpleNamespace(**{**vars(rec), "fit": "cpu_only"})
     assert plans.recommendation_memory_words(cpu).startswith("runs on the CPU: needs ")
-    assert plans.speed_words(rec) == "≈ 42.2 tokens/s generation (predicted)"
+    assert plans.speed_words(rec) == ("roughly 42.2 tokens/s generation (an assumed share of "
+                                      "the GPU's bandwidth)")
+
+
+@pytest.mark.parametrize(("method", "device", "cell", "label", "words"), [
+    ("measured", "cpu", "30.0 tok/s (measured)", "Measured generation speed",
+     "30.0 tokens/s generation (measured here)"),
+    ("calibrated", "cpu", "≈ 30.0 tok/s", "Predicted generation speed",
+     "≈ 30.0 tokens/s generation (predicted)"),
+    ("scaled", "cpu", "≈ 30.0 tok/s", "Predicted generation speed",
+     "≈ 30.0 tokens/s generation (predicted)"),
+    ("bandwidth", "cpu", "≤ 30.0 tok/s (upper bound)",
+     "Generation speed, upper bound (not a prediction)",
+     "at most 30.0 tokens/s generation (an upper bound from the memory bandwidth, not a "
+     "prediction: often much slower on a CPU)"),
+])
+def test_every_surface_says_what_kind_of_figure_a_speed_is(method: str, device: str, cell: str,
+                                                           label: str, words: str) -> None:
+    speed = SpeedPrediction(30.0, 300.0, method, device, None, "how")
+    plan = dataclasses.replace(variant(), speed=speed)
+    assert plans.speed_text(plan) == cell
+    assert plans.speed_detail(plan) == f"{label}: {cell} (how)"
+    rec: Any = SimpleNamespace(speed=speed)
+    assert plans.speed_words(rec) == words
+    assert speed.to_dict()["kind"] == speed.kind
 
 
 def test_the_json_form_of_a_variant_plan_keeps_its_keys() -> None:
@@ -145,7 +169,7 @@ def test_the_json_form_of_a_variant_plan_keeps_its_keys() -> None:
     assert doc["memory"]["gpu_bytes"] == memory_plan().gpu_bytes
     assert doc["speed"] == {"tg_tokens_per_s": 42.25, "pp_tokens_per_s": 900.0,
                             "method": "bandwidth", "device": "gpu", "bound": "bandwidth",
-                            "basis": "bandwidth 100 GB/s"}
+                            "basis": "bandwidth 100 GB/s", "kind": "rough"}
     failed = VariantPlan.failed("x", "bad").to_dict()
     assert failed["memory"] is None and failed["speed"] is None and failed["error"] == "bad"
 

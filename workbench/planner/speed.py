@@ -64,8 +64,28 @@ class SpeedPrediction:
     measured_run_id: int | None = None
     details: dict[str, Any] = field(default_factory=dict)
 
+    @property
+    def kind(self) -> str:
+        """What the figures are (a key of SPEED_KINDS)."""
+        if self.method == "measured":
+            return "measured"
+        if self.method in ("calibrated", "scaled"):
+            return "predicted"
+        return "upper bound" if self.device == "cpu" else "rough"
+
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "kind": self.kind}
+
+
+# What a figure is, by SpeedPrediction.kind: the words every surface (CLI, JSON, GUI) uses.
+SPEED_KINDS = {
+    "measured": "measured: a stored benchmark of this very file on this machine",
+    "predicted": "predicted from a calibration of this CPU",
+    "upper bound": ("an upper bound, not a prediction: the bytes a token reads over this "
+                    "machine's memory bandwidth; llama.cpp is often much slower on a CPU "
+                    "(calibrate for a prediction)"),
+    "rough": "a rough estimate: an assumed share of the GPU's memory bandwidth",
+}
 
 
 class Predictor:

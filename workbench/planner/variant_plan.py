@@ -14,7 +14,8 @@ if TYPE_CHECKING:
     from workbench.planner.memory import MemoryPlan
     from workbench.planner.speed import SpeedPrediction
 
-SPEED_KEYS = ("tg_tokens_per_s", "pp_tokens_per_s", "method", "device", "bound", "basis")
+SPEED_KEYS = ("tg_tokens_per_s", "pp_tokens_per_s", "method", "kind", "device", "bound",
+              "basis")
 
 
 def speed_dict(speed: SpeedPrediction) -> dict[str, Any]:

@@ -46,9 +46,16 @@ def layers_words(fit: str | None, n_gpu_layers: int | None, n_layers: int | None
     return "no room for the layers"
 
 
-def predicted_speed(tokens_per_s: float | None, unit: str = "tok/s") -> str | None:
-    """``≈ 37.2 tok/s`` (a prediction, never a measurement); None when not predicted."""
-    return f"≈ {tokens_per_s:.1f} {unit}" if tokens_per_s else None
+def predicted_speed(tokens_per_s: float | None, unit: str = "tok/s",
+                    kind: str = "predicted") -> str | None:
+    """A speed preview's figure marked with what it is (planner.speed.SpeedPrediction.kind):
+    ``≈ 37.2 tok/s`` predicted, ``≤ 159.2 tok/s (upper bound)``, ``~52.0 tok/s (rough)``,
+    ``37.2 tok/s (measured)``; None when not predicted."""
+    if not tokens_per_s:
+        return None
+    figure = f"{tokens_per_s:.1f} {unit}"
+    return {"measured": f"{figure} (measured)", "upper bound": f"≤ {figure} (upper bound)",
+            "rough": f"~{figure} (rough)"}.get(kind, f"≈ {figure}")
 
 
 def signed_bytes(n: int) -> str:
@@ -124,7 +131,8 @@ def speed_text(plan: VariantPlan | None) -> str:
     """The predicted generation speed, else why it is not predicted."""
     if plan is None:
         return ""
-    return predicted_speed(plan.tg_tokens_per_s) or plan.speed_note or ""
+    kind = plan.speed.kind if plan.speed is not None else "predicted"
+    return predicted_speed(plan.tg_tokens_per_s, kind=kind) or plan.speed_note or ""
 
 
 def speed_detail(plan: VariantPlan) -> str:
@@ -132,7 +140,11 @@ def speed_detail(plan: VariantPlan) -> str:
     speed = speed_text(plan)
     if plan.speed is not None and plan.tg_tokens_per_s:
         basis = plan.speed.basis or plan.speed.method or ""
-        speed = f"Predicted generation speed: {speed}" + (f" ({basis})" if basis else "")
+        label = {"measured": "Measured generation speed",
+                 "upper bound": "Generation speed, upper bound (not a prediction)",
+                 "rough": "Generation speed, rough estimate"}.get(
+                     plan.speed.kind, "Predicted generation speed")
+        speed = f"{label}: {speed}" + (f" ({basis})" if basis else "")
     return speed or "Speed not predicted."
 
 
@@ -194,7 +206,8 @@ def recommendation_row(rec: Recommendation) -> tuple[str, ...]:
     fit = fit_words(rec.fit).title
     if rec.fit == PARTIAL:
         fit += f" ({rec.n_gpu_layers} of {rec.n_layers} layers)"
-    speed = (predicted_speed(rec.speed.tg_tokens_per_s) or rec.speed.basis or NOT_PREDICTED)
+    speed = (predicted_speed(rec.speed.tg_tokens_per_s, kind=rec.speed.kind) or rec.speed.basis
+             or NOT_PREDICTED)
     return (rec.entry.name, rec.file.quant, format_bytes(rec.file.size_bytes), fit, speed,
             rec.entry.licence, quality_note(rec))
 
@@ -220,7 +233,12 @@ def speed_words(rec: Recommendation) -> str:
     tg = rec.speed.tg_tokens_per_s
     if tg is None:
         return rec.speed.basis or NOT_PREDICTED
-    return f"≈ {tg:.1f} tokens/s generation (predicted)"
+    return {"measured": f"{tg:.1f} tokens/s generation (measured here)",
+            "upper bound": f"at most {tg:.1f} tokens/s generation (an upper bound from the "
+                           "memory bandwidth, not a prediction: often much slower on a CPU)",
+            "rough": f"roughly {tg:.1f} tokens/s generation (an assumed share of the GPU's "
+                     "bandwidth)"}.get(rec.speed.kind,
+                                       f"≈ {tg:.1f} tokens/s generation (predicted)")
 
 
 # -- settings someone chose (the chat's memory preview) ------------------------------------

@@ -85,11 +85,14 @@ def machine_line(report: HardwareReport) -> str:
 def why_words(rec: Recommendation) -> str:
     """Why this one: the ranking rules it won on (speed floor, fit, expected quality)."""
     tg = rec.speed.tg_tokens_per_s
+    # an upper bound or a rough figure is not called a prediction (SpeedPrediction.kind)
+    judged = {"upper bound": "estimated, by an upper bound,",
+              "rough": "roughly estimated"}.get(rec.speed.kind, "predicted")
     if rec.usable and tg is not None and tg >= FIRST_PICK_TOKENS_PER_S:
-        text = ("Why this one: of the catalog models predicted to answer comfortably fast here "
+        text = (f"Why this one: of the catalog models {judged} to answer comfortably fast here "
                 f"(at least {FIRST_PICK_TOKENS_PER_S:g} tokens/s), ")
     elif rec.usable:
-        text = ("Why this one: of the catalog models predicted to reach a usable speed here "
+        text = (f"Why this one: of the catalog models {judged} to reach a usable speed here "
                 f"(at least {DEFAULT_MIN_TOKENS_PER_S:g} tokens/s), ")
     else:
         text = "Why this one: no catalog model reaches a usable speed here; of those that fit, "
