@@ -88,7 +88,7 @@ def print_human(document: dict[str, Any], plans: dict[str, VariantPlan] | None =
     from rich.console import Console
     from rich.table import Table
 
-    from workbench.present.plans import variant_memory_cell
+    from workbench.present.plans import speed_text, variant_memory_cell
     from workbench.terminal_text import markup_escape as esc
 
     console = Console(highlight=False, emoji=False)
@@ -120,7 +120,7 @@ def print_human(document: dict[str, Any], plans: dict[str, VariantPlan] | None =
         if plan is not None and not plan.error:
             memory = variant_memory_cell(plan)
             if plan.tg_tokens_per_s:
-                speed = f"{plan.tg_tokens_per_s:.1f}"
+                speed = speed_text(plan)  # marked: predicted, upper bound, rough, measured
         elif plan is not None:
             notes.append(f"{v['name']}: {plan.error}")
         name = esc(v["name"]) + ("" if v["complete"] else " [red](incomplete)[/red]")

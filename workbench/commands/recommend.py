@@ -133,8 +133,9 @@ def print_table(recs: list[Recommendation], report: HardwareReport,
         elif r.quality is not None:
             quality = f"({r.quality.score:g} {r.quality.metric})"
         speed = _rate(r.speed.tg_tokens_per_s)
-        if r.speed.tg_tokens_per_s is not None:
-            speed += f" {r.speed.method}"
+        if r.speed.tg_tokens_per_s is not None:  # what the figure is, plainly
+            speed = ({"upper bound": "≤ ", "rough": "~"}.get(r.speed.kind, "") + speed
+                     + f" {r.speed.kind}")
         style = None if r.usable else "dim"
         table.add_row(
             str(i), rich_text(r.entry.name), rich_text(r.file.quant),
@@ -144,8 +145,10 @@ def print_table(recs: list[Recommendation], report: HardwareReport,
     console.print(table)
     console.print(
         "fit: full GPU > partial offload > CPU only. Dimmed rows are below the "
-        f"{args.min_tps:g} tok/s floor. * size computed from the architecture. Speed methods: "
-        "measured (workbench bench), calibrated / scaled (synthetic-model calibration of this "
-        "CPU), bandwidth (bytes per token / memory bandwidth; on a GPU: 60% of its bandwidth). "
+        f"{args.min_tps:g} tok/s floor. * size computed from the architecture. Speed: "
+        "measured (workbench bench), predicted (a synthetic-model calibration of this CPU, "
+        "exact or scaled), upper bound (no calibration: bytes per token / memory bandwidth, "
+        "not a prediction; llama.cpp is often much slower; `workbench estimate --calibrate` "
+        "measures this machine), rough (a GPU: 60% of its bandwidth assumed). "
         "Quality: published MMLU-Pro less the quant type's measured loss; other metrics in "
         "brackets are not compared.", style="dim")
