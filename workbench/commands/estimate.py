@@ -205,7 +205,7 @@ def _speed(args: argparse.Namespace, headers: Any, plan: Any,
     return {
         "predicted_prompt_tokens_per_s": prediction.pp_tokens_per_s,
         "predicted_gen_tokens_per_s": prediction.tg_tokens_per_s,
-        # what the two figures are: measured, predicted, upper bound or rough (SPEED_KINDS)
+        # what the two figures are: measured, predicted, upper bound or rough
         "speed_kind": prediction.kind,
         "speed_note": f"{prediction.method}: {prediction.basis}",
     }
@@ -260,8 +260,7 @@ def print_human(document: dict[str, Any], plan: Any, offload: Any = None) -> Non
 
 def estimate_speed_line(document: dict[str, Any]) -> str:
     """The speed preview in one line, saying plainly what kind of figure it is."""
-    from workbench.planner.speed import SPEED_KINDS
-    from workbench.present.plans import predicted_speed
+    from workbench.present.plans import predicted_speed, speed_kind_words
 
     kind = document.get("speed_kind") or "predicted"
     parts = [f"{label} {figure}" for label, value in (
@@ -270,5 +269,5 @@ def estimate_speed_line(document: dict[str, Any]) -> str:
         if (figure := predicted_speed(value, kind=kind))]
     if not parts:
         return f"Speed: not predicted ({document.get('speed_note') or 'no figure'})"
-    what = SPEED_KINDS.get(kind, kind)
+    what = speed_kind_words(kind).meaning
     return f"Speed: {', '.join(parts)}. {what[0].upper()}{what[1:]}. {document.get('speed_note')}"

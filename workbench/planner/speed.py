@@ -66,7 +66,8 @@ class SpeedPrediction:
 
     @property
     def kind(self) -> str:
-        """What the figures are (a key of SPEED_KINDS)."""
+        """What the figures are: measured, predicted, upper bound (the CPU's memory bandwidth
+        alone) or rough (an assumed share of a GPU's); present.plans.SPEED_WORDS words them."""
         if self.method == "measured":
             return "measured"
         if self.method in ("calibrated", "scaled"):
@@ -76,16 +77,6 @@ class SpeedPrediction:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind}
 
-
-# What a figure is, by SpeedPrediction.kind: the words every surface (CLI, JSON, GUI) uses.
-SPEED_KINDS = {
-    "measured": "measured: a stored benchmark of this very file on this machine",
-    "predicted": "predicted from a calibration of this CPU",
-    "upper bound": ("an upper bound, not a prediction: the bytes a token reads over this "
-                    "machine's memory bandwidth; llama.cpp is often much slower on a CPU "
-                    "(calibrate for a prediction)"),
-    "rough": "a rough estimate: an assumed share of the GPU's memory bandwidth",
-}
 
 
 class Predictor:

@@ -19,6 +19,7 @@ Fit labels read as ``workbench.present.fit`` says; bytes as ``workbench.present.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from workbench.planner.memory import CPU_ONLY, FULL_GPU, PARTIAL, TOO_LARGE, MemoryPlan
@@ -46,6 +47,44 @@ def layers_words(fit: str | None, n_gpu_layers: int | None, n_layers: int | None
     return "no room for the layers"
 
 
+@dataclass(frozen=True)
+class SpeedKindWords:
+    """How a speed figure of one kind (planner.speed.SpeedPrediction.kind) reads everywhere."""
+
+    mark: str  # before the figure in a cell
+    tag: str  # after it in a cell
+    label: str  # the detail panel's label
+    sentence: str  # the Start page's words; {tg} is the figure
+    judged: str  # "Why this one: of the catalog models {judged} to ..."
+    meaning: str  # what the figure is, in full (the CLI's speed line)
+
+
+SPEED_WORDS = {
+    "measured": SpeedKindWords(
+        "", " (measured)", "Measured generation speed",
+        "{tg} tokens/s generation (measured here)", "predicted",
+        "measured: a stored benchmark of this very file on this machine"),
+    "predicted": SpeedKindWords(
+        "≈ ", "", "Predicted generation speed", "≈ {tg} tokens/s generation (predicted)",
+        "predicted", "predicted from a calibration of this CPU"),
+    "upper bound": SpeedKindWords(
+        "≤ ", " (upper bound)", "Generation speed, upper bound (not a prediction)",
+        "at most {tg} tokens/s generation (an upper bound from the memory bandwidth, not a "
+        "prediction: often much slower on a CPU)", "estimated, by an upper bound,",
+        "an upper bound, not a prediction: the bytes a token reads over this machine's memory "
+        "bandwidth; llama.cpp is often much slower on a CPU (calibrate for a prediction)"),
+    "rough": SpeedKindWords(
+        "~", " (rough)", "Generation speed, rough estimate",
+        "roughly {tg} tokens/s generation (an assumed share of the GPU's bandwidth)",
+        "roughly estimated", "a rough estimate: an assumed share of the GPU's memory bandwidth"),
+}
+
+
+def speed_kind_words(kind: str) -> SpeedKindWords:
+    """The words for ``kind``; an unknown kind reads as a prediction."""
+    return SPEED_WORDS.get(kind, SPEED_WORDS["predicted"])
+
+
 def predicted_speed(tokens_per_s: float | None, unit: str = "tok/s",
                     kind: str = "predicted") -> str | None:
     """A speed preview's figure marked with what it is (planner.speed.SpeedPrediction.kind):
@@ -53,9 +92,8 @@ def predicted_speed(tokens_per_s: float | None, unit: str = "tok/s",
     ``37.2 tok/s (measured)``; None when not predicted."""
     if not tokens_per_s:
         return None
-    figure = f"{tokens_per_s:.1f} {unit}"
-    return {"measured": f"{figure} (measured)", "upper bound": f"≤ {figure} (upper bound)",
-            "rough": f"~{figure} (rough)"}.get(kind, f"≈ {figure}")
+    words = speed_kind_words(kind)
+    return f"{words.mark}{tokens_per_s:.1f} {unit}{words.tag}"
 
 
 def signed_bytes(n: int) -> str:
@@ -140,10 +178,7 @@ def speed_detail(plan: VariantPlan) -> str:
     speed = speed_text(plan)
     if plan.speed is not None and plan.tg_tokens_per_s:
         basis = plan.speed.basis or plan.speed.method or ""
-        label = {"measured": "Measured generation speed",
-                 "upper bound": "Generation speed, upper bound (not a prediction)",
-                 "rough": "Generation speed, rough estimate"}.get(
-                     plan.speed.kind, "Predicted generation speed")
+        label = speed_kind_words(plan.speed.kind).label
         speed = f"{label}: {speed}" + (f" ({basis})" if basis else "")
     return speed or "Speed not predicted."
 
@@ -233,12 +268,7 @@ def speed_words(rec: Recommendation) -> str:
     tg = rec.speed.tg_tokens_per_s
     if tg is None:
         return rec.speed.basis or NOT_PREDICTED
-    return {"measured": f"{tg:.1f} tokens/s generation (measured here)",
-            "upper bound": f"at most {tg:.1f} tokens/s generation (an upper bound from the "
-                           "memory bandwidth, not a prediction: often much slower on a CPU)",
-            "rough": f"roughly {tg:.1f} tokens/s generation (an assumed share of the GPU's "
-                     "bandwidth)"}.get(rec.speed.kind,
-                                       f"≈ {tg:.1f} tokens/s generation (predicted)")
+    return speed_kind_words(rec.speed.kind).sentence.format(tg=f"{tg:.1f}")
 
 
 # -- settings someone chose (the chat's memory preview) ------------------------------------

@@ -46,7 +46,11 @@ from workbench.planner.recommend import (
 )
 from workbench.present.fit import fit_words
 from workbench.present.numbers import format_bytes
-from workbench.present.plans import recommendation_memory_words, speed_words
+from workbench.present.plans import (
+    recommendation_memory_words,
+    speed_kind_words,
+    speed_words,
+)
 from workbench.ui.background import BackgroundCall
 from workbench.ui.downloads import DownloadsController, progress_text
 from workbench.ui.hardware_page import Detector, detect_and_diagnose
@@ -85,9 +89,7 @@ def machine_line(report: HardwareReport) -> str:
 def why_words(rec: Recommendation) -> str:
     """Why this one: the ranking rules it won on (speed floor, fit, expected quality)."""
     tg = rec.speed.tg_tokens_per_s
-    # an upper bound or a rough figure is not called a prediction (SpeedPrediction.kind)
-    judged = {"upper bound": "estimated, by an upper bound,",
-              "rough": "roughly estimated"}.get(rec.speed.kind, "predicted")
+    judged = speed_kind_words(rec.speed.kind).judged  # a bound is not called a prediction
     if rec.usable and tg is not None and tg >= FIRST_PICK_TOKENS_PER_S:
         text = (f"Why this one: of the catalog models {judged} to answer comfortably fast here "
                 f"(at least {FIRST_PICK_TOKENS_PER_S:g} tokens/s), ")
