@@ -73,12 +73,14 @@ RECOMMEND_LIMIT = 12
 REPO_COLUMNS = ("Repository", "Downloads", "Likes", "Architecture", "Parameters", "Licence",
                 "Access")
 VARIANT_COLUMNS = ("File", "Quant", "Size", "Fit here", "GPU layers", "Memory",
-                   "Speed (predicted)")
-RECOMMEND_COLUMNS = ("Model", "Quant", "Size", "Fit here", "Speed (predicted)", "Licence",
+                   "Generation speed")
+RECOMMEND_COLUMNS = ("Model", "Quant", "Size", "Fit here", "Generation speed", "Licence",
                      "Quality")
 OFFLINE_REASON = "Offline mode is on: downloads wait until it is turned off in Settings."
-SPEED_TIP = ("Predicted generation speed (tokens per second after the prompt), from the file's "
-             "weights and this machine's measured memory bandwidth; not a measurement.")
+SPEED_TIP = ("Generation speed (tokens per second after the prompt), worked out before any "
+             "download: ≈ predicted from a calibration of this CPU; ≤ an upper bound from this "
+             "machine's memory bandwidth, not a prediction; ~ a rough GPU estimate; or measured "
+             "by a stored benchmark of the file.")
 
 
 def default_planner(variants: Sequence[Variant], ctx: int) -> dict[str, VariantPlan]:
@@ -167,7 +169,7 @@ class VariantDetail(QWidget):
         self.cpu_title = QLabel("RAM", self)
         self.cpu_bar = MemoryBar("RAM needed", self)
         self.cpu_text = _label(self, "RAM breakdown")
-        self.speed_label = _label(self, "Predicted speed", SPEED_TIP)
+        self.speed_label = _label(self, "Generation speed", SPEED_TIP)
         self.licence_label = _label(self, "Licence",
                                     "The repository's licence as its model card states it: "
                                     "read it before you use the model.")
