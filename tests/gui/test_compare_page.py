@@ -237,3 +237,32 @@ def test_a_router_answers_in_a_pane_and_says_where_it_went(qtbot, page: CompareP
             assert pane.result.text == says and pane.result.label == "router:private"
             assert pane.status.text().endswith(f"routed: {route}")
         assert len([r for r in cloud.requests if r.path.endswith("/chat/completions")]) == 2
+
+
+def test_temperature_and_seed_reach_every_target(qtbot, page: ComparePage, keys, anthropic,
+                                                 llama_tiny: Path) -> None:
+    assert page.params().temperature is None and page.params().seed is None  # providers' own
+    assert page.temperature.text() == "default temperature"
+    page.pickers[0].set_target("local", str(llama_tiny))
+    page.pickers[1].set_target("anthropic", "claude-test")
+    page.prompt.setPlainText("Say hello.")
+    page.max_tokens.setValue(6)
+    page.temperature.setValue(0.3)
+    page.seed.setValue(7)
+    assert page.params().temperature == 0.3 and page.params().seed == 7
+    texts = []
+    for _ in range(2):
+        with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS):
+            assert page.run()
+        local = page.panes[0].result
+        assert local is not None and local.ok
+        texts.append(local.text)
+    assert texts[0] == texts[1]  # one seed, one answer
+    sent = [request.body for request in anthropic.requests if request.method == "POST"]
+    assert sent and all(body["temperature"] == 0.3 for body in sent)
+
+    page.temperature.setValue(page.temperature.minimum())
+    with qtbot.waitSignal(page.runFinished, timeout=RUN_TIMEOUT_MS):
+        assert page.run()
+    last = [request.body for request in anthropic.requests if request.method == "POST"][-1]
+    assert "temperature" not in last  # the default is sent as nothing

@@ -21,6 +21,7 @@ from PySide6.QtCore import QPointF, Qt, QTimer, Signal
 from PySide6.QtGui import QPainter
 from PySide6.QtWidgets import (
     QCheckBox,
+    QDoubleSpinBox,
     QFormLayout,
     QFrame,
     QHBoxLayout,
@@ -41,6 +42,7 @@ from workbench.cancel import CancelToken
 from workbench.compare import store as compare_store
 from workbench.compare.runner import MAX_TARGETS, CompareEvent, CompareSession, build_messages
 from workbench.costs.pricing import load_pricing
+from workbench.engine.settings import Sampling
 from workbench.errors import WorkbenchError
 from workbench.hub.library import record_use
 from workbench.providers.base import AnswerResult, Params, Target, failed_result
@@ -178,6 +180,26 @@ class ComparePage(QWidget):
         self.max_tokens.setValue(256)
         self.max_tokens.setPrefix("max tokens ")
         self.max_tokens.setAccessibleName("Maximum answer tokens")
+        # The lowest value of each is "each provider's own" (sent as nothing), as in the CLI.
+        self.temperature = QDoubleSpinBox(self)
+        self.temperature.setRange(-0.1, 2.0)
+        self.temperature.setSingleStep(0.1)
+        self.temperature.setDecimals(2)
+        self.temperature.setValue(-0.1)
+        self.temperature.setPrefix("temperature ")
+        self.temperature.setSpecialValueText("default temperature")
+        self.temperature.setAccessibleName("Temperature")
+        self.temperature.setToolTip("Sampling temperature for every target; 0 answers the most "
+                                    "likely tokens (reproducible). Default: each provider's own "
+                                    f"(local models: {Sampling.temperature}).")
+        self.seed = QSpinBox(self)
+        self.seed.setRange(-1, 2**31 - 1)
+        self.seed.setValue(-1)
+        self.seed.setPrefix("seed ")
+        self.seed.setSpecialValueText("random seed")
+        self.seed.setAccessibleName("Seed")
+        self.seed.setToolTip("A fixed seed makes local answers reproducible (and is sent to the "
+                             "APIs that take one); random varies them.")
         self.chat_format = chat_format_combo(
             self, "Chat format of local models",
             "How the prompt is put to local models: their own chat template, completion (the "
@@ -196,6 +218,8 @@ class ComparePage(QWidget):
         self.stop_button.setEnabled(False)
         controls = QHBoxLayout()
         controls.addWidget(self.max_tokens)
+        controls.addWidget(self.temperature)
+        controls.addWidget(self.seed)
         controls.addWidget(self.chat_format)
         controls.addWidget(self.blind_box)
         controls.addStretch(1)
@@ -334,7 +358,7 @@ class ComparePage(QWidget):
                                               on_model_used=record_use))
             except WorkbenchError as err:
                 built.append(failed_result(text, err, label=text))
-        params = Params(max_tokens=self.max_tokens.value())
+        params = self.params()
         self._pending = (built, prompt, system, params)
         outgoing = destinations([t for t in built if isinstance(t, Target)])
         if outgoing:
@@ -345,6 +369,14 @@ class ComparePage(QWidget):
             return True
         self._confirmed()
         return True
+
+    def params(self) -> Params:
+        """What every target is asked with: the controls' values (their lowest: the default)."""
+        temperature = round(self.temperature.value(), 2)
+        seed = self.seed.value()
+        return Params(max_tokens=self.max_tokens.value(),
+                      temperature=None if temperature < 0 else temperature,
+                      seed=None if seed < 0 else seed)
 
     def _cancel_pending(self) -> None:
         if self._pending is not None:
