@@ -220,8 +220,10 @@ def _named(widget: QWidget) -> bool:
 
 def test_every_control_is_named_and_reachable_by_keyboard(themed: MainWindow) -> None:
     problems, checked = [], 0
-    for key, page in themed.page_widgets.items():
+    keys = themed.rail.keys()
+    for key in keys:
         themed.show_page(key)
+        page = themed.page(key)
         QApplication.processEvents()
         for widget in _controls(page):
             checked += 1
@@ -265,6 +267,7 @@ def test_a_wide_window_shows_both_panels_at_first(qtbot, settings: QSettings) ->
 
 
 def test_primary_buttons_are_marked(themed: MainWindow) -> None:
+    wanted = {themed.chat.send_button, themed.compare.run_button, themed.evals.run_button,
+              themed.bench.run_button, themed.server_page.start_button}  # builds those pages
     primary = [b for b in themed.findChildren(QPushButton) if b.property("primary")]
-    assert {themed.chat.send_button, themed.compare.run_button, themed.evals.run_button,
-            themed.bench.run_button, themed.server_page.start_button} <= set(primary)
+    assert wanted <= set(primary)

@@ -37,8 +37,6 @@ from workbench.engine.errors import WorkerCrashed
 from workbench.engine.protocol import LoadedModel
 from workbench.engine.settings import CHAT_FORMATS, Sampling
 from workbench.errors import WorkbenchError
-from workbench.gguf.adapter import looks_like_adapter
-from workbench.gguf.summary import NO_TEMPLATE_NOTICE
 from workbench.present.numbers import format_bytes, format_ms
 from workbench.store import db
 from workbench.ui import engine_bridge as states
@@ -276,6 +274,8 @@ class ChatPage(QWidget):
         if problem:
             self.banner.show_error("This file cannot be opened", problem)
             return False
+        from workbench.gguf.adapter import looks_like_adapter  # numpy: not before it is used
+
         if looks_like_adapter(path):
             return self._adapter_opened(path)
         try:
@@ -728,6 +728,8 @@ class ChatPage(QWidget):
         if self.banner.kind is not None:
             self.banner.dismiss()
         if not info.chat_template and self.settings_panel.chat_format_name() == "auto":
+            from workbench.gguf.summary import NO_TEMPLATE_NOTICE
+
             self.banner.show_notice(
                 "This model has no chat template",
                 f"{NO_TEMPLATE_NOTICE[:1].upper()}{NO_TEMPLATE_NOTICE[1:]}. With the side "

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QSettings, QUrl
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QIcon, QKeySequence
+from PySide6.QtCore import QSettings, Qt, QUrl
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -22,29 +24,31 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from workbench.engine.client import LocalEngine
-from workbench.engine.settings import LoadSettings
 from workbench.net.offline import NetworkState, network_state, set_offline
-from workbench.planner.recommend import Recommendation
 from workbench.ui import engine_bridge as states
-from workbench.ui.bench_page import BenchPage
 from workbench.ui.chat_page import ChatPage
-from workbench.ui.compare_page import ComparePage
-from workbench.ui.costs_page import CostsPage
-from workbench.ui.discover_page import DiscoverPage, Planner
 from workbench.ui.downloads import DownloadsController, DownloadsPage, running_summary
 from workbench.ui.engine_bridge import EngineBridge
-from workbench.ui.evals_page import EvalsPage
-from workbench.ui.hardware_page import Detector, HardwarePage
 from workbench.ui.icons import icon
-from workbench.ui.library_page import LibraryPage, Scanner
 from workbench.ui.nav_rail import NavRail
-from workbench.ui.server_page import ServerPage
-from workbench.ui.settings_page import SettingsPage
 from workbench.ui.status_bar import StatusBar
 from workbench.ui.style import app_icon
 from workbench.ui.theme import apply_theme, keep_style
 from workbench.ui.welcome_page import NetworkCheck, Recommender, WelcomePage
+
+if TYPE_CHECKING:  # the other pages' modules are imported when each is first shown
+    from workbench.engine.client import LocalEngine
+    from workbench.engine.settings import LoadSettings
+    from workbench.planner.recommend import Recommendation
+    from workbench.ui.bench_page import BenchPage
+    from workbench.ui.compare_page import ComparePage
+    from workbench.ui.costs_page import CostsPage
+    from workbench.ui.discover_page import DiscoverPage, Planner
+    from workbench.ui.evals_page import EvalsPage
+    from workbench.ui.hardware_page import Detector, HardwarePage
+    from workbench.ui.library_page import LibraryPage, Scanner
+    from workbench.ui.server_page import ServerPage
+    from workbench.ui.settings_page import SettingsPage
 
 GGUF_FILTER = "GGUF models (*.gguf);;All files (*)"
 DEFAULT_SIZE = (1100, 720)
@@ -58,7 +62,22 @@ def gguf_paths(urls: list[QUrl]) -> list[str]:
             if url.isLocalFile() and url.toLocalFile().lower().endswith(".gguf")]
 
 
+@dataclass(frozen=True)
+class PageEntry:
+    """One row of the rail: its page is built by ``build`` on its first visit."""
+
+    key: str
+    title: str
+    icon: str
+    tip: str
+    build: Callable[[QWidget], QWidget]
+
+
 class MainWindow(QMainWindow):
+    """The window. Start and Chat are built with it; every other page (and its module, with
+    what it imports) is built the first time it is shown or asked for (``page(key)``, or its
+    attribute, ``window.compare``), so the first window does not wait for twelve pages."""
+
     def __init__(self, engine: LocalEngine | None = None, settings: QSettings | None = None,
                  parent: QWidget | None = None, *, hardware_detector: Detector | None = None,
                  library_scanner: Scanner | None = None, planner: Planner | None = None,
@@ -74,9 +93,10 @@ class MainWindow(QMainWindow):
         self.setAcceptDrops(True)
         self.settings = settings if settings is not None else QSettings()
         # the palette first: pages built after it start in its colours. The stylesheet comes
-        # once every page is built: while it is set, each widget added to a layout is polished
+        # once the window is built: while it is set, each widget added to a layout is polished
         # by it again (with its children), which made building the window take 3x as long.
-        theme = apply_theme(str(self.settings.value("ui/theme", "system")), stylesheet=False)
+        self._theme = apply_theme(str(self.settings.value("ui/theme", "system")),
+                                  stylesheet=False)
         self.bridge = EngineBridge(engine, self)
         self.status = StatusBar(self.bridge, self)
         self.setStatusBar(self.status)
@@ -85,7 +105,9 @@ class MainWindow(QMainWindow):
         central = QWidget(self)
         self.rail = NavRail(central)
         self.pages = QStackedWidget(central)
-        self.page_widgets: dict[str, QWidget] = {}
+        self.page_widgets: dict[str, QWidget] = {}  # the pages built so far
+        self._entries: dict[str, PageEntry] = {}
+        self._slots: dict[str, QWidget] = {}  # an empty widget where a page is not built yet
         layout = QHBoxLayout(central)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.setSpacing(0)
@@ -93,95 +115,214 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
 
-        self.hardware = HardwarePage(hardware_detector, self.pages)
         self.downloads = downloads or DownloadsController(parent=self)
-        self.discover = DiscoverPage(self.downloads, self.pages, planner=planner,
-                                     recommender=discover_recommender,
-                                     offline=self.status.offline)
-        self.downloads_page = DownloadsPage(self.downloads, self.pages)
-        self.library = LibraryPage(library_scanner, self.pages)
         self.chat = ChatPage(self.bridge, self.pages)
-        self.compare = ComparePage(self._loaded_model_settings, self.pages)
-        self.evals = EvalsPage(self.pages, library_scanner=library_scanner)
-        self.costs = CostsPage(self.pages, loaded_model=self._loaded_model_settings)
-        self.bench = BenchPage(self.pages, library_scanner=library_scanner)
-        self.server_page = ServerPage(self.pages, library_scanner=library_scanner)
-        self.settings_page = SettingsPage(self.pages)
         self.welcome = WelcomePage(self.downloads, self.pages, detector=hardware_detector,
                                    scanner=library_scanner, recommender=recommender,
                                    network_check=network_check, offline=self.status.offline)
-        self.add_page("start", "Start", self.welcome, icon("start"),
-                      "Getting started: this machine, the best model for it, its download")
-        self.add_page("hardware", "Hardware", self.hardware,
-                      icon("hardware"),
-                      "GPUs, CPU, memory and what llama.cpp can use")
-        self.add_page("discover", "Discover", self.discover,
-                      icon("discover"),
-                      "Search Hugging Face for GGUF models that fit this machine")
-        self.add_page("downloads", "Downloads", self.downloads_page,
-                      icon("downloads"), "Running and finished downloads")
-        self.add_page("library", "Library", self.library, icon("library"),
-                      "The GGUF models on this machine")
-        self.add_page("chat", "Chat", self.chat, icon("chat"),
-                      "Chat with the loaded model")
-        self.add_page("compare", "Compare", self.compare,
-                      icon("compare"),
-                      "One prompt to 2-4 models side by side: answers, speed and cost")
-        self.add_page("evals", "Evals", self.evals, icon("evals"),
-                      "Test suites on your own prompts: pass rates, cost and the decision")
-        self.add_page("server", "Server", self.server_page,
-                      icon("server"),
-                      "Serve local models to other programs (OpenAI and Anthropic APIs)")
-        self.add_page("bench", "Benchmarks", self.bench,
-                      icon("bench"),
-                      "Measure prompt and generation speed of models on this machine")
-        self.add_page("costs", "Costs", self.costs, icon("costs"),
-                      "When does self-hosting beat a pay-per-token API?")
-        self.add_page("settings", "Settings", self.settings_page,
-                      icon("settings"),
-                      "API keys, endpoint profiles, prices, offline mode, electricity price")
-        self.settings_page.offlineChanged.connect(self.apply_offline)
-        self.settings_page.themeChosen.connect(self.set_theme)
-        self.settings_page.foldersChanged.connect(self._folders_changed)
-        self.settings_page.set_theme(theme)
-        self.rail.pageChosen.connect(self.show_page)
-        for page in (self.welcome, self.chat, self.hardware, self.discover, self.downloads_page,
-                     self.library, self.compare, self.evals, self.server_page, self.bench,
-                     self.costs, self.settings_page):
-            page.statusMessage.connect(lambda text: self.status.showMessage(text, 5000))
+        for entry in self._page_table(hardware_detector, library_scanner, planner,
+                                      discover_recommender):
+            self.add_page(entry)
         self.chat.openRequested.connect(self.choose_model)
-        self.library.openRequested.connect(self._open_from_library)
-        self.library.openAdapterRequested.connect(self._open_adapter_from_library)
         self.welcome.openRequested.connect(self._open_from_library)
         self.welcome.openFileRequested.connect(self.choose_model)
         self.welcome.pageRequested.connect(self.show_page)
-        self.hardware.detected.connect(self.welcome.set_hardware)
+        self.rail.pageChosen.connect(self.show_page)
         self.downloads.jobsChanged.connect(self._downloads_changed)
 
         self._build_actions()
         self.bridge.stateChanged.connect(self._update_actions)
         self._update_actions()
+        self._restore_state()
         app = QApplication.instance()
         if isinstance(app, QApplication):
             keep_style(app)
-        self._restore_state()
         if welcome_if_empty:
             self.welcome.libraryScanned.connect(self._first_scan)
             self.welcome.scan()
 
+    def _page_table(self, detector: Detector | None, scanner: Scanner | None,
+                    planner: Planner | None,
+                    recommender: Callable[[], list[Recommendation]] | None) -> list[PageEntry]:
+        """Every page in rail order, with how to build it."""
+
+        def hardware(parent: QWidget) -> QWidget:
+            from workbench.ui.hardware_page import HardwarePage
+
+            page = HardwarePage(detector, parent)
+            page.detected.connect(self.welcome.set_hardware)
+            return page
+
+        def discover(parent: QWidget) -> QWidget:
+            from workbench.ui.discover_page import DiscoverPage
+
+            return DiscoverPage(self.downloads, parent, planner=planner, recommender=recommender,
+                                offline=self.status.offline)
+
+        def library(parent: QWidget) -> QWidget:
+            from workbench.ui.library_page import LibraryPage
+
+            page = LibraryPage(scanner, parent)
+            page.openRequested.connect(self._open_from_library)
+            page.openAdapterRequested.connect(self._open_adapter_from_library)
+            return page
+
+        def compare(parent: QWidget) -> QWidget:
+            from workbench.ui.compare_page import ComparePage
+
+            return ComparePage(self._loaded_model_settings, parent)
+
+        def evals(parent: QWidget) -> QWidget:
+            from workbench.ui.evals_page import EvalsPage
+
+            return EvalsPage(parent, library_scanner=scanner)
+
+        def server(parent: QWidget) -> QWidget:
+            from workbench.ui.server_page import ServerPage
+
+            return ServerPage(parent, library_scanner=scanner)
+
+        def bench(parent: QWidget) -> QWidget:
+            from workbench.ui.bench_page import BenchPage
+
+            return BenchPage(parent, library_scanner=scanner)
+
+        def costs(parent: QWidget) -> QWidget:
+            from workbench.ui.costs_page import CostsPage
+
+            return CostsPage(parent, loaded_model=self._loaded_model_settings)
+
+        def settings(parent: QWidget) -> QWidget:
+            from workbench.ui.settings_page import SettingsPage
+
+            page = SettingsPage(parent)
+            page.offlineChanged.connect(self.apply_offline)
+            page.themeChosen.connect(self.set_theme)
+            page.foldersChanged.connect(self._folders_changed)
+            page.set_theme(self._theme)
+            return page
+
+        def built(page: QWidget) -> Callable[[QWidget], QWidget]:
+            return lambda _parent: page
+
+        return [
+            PageEntry("start", "Start", "start",
+                      "Getting started: this machine, the best model for it, its download",
+                      built(self.welcome)),
+            PageEntry("hardware", "Hardware", "hardware",
+                      "GPUs, CPU, memory and what llama.cpp can use", hardware),
+            PageEntry("discover", "Discover", "discover",
+                      "Search Hugging Face for GGUF models that fit this machine", discover),
+            PageEntry("downloads", "Downloads", "downloads", "Running and finished downloads",
+                      lambda parent: DownloadsPage(self.downloads, parent)),
+            PageEntry("library", "Library", "library", "The GGUF models on this machine",
+                      library),
+            PageEntry("chat", "Chat", "chat", "Chat with the loaded model", built(self.chat)),
+            PageEntry("compare", "Compare", "compare",
+                      "One prompt to 2-4 models side by side: answers, speed and cost", compare),
+            PageEntry("evals", "Evals", "evals",
+                      "Test suites on your own prompts: pass rates, cost and the decision",
+                      evals),
+            PageEntry("server", "Server", "server",
+                      "Serve local models to other programs (OpenAI and Anthropic APIs)", server),
+            PageEntry("bench", "Benchmarks", "bench",
+                      "Measure prompt and generation speed of models on this machine", bench),
+            PageEntry("costs", "Costs", "costs",
+                      "When does self-hosting beat a pay-per-token API?", costs),
+            PageEntry("settings", "Settings", "settings",
+                      "API keys, endpoint profiles, prices, offline mode, electricity price",
+                      settings),
+        ]
+
     # -- pages -----------------------------------------------------------------------------
-    def add_page(self, key: str, title: str, page: QWidget, page_icon: QIcon, tip: str) -> None:
-        """Add ``page`` to the stack and the rail (in rail order)."""
+    def add_page(self, entry: PageEntry) -> None:
+        """Add a row to the rail and its place to the stack (in rail order); the Start and
+        Chat pages go in at once, the others when first shown."""
+        self._entries[entry.key] = entry
+        self.rail.add_page(entry.key, entry.title, icon(entry.icon), entry.tip)
+        if entry.key in ("start", "chat"):
+            self._place(entry.key, entry.build(self.pages))
+        else:
+            slot = QWidget(self.pages)
+            slot.setObjectName(f"unbuilt-{entry.key}")
+            self._slots[entry.key] = slot
+            self.pages.addWidget(slot)
+
+    def _place(self, key: str, page: QWidget) -> None:
         page.setObjectName(f"page-{key}")
         self.page_widgets[key] = page
-        self.pages.addWidget(page)
-        self.rail.add_page(key, title, page_icon, tip)
+        slot = self._slots.pop(key, None)
+        if slot is None:
+            self.pages.addWidget(page)
+        else:
+            self.pages.insertWidget(self.pages.indexOf(slot), page)
+            self.pages.removeWidget(slot)
+            slot.deleteLater()
+        message = getattr(page, "statusMessage", None)
+        if message is not None:
+            message.connect(lambda text: self.status.showMessage(text, 5000))
 
-    def show_page(self, key: str) -> bool:
+    def page(self, key: str) -> QWidget:
+        """The page for ``key``, built now if it was not yet (KeyError: no such page)."""
         page = self.page_widgets.get(key)
         if page is None:
+            entry = self._entries[key]
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                page = entry.build(self.pages)
+            finally:
+                QApplication.restoreOverrideCursor()
+            self._place(key, page)
+        return page
+
+    def built(self, key: str) -> QWidget | None:
+        """The page for ``key`` if it has been built, else None (nothing is built)."""
+        return self.page_widgets.get(key)
+
+    @property
+    def hardware(self) -> HardwarePage:
+        return self.page("hardware")  # type: ignore[return-value]
+
+    @property
+    def discover(self) -> DiscoverPage:
+        return self.page("discover")  # type: ignore[return-value]
+
+    @property
+    def downloads_page(self) -> DownloadsPage:
+        return self.page("downloads")  # type: ignore[return-value]
+
+    @property
+    def library(self) -> LibraryPage:
+        return self.page("library")  # type: ignore[return-value]
+
+    @property
+    def compare(self) -> ComparePage:
+        return self.page("compare")  # type: ignore[return-value]
+
+    @property
+    def evals(self) -> EvalsPage:
+        return self.page("evals")  # type: ignore[return-value]
+
+    @property
+    def server_page(self) -> ServerPage:
+        return self.page("server")  # type: ignore[return-value]
+
+    @property
+    def bench(self) -> BenchPage:
+        return self.page("bench")  # type: ignore[return-value]
+
+    @property
+    def costs(self) -> CostsPage:
+        return self.page("costs")  # type: ignore[return-value]
+
+    @property
+    def settings_page(self) -> SettingsPage:
+        return self.page("settings")  # type: ignore[return-value]
+
+    def show_page(self, key: str) -> bool:
+        if key not in self._entries:
             return False
-        self.pages.setCurrentWidget(page)
+        self.pages.setCurrentWidget(self.page(key))
         if self.rail.current_key() != key:
             self.rail.select(key)
         return True
@@ -203,18 +344,27 @@ class MainWindow(QMainWindow):
         set_offline(state.offline)
         self.status.set_network(state)
         self.welcome.set_offline(state.offline)
-        self.discover.set_offline(state.offline)
+        discover = self.built("discover")
+        if discover is not None:
+            discover.set_offline(state.offline)  # type: ignore[attr-defined]
 
     def set_theme(self, choice: str) -> None:
         """Light, dark or the system's colours (kept for the next start)."""
-        choice = apply_theme(choice)
-        self.settings.setValue("ui/theme", choice)
-        self.settings_page.set_theme(choice)
+        self._theme = apply_theme(choice)
+        self.settings.setValue("ui/theme", self._theme)
+        settings_page = self.built("settings")
+        if settings_page is not None:
+            settings_page.set_theme(self._theme)  # type: ignore[attr-defined]
 
     def _folders_changed(self) -> None:
-        self.library.scanned_once = False  # the Library scans again when it is shown next
-        self.evals.targets.scanned_once = False
-        self.server_page.scanned_once = False
+        """Pages that listed the model folders scan again when shown next."""
+        for key in ("library", "server"):
+            page = self.built(key)
+            if page is not None:
+                page.scanned_once = False  # type: ignore[attr-defined]
+        evals = self.built("evals")
+        if evals is not None:
+            evals.targets.scanned_once = False  # type: ignore[attr-defined]
 
     # -- actions ---------------------------------------------------------------------------
     def _action(self, text: str, shortcuts: list[QKeySequence] | QKeySequence | None,
@@ -304,8 +454,9 @@ class MainWindow(QMainWindow):
 
     def _downloads_changed(self, jobs: list) -> None:
         self.status.set_download(running_summary(jobs))
-        if any(job.state == "done" for job in jobs) and self.library.scanned_once:
-            self.library.scanned_once = False  # rescan when the Library is shown next
+        library = self.built("library")
+        if any(job.state == "done" for job in jobs) and library is not None:
+            library.scanned_once = False  # type: ignore[attr-defined]  # rescan when shown next
 
     def _first_scan(self, models: list) -> None:
         """On start: open on the Start page when the library is empty and nothing else has
@@ -362,10 +513,10 @@ class MainWindow(QMainWindow):
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self.save_state()
-        self.compare.shutdown()
-        self.evals.shutdown()
-        self.bench.shutdown()
-        self.server_page.shutdown()
+        for key in ("compare", "evals", "bench", "server"):
+            page = self.built(key)
+            if page is not None:
+                page.shutdown()  # type: ignore[attr-defined]
         self.downloads.shutdown()
         self.bridge.shutdown()
         super().closeEvent(event)

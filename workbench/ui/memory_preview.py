@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PySide6.QtCore import QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QPainter, QPalette, QPen
@@ -26,14 +26,14 @@ from PySide6.QtWidgets import QFormLayout, QLabel, QSizePolicy, QVBoxLayout, QWi
 
 from workbench.engine.settings import LoadSettings
 from workbench.errors import WorkbenchError
-from workbench.gguf import AdapterSummary
 from workbench.hardware.model import HardwareReport
-from workbench.planner import MemoryPlan, ModelParams, estimate_memory, model_params
-from workbench.planner.recommend import planner_backend
-from workbench.present.plans import delta_words, device_parts, parts_text, preview_summary
 from workbench.ui.background import BackgroundCall
 from workbench.ui.style import ERROR_HUE, blend
 from workbench.ui.widgets import make_card, make_secondary, plain_label
+
+if TYPE_CHECKING:  # the planner and the GGUF reader (numpy) load when a model is chosen
+    from workbench.gguf import AdapterSummary
+    from workbench.planner import MemoryPlan, ModelParams
 
 DEBOUNCE_MS = 150
 Detect = Callable[[], HardwareReport]
@@ -77,6 +77,8 @@ class Machine:
 
 def machine_from_report(report: HardwareReport) -> Machine:
     """The first GPU llama.cpp can use (as ``workbench estimate`` picks it), else the CPU."""
+    from workbench.planner.recommend import planner_backend
+
     ram = report.ram.available_bytes or report.ram.total_bytes
     usable = [g for g in report.gpus if g.llama_usable is not False and g.vram_free_bytes]
     if usable:
@@ -124,6 +126,8 @@ ADAPTERS = "adapters"
 def preview_parts(plan: MemoryPlan, device: str) -> list[tuple[str, int]]:
     """``device_parts`` with the LoRA adapters' tensors shown apart from the model's weights
     (the plan counts them in the weights)."""
+    from workbench.present.plans import device_parts
+
     parts = device_parts(plan, device)
     adapters = plan.adapter_gpu_bytes if device == "gpu" else plan.adapter_cpu_bytes
     if not adapters:
@@ -139,10 +143,14 @@ def preview_parts(plan: MemoryPlan, device: str) -> list[tuple[str, int]]:
 
 def preview_text(plan: MemoryPlan, device: str, free: int | None) -> str:
     """What one device holds, against its free memory (adapters apart)."""
+    from workbench.present.plans import parts_text
+
     return parts_text(preview_parts(plan, device), free)
 
 
 def summary_text(result: PreviewResult) -> str:
+    from workbench.present.plans import preview_summary
+
     plan, machine = result.plan, result.machine
     if plan is None:
         return ""
@@ -153,6 +161,8 @@ def summary_text(result: PreviewResult) -> str:
 
 def delta_text(result: PreviewResult) -> str:
     """The change against the loaded settings ("" when no model is loaded)."""
+    from workbench.present.plans import delta_words
+
     if result.loaded is None:
         return ""
     if not result.differs:
@@ -373,7 +383,7 @@ class MemoryPreview(QWidget):
             old_loras = self._loras(loaded)
             old = self._plan(params, loaded, machine.backend,
                              old_loras) if not isinstance(old_loras, str) else old_loras
-            loaded_plan = old if isinstance(old, MemoryPlan) else None
+            loaded_plan = None if isinstance(old, str) else old
         return PreviewResult(request, machine, plan, loaded, loaded_plan)
 
     def _hardware(self) -> Machine:
@@ -397,6 +407,7 @@ class MemoryPreview(QWidget):
     def _model_params(self, path: str) -> ModelParams | str:
         """The header's model numbers (read once per file version), or why they cannot be."""
         from workbench.gguf import read_split_headers
+        from workbench.planner import model_params
 
         return self._cached(self._params, path, "the model's header",
                             lambda: model_params(read_split_headers(path)))
@@ -449,6 +460,8 @@ class MemoryPreview(QWidget):
             hit = self._plans.get(key)
         if hit is not None and not isinstance(hit, str):
             return hit
+        from workbench.planner import estimate_memory
+
         value: MemoryPlan | str
         try:
             value = estimate_memory(params, n_ctx=request.n_ctx, n_ubatch=request.n_ubatch,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from PySide6.QtCore import QSettings, Qt, Signal
 from PySide6.QtGui import QAction, QPalette, QValidator
@@ -42,13 +42,15 @@ from workbench.engine.settings import (
     physical_cores,
 )
 from workbench.errors import WorkbenchError
-from workbench.gguf import GGUFHeader
 from workbench.store import prompt_presets
 from workbench.store.prompt_presets import PromptPreset
 from workbench.ui.icons import icon
 from workbench.ui.memory_preview import Detect, MemoryPreview, PreviewResult
 from workbench.ui.style import ERROR_HUE, blend, css
 from workbench.ui.widgets import chat_format_combo, plain_label, plain_tip
+
+if TYPE_CHECKING:  # read when a model is chosen: the gguf package imports numpy
+    from workbench.gguf import GGUFHeader
 
 MAX_CONTEXT = 131_072
 MAX_GPU_LAYERS = 1024  # the range before a model (and its layer count) is known

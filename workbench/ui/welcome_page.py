@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QShowEvent
@@ -38,19 +38,7 @@ from workbench.hardware import HardwareReport
 from workbench.hub import DownloadJob, LocalModel, RepoListing, Variant, add_folder, repo_listing
 from workbench.hub.probe import check_hub
 from workbench.hub.quant import select_variant
-from workbench.planner.recommend import (
-    DEFAULT_MIN_TOKENS_PER_S,
-    FIRST_PICK_TOKENS_PER_S,
-    Recommendation,
-    first_pick,
-)
-from workbench.present.fit import fit_words
 from workbench.present.numbers import format_bytes
-from workbench.present.plans import (
-    recommendation_memory_words,
-    speed_kind_words,
-    speed_words,
-)
 from workbench.ui.background import BackgroundCall
 from workbench.ui.downloads import DownloadsController, progress_text
 from workbench.ui.hardware_page import Detector, detect_and_diagnose
@@ -58,10 +46,19 @@ from workbench.ui.icons import icon
 from workbench.ui.library_page import Scanner
 from workbench.ui.widgets import make_primary, make_secondary, page_title, plain_label, plain_tip
 
-Recommender = Callable[[HardwareReport], list[Recommendation]]
+if TYPE_CHECKING:  # the planner reads GGUF types (numpy): loaded when the first pick is made
+    from workbench.planner.recommend import Recommendation
+
+Recommender = Callable[[HardwareReport], list["Recommendation"]]
 NetworkCheck = Callable[[], str | None]  # None: the Hub answers; else why it cannot be reached
 
 PROGRESS_STEPS = 1000
+
+
+def _first_pick(report: HardwareReport) -> list[Recommendation]:
+    from workbench.planner.recommend import first_pick
+
+    return first_pick(report)
 
 
 def machine_line(report: HardwareReport) -> str:
@@ -88,6 +85,10 @@ def machine_line(report: HardwareReport) -> str:
 
 def why_words(rec: Recommendation) -> str:
     """Why this one: the ranking rules it won on (speed floor, fit, expected quality)."""
+    from workbench.planner.recommend import DEFAULT_MIN_TOKENS_PER_S, FIRST_PICK_TOKENS_PER_S
+    from workbench.present.fit import fit_words
+    from workbench.present.plans import speed_kind_words
+
     tg = rec.speed.tg_tokens_per_s
     judged = speed_kind_words(rec.speed.kind).judged  # a bound is not called a prediction
     if rec.usable and tg is not None and tg >= FIRST_PICK_TOKENS_PER_S:
@@ -151,7 +152,7 @@ class WelcomePage(QWidget):
         self.downloads = downloads
         self._detector = detector or detect_and_diagnose
         self._scanner = scanner or scan_library
-        self._recommender = recommender or first_pick
+        self._recommender = recommender or _first_pick
         self._network_check = network_check or check_hub
         self.offline = offline
         self.models: list[LocalModel] | None = None
@@ -534,6 +535,8 @@ class WelcomePage(QWidget):
         size = format_bytes(rec.file.size_bytes)
         self.pick_title.setText(f"{rec.entry.name}, {rec.file.quant} ({size})")
         self.pick_title.setToolTip(plain_tip(f"{rec.entry.repo}/{rec.file.name}"))
+        from workbench.present.plans import recommendation_memory_words, speed_words
+
         lines = [f"Memory: {recommendation_memory_words(rec)}.",
                  f"Speed: {speed_words(rec)}.",
                  f"Licence: {rec.entry.licence}.",
