@@ -79,10 +79,17 @@ def test_one_pane_can_be_stopped_alone(servers) -> None:
     openai_srv, anthropic_srv = servers
     openai_srv.script(openai_faults.ok([f"x{i} " for i in range(30)], delay=0.05))
     anthropic_srv.script(anthropic_sse.ok(delay=0.05))
+    first_text = threading.Event()  # cancel once the first pane has text, however slow the start
+
+    def on_event(event: CompareEvent) -> None:
+        if event.index == 0 and event.kind == "delta":
+            first_text.set()
+
     session = CompareSession([openai_target(openai_srv), anthropic_target(anthropic_srv)],
-                             build_messages("Hi"))
+                             build_messages("Hi"), on_event=on_event)
     session.start()
-    time.sleep(0.2)
+    assert first_text.wait(timeout=30)
+    time.sleep(0.1)
     session.cancel(0)
     first, second = session.wait(timeout=5)
     assert first.finish_reason == "cancelled" and 0 < len(first.text.split()) < 30
