@@ -9,8 +9,9 @@ types from imports numpy: a window or a command that never reads a header does n
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from workbench.lazy_exports import lazy_exports
 
 if TYPE_CHECKING:
     from workbench.gguf.adapter import (
@@ -56,14 +57,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'workbench.gguf' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"workbench.gguf.{home}"), name)
-    globals()[name] = value
-    return value
-
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES)
 
 __all__ = [
     "DEFAULT_MAX_HEADER_BYTES",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from PySide6.QtCore import QSettings, Qt, QUrl
 from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
@@ -60,6 +60,19 @@ def gguf_paths(urls: list[QUrl]) -> list[str]:
     """The local .gguf files among dropped URLs."""
     return [url.toLocalFile() for url in urls
             if url.isLocalFile() and url.toLocalFile().lower().endswith(".gguf")]
+
+
+PageT = TypeVar("PageT", bound=QWidget)
+
+
+class PageAttribute(Generic[PageT]):
+    """A window attribute that is its page, built on first access (``window.compare``)."""
+
+    def __init__(self, key: str) -> None:
+        self.key = key
+
+    def __get__(self, window: MainWindow, owner: type | None = None) -> PageT:
+        return window.page(self.key)  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -279,45 +292,17 @@ class MainWindow(QMainWindow):
         """The page for ``key`` if it has been built, else None (nothing is built)."""
         return self.page_widgets.get(key)
 
-    @property
-    def hardware(self) -> HardwarePage:
-        return self.page("hardware")  # type: ignore[return-value]
-
-    @property
-    def discover(self) -> DiscoverPage:
-        return self.page("discover")  # type: ignore[return-value]
-
-    @property
-    def downloads_page(self) -> DownloadsPage:
-        return self.page("downloads")  # type: ignore[return-value]
-
-    @property
-    def library(self) -> LibraryPage:
-        return self.page("library")  # type: ignore[return-value]
-
-    @property
-    def compare(self) -> ComparePage:
-        return self.page("compare")  # type: ignore[return-value]
-
-    @property
-    def evals(self) -> EvalsPage:
-        return self.page("evals")  # type: ignore[return-value]
-
-    @property
-    def server_page(self) -> ServerPage:
-        return self.page("server")  # type: ignore[return-value]
-
-    @property
-    def bench(self) -> BenchPage:
-        return self.page("bench")  # type: ignore[return-value]
-
-    @property
-    def costs(self) -> CostsPage:
-        return self.page("costs")  # type: ignore[return-value]
-
-    @property
-    def settings_page(self) -> SettingsPage:
-        return self.page("settings")  # type: ignore[return-value]
+    # each page by name; asking for one builds it
+    hardware: PageAttribute[HardwarePage] = PageAttribute("hardware")
+    discover: PageAttribute[DiscoverPage] = PageAttribute("discover")
+    downloads_page: PageAttribute[DownloadsPage] = PageAttribute("downloads")
+    library: PageAttribute[LibraryPage] = PageAttribute("library")
+    compare: PageAttribute[ComparePage] = PageAttribute("compare")
+    evals: PageAttribute[EvalsPage] = PageAttribute("evals")
+    server_page: PageAttribute[ServerPage] = PageAttribute("server")
+    bench: PageAttribute[BenchPage] = PageAttribute("bench")
+    costs: PageAttribute[CostsPage] = PageAttribute("costs")
+    settings_page: PageAttribute[SettingsPage] = PageAttribute("settings")
 
     def show_page(self, key: str) -> bool:
         if key not in self._entries:
