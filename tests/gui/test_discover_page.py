@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes.nvml import MIB, make_fake_pynvml, rtx_4090
+from workbench.errors import RuntimeFailure
 from workbench.hardware import detect
 from workbench.hub import plan_variants, repo_listing
 from workbench.net.offline import offline_guard
@@ -40,14 +41,14 @@ def _planner(budget):
                                                predictor=PREDICTOR)
 
 
-def _recommendations(report, model: Path) -> list:
+def _recommendations(report, model: Path, predictor: Predictor = PREDICTOR) -> list:
     """The real recommender on a one-entry catalog whose file is on the loopback Hub."""
     catalog = load_catalog()
     entry = min(catalog.entries, key=lambda e: e.n_params)
     entry = dataclasses.replace(entry, repo=REPO,
                                 files=(QuantFile("Q8_0", Q8, model.stat().st_size, "computed"),))
     small = Catalog((entry,), catalog.quant_losses, catalog.loss_source)
-    return recommend(report, catalog=small, predictor=PREDICTOR)
+    return recommend(report, catalog=small, predictor=predictor)
 
 
 @pytest.fixture
@@ -258,3 +259,47 @@ def test_offline_keeps_recommendations_and_disables_download(
         assert "offline" in offline.state_label.text().lower()
         assert not offline.download_button.isEnabled()
     assert hub_env.hub.requests == []  # no connection was attempted
+
+
+def test_predict_speeds_times_this_cpu_and_turns_bounds_into_predictions(
+        qtbot, hub_env, tmp_path: Path, llama_tiny: Path, page_factory) -> None:
+    report = _report(tmp_path, [])
+    profiling = Predictor(bandwidth_gbps=20.0, profile_missing=True)  # the real kernel profile
+    page = page_factory(recommender=lambda: _recommendations(report, llama_tiny),
+                        profiler=lambda: _recommendations(report, llama_tiny, profiling))
+    with qtbot.waitSignal(page.recommended, timeout=15_000):
+        page.show()
+    assert page.recommend_table.item(0, 4).text().startswith("≤ ")  # an upper bound
+    assert page.profile_button.isVisible()
+    page.profile_button.click()
+    assert page.busy and not page.profile_button.isVisible()
+    assert page.recommend_state.text().startswith("Timing this CPU's matrix kernels")
+    with qtbot.waitSignal(page.recommended, timeout=120_000) as blocker:
+        pass
+    rec = blocker.args[0][0]
+    assert (rec.speed.method, rec.speed.kind) == ("profiled", "predicted")
+    assert page.recommend_table.item(0, 4).text() == \
+        f"≈ {rec.speed.tg_tokens_per_s:.1f} tok/s"
+    assert not page.profile_button.isVisible()  # nothing left to predict
+    # the profile is kept: the plain recommender now predicts too
+    assert _recommendations(report, llama_tiny, Predictor(bandwidth_gbps=20.0))[
+        0].speed.method == "profiled"
+
+
+def test_a_failed_profile_keeps_the_list_and_says_why(qtbot, hub_env, tmp_path: Path,
+                                                      llama_tiny: Path, page_factory) -> None:
+    report = _report(tmp_path, [])
+
+    def broken() -> list:
+        raise RuntimeFailure("the kernel profile was killed by SIGSEGV")
+
+    page = page_factory(recommender=lambda: _recommendations(report, llama_tiny),
+                        profiler=broken)
+    with qtbot.waitSignal(page.recommended, timeout=15_000):
+        page.show()
+    page.profile_button.click()
+    qtbot.waitUntil(lambda: not page.busy, timeout=5_000)
+    assert page.recommend_table.rowCount() == 1 and page.recommendations
+    assert page.recommend_state.text().endswith(
+        "Speeds not predicted: the kernel profile was killed by SIGSEGV")
+    assert page.profile_button.isVisible()  # it can be tried again

@@ -60,7 +60,7 @@ def test_human_output_says_an_upper_bound_is_not_a_prediction(llama_tiny: Path) 
     assert result.returncode == 0, result.stderr
     text = " ".join(result.stdout.split())  # the terminal's line breaks
     assert "Speed: generation ≤ " in text and " tok/s (upper bound)" in text
-    assert "An upper bound, not a prediction" in text and "calibrate for a prediction" in text
+    assert "An upper bound, not a prediction" in text and "--profile measures this CPU" in text
 
 
 @pytest.mark.parametrize("content", [b"", b"not a model at all", b"GGUF\x03\x00"])

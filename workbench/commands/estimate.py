@@ -55,6 +55,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--calibrate", action="store_true",
                         help="measure this machine for the speed preview if no calibration "
                              "fits yet (seconds to a minute; cached)")
+    parser.add_argument("--profile", action="store_true",
+                        help="measure this CPU's kernel profile for the weight types the "
+                             "model uses, if not stored yet (a few seconds per type, once; "
+                             "then the preview is a prediction, not an upper bound)")
     parser.add_argument(
         "--lora", action="append", default=[], metavar="FILE[@SCALE]",
         help="plan a LoRA adapter (GGUF) loaded with the model at a scale (default 1.0); "
@@ -201,7 +205,8 @@ def _speed(args: argparse.Namespace, headers: Any, plan: Any,
                                        backend=plan.backend)
     prediction = predict_speed(headers, gpu=gpu, n_gpu_layers=plan.gpu_layers,
                                model_path=os.path.abspath(args.model) if local else None,
-                               calibrate_missing=args.calibrate, adapter_bytes=adapter_bytes)
+                               calibrate_missing=args.calibrate, adapter_bytes=adapter_bytes,
+                               profile_missing=args.profile)
     return {
         "predicted_prompt_tokens_per_s": prediction.pp_tokens_per_s,
         "predicted_gen_tokens_per_s": prediction.tg_tokens_per_s,

@@ -42,6 +42,9 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--calibrate", action="store_true",
                         help="measure a speed calibration for each quant type that has none "
                              "yet (under a minute each on a quiet machine; cached afterwards)")
+    parser.add_argument("--profile", action="store_true",
+                        help="measure this CPU's kernel profile for the weight types the "
+                             "catalog uses, if not stored yet (a few seconds per type, once)")
     parser.add_argument("--online", action="store_true",
                         help="read the best files' real headers from the Hub (HF_ENDPOINT) "
                              "with range requests and plan with them")
@@ -63,8 +66,11 @@ def handler(args: argparse.Namespace) -> int:
     report = _hardware(args)
     console = Console(stderr=True)
     with console.status("planning") as status:
+        if args.profile:
+            status.update("measuring this CPU's kernel profile (once)")
         predictor = Predictor(calibrate_missing=args.calibrate, reference_only=True,
-                              progress=lambda m: status.update(f"calibrating: {m}"))
+                              progress=lambda m: status.update(f"calibrating: {m}"),
+                              profile_missing=args.profile)
         recs = recommend(report, task=args.task, ctx=args.ctx, min_tokens_per_s=args.min_tps,
                          limit=args.limit, per_entry=not args.all_quants,
                          include_too_large=args.include_too_large, kv_type=args.kv_type,
@@ -146,9 +152,10 @@ def print_table(recs: list[Recommendation], report: HardwareReport,
     console.print(
         "fit: full GPU > partial offload > CPU only. Dimmed rows are below the "
         f"{args.min_tps:g} tok/s floor. * size computed from the architecture. Speed: "
-        "measured (workbench bench), predicted (a synthetic-model calibration of this CPU, "
-        "exact or scaled), upper bound (no calibration: bytes per token / memory bandwidth, "
-        "not a prediction; llama.cpp is often much slower; `workbench estimate --calibrate` "
-        "measures this machine), rough (a GPU: 60% of its bandwidth assumed). "
+        "measured (workbench bench), predicted (the model's graph priced by this CPU's "
+        "kernel profile, or a synthetic-model calibration, exact or scaled), upper bound (no "
+        "profile: bytes per token / memory bandwidth, not a prediction; llama.cpp is often "
+        "much slower; `--profile` measures this CPU in seconds), rough (a GPU: 60% of its "
+        "bandwidth assumed). "
         "Quality: published MMLU-Pro less the quant type's measured loss; other metrics in "
         "brackets are not compared.", style="dim")

@@ -144,6 +144,17 @@ def repack_verdict(quant: str, *, refresh: bool = False) -> RepackVerdict:
     return verdict
 
 
+def known_verdict(quant: str) -> RepackVerdict | None:
+    """The remembered verdict for ``quant`` on this machine, without probing (None: not
+    probed yet, or a failed probe that is due to run again)."""
+    fam = family(quant)
+    if fam not in REPACKABLE:
+        return RepackVerdict(True, f"{quant} weights are not repacked by llama.cpp",
+                             probe_key(fam), fam, time.time())
+    known = _stored_verdict(probe_key(fam))
+    return None if known is None or known.stale else known
+
+
 def _stored_verdict(key: str) -> RepackVerdict | None:
     stored = _load_verdicts().get(key)
     try:

@@ -81,7 +81,7 @@ def _speed(headers: Sequence[Any], offload: Any, budget: Any,
     gpu = budget.gpus[0] if budget.gpus and offload.n_gpu_layers else None
     try:
         p = predictor.predict(weight_profile(list(headers)), gpu=gpu,
-                              n_gpu_layers=offload.n_gpu_layers)
+                              n_gpu_layers=offload.n_gpu_layers, headers=list(headers))
     except Exception as err:  # a prediction must never hide the memory plan
         return None, f"speed not predicted: {type(err).__name__}: {err}"
     if p.tg_tokens_per_s is None and p.pp_tokens_per_s is None:

@@ -433,6 +433,13 @@ def build_graph(p: ModelParams, shape: GraphShape) -> Graph:
     return _Builder(p, shape).build()
 
 
+def build_named_graph(p: ModelParams, shape: GraphShape) -> tuple[Graph, dict[int, str]]:
+    """The graph, and the GGUF name of each weight leaf in it (by ``id`` of the leaf; stand-ins
+    for tensors the model names differently have none)."""
+    builder = _Builder(p, shape)
+    return builder.build(), dict(builder._names)
+
+
 def compute_buffer_bytes(p: ModelParams, shape: GraphShape, *, alignment: int = 32) -> int:
     """Bytes of the compute buffer llama.cpp reserves: the larger of the prompt (n_tokens) and
     the one-token generation graph, as ``sched_reserve`` reserves both."""

@@ -213,7 +213,8 @@ def evaluate(entry: CatalogEntry, quant_file: QuantFile, budget: MachineBudget, 
         speed = SpeedPrediction(None, None, "bandwidth", "cpu", None,
                                 "not predicted: the model does not fit this machine")
     else:
-        speed = predictor.predict(profile, gpu=gpu, n_gpu_layers=plan.n_gpu_layers)
+        speed = predictor.predict(profile, gpu=gpu, n_gpu_layers=plan.n_gpu_layers,
+                                  headers=headers)
     tg = speed.tg_tokens_per_s
     usable = plan.fit != "too_large" and (tg is None or tg >= min_tokens_per_s)
     notes = list(budget.notes)

@@ -7,6 +7,9 @@ entry's synthetic header). Methods, best first, each named in ``SpeedPrediction.
 - ``calibrated``: the CPU was calibrated on synthetic models of the same architecture, widths
   and quant type (``calibration.py``): time per token = fixed cost + seconds-per-byte x the
   bytes the model's layers read per token;
+- ``profiled``: the model's own compute graph priced by this machine's kernel profile
+  (``cost_model.py``, ``machine_profile.py``): measured once per machine in seconds, for the
+  weight types the model uses; no calibration of its architecture;
 - ``scaled``: a calibration of the same quant type at other widths (or a related architecture),
   scaled by the bytes (generation) and parameters (prompt) a token needs;
 - ``bandwidth``: no calibration: bytes read per token / measured memory bandwidth. On a GPU
@@ -46,7 +49,7 @@ GPU_BANDWIDTH_EFFICIENCY = 0.6
 # Without a calibration the CPU is assumed to stream weights at the measured copy bandwidth
 # (this 2-core VM: 11 GB/s of weights against 13 GB/s copy while compute-bound).
 CPU_BANDWIDTH_EFFICIENCY = 0.85
-METHODS = ("measured", "calibrated", "scaled", "bandwidth")
+METHODS = ("measured", "calibrated", "profiled", "scaled", "bandwidth")
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,7 @@ class SpeedPrediction:
         alone) or rough (an assumed share of a GPU's); present.plans.SPEED_WORDS words them."""
         if self.method == "measured":
             return "measured"
-        if self.method in ("calibrated", "scaled"):
+        if self.method in ("calibrated", "profiled", "scaled"):
             return "predicted"
         return "upper bound" if self.device == "cpu" else "rough"
 
@@ -85,11 +88,19 @@ class Predictor:
     def __init__(self, *, calibrate_missing: bool = False, reference_only: bool = False,
                  bandwidth_gbps: float | None = None,
                  connection: sqlite3.Connection | None = None, use_stored_runs: bool = True,
-                 progress: cal.Progress | None = None) -> None:
+                 progress: cal.Progress | None = None, profile_missing: bool = False,
+                 threads: int | None = None) -> None:
         """``calibrate_missing``: measure a calibration when none fits (seconds to a minute);
         ``reference_only``: then only one per quant type (the reference model's), not one per
-        model width (what ``recommend`` uses over a whole catalog)."""
+        model width (what ``recommend`` uses over a whole catalog). ``profile_missing``:
+        measure the machine profile's kernels a model needs and the stored profile lacks (a
+        few seconds per weight type, once per machine); without it a stored profile is used
+        where it covers the model. ``threads``: as the model will run (default: one per
+        physical core, as loads do)."""
         self.calibrate_missing = calibrate_missing
+        self.profile_missing = profile_missing
+        self.threads = threads
+        self.profile_error: str | None = None  # why the last profile measurement failed
         self.reference_only = reference_only
         self._bandwidth = bandwidth_gbps
         self.connection = connection
@@ -184,12 +195,14 @@ class Predictor:
     # -- prediction -------------------------------------------------------------------------
     def predict(self, profile: WeightProfile, *, gpu: GpuInfo | None = None,
                 n_gpu_layers: int = 0, model_path: str | None = None,
-                adapter_bytes: tuple[int, int] = (0, 0)) -> SpeedPrediction:
+                adapter_bytes: tuple[int, int] = (0, 0),
+                headers: GGUFHeader | Sequence[GGUFHeader] | None = None) -> SpeedPrediction:
         """Predicted speeds of ``profile`` with ``n_gpu_layers`` on ``gpu`` (0: CPU only).
 
         ``n_gpu_layers`` counts like llama.cpp: the output layer is offloaded first, then the
         last repeating layers; ``n_layer + 1`` (or -1) is everything. ``adapter_bytes``: the
         (GPU, CPU) bytes of LoRA adapter tensors each token reads too (``adapter_read_bytes``).
+        ``headers``: the model's GGUF header(s), for the ``profiled`` method (its graph).
         """
         n_all = profile.n_layer + 1
         ngl = n_all if n_gpu_layers < 0 else min(n_gpu_layers, n_all)
@@ -231,6 +244,10 @@ class Predictor:
         t_copy = cpu_read / (self.bandwidth_gbps() * 1e9)  # the physical floor
         details["cpu_bandwidth_gbps"] = round(self.bandwidth_gbps(), 2)
         calib, exact = self.find_calibration(profile) if device != "gpu" else (None, False)
+        if device == "cpu" and headers is not None and not (calib is not None and exact):
+            profiled = self.profiled(headers, adapter_cpu, details)
+            if profiled is not None:
+                return profiled
         pp = None
         if calib is not None:
             method = "calibrated" if exact else "scaled"
@@ -271,6 +288,93 @@ class Predictor:
             calibration_key=calib.key if calib else None, details=details)
 
 
+    def profiled(self, headers: GGUFHeader | Sequence[GGUFHeader], adapter_cpu: int,
+                 details: dict[str, Any]) -> SpeedPrediction | None:
+        """The ``profiled`` prediction of a CPU-only model, or None when there is no profile
+        that covers its weight types (and none is to be measured, or measuring failed)."""
+        from workbench.planner import cost_model, machine_profile
+        from workbench.planner.hparams import model_params
+        from workbench.planner.weights import REPACK_TYPES, cpu_arch
+
+        try:
+            params = model_params(headers)
+        except (ValueError, KeyError, TypeError):
+            return None
+        repack, repack_note = repack_expected(params)
+        arch = cpu_arch()
+        repack_types = REPACK_TYPES[arch] if repack else frozenset()
+        needed = cost_model.needed_kernels(params, repack_types, arch)
+        threads = self.threads or _default_threads()
+        found = machine_profile.cached_profile(threads, needed)
+        if found is None and self.profile_missing:
+            try:
+                found = machine_profile.measure_profile(threads, needed)
+            except machine_profile.ProfileFailed as err:
+                self.profile_error = str(err)
+        if found is None:
+            return None
+        try:
+            tg = cost_model.generation_cost(params, found, repack_types=repack_types,
+                                            repack_arch=arch)
+            pp = cost_model.prompt_cost(params, found, repack_types=repack_types,
+                                        repack_arch=arch)
+        except (AttributeError, TypeError, KeyError, IndexError, ValueError,
+                ZeroDivisionError):  # a layout the graph cannot follow: the older methods
+            return None
+        adapters = profile_adapter_s(found, adapter_cpu)
+        t_tg = tg.seconds + adapters
+        details["profile"] = {"threads": threads, "repack": repack,
+                              "tg_ms": {k: round(v * 1e3, 3) for k, v in tg.parts.items()},
+                              "pp512_ms": {k: round(v * 1e3, 2) for k, v in pp.parts.items()},
+                              "unmeasured_kernels": list(tg.missing)}
+        basis = (f"this model's llama.cpp graph priced by this CPU's kernel profile "
+                 f"({threads} threads, repacking {'on' if repack else 'off'})")
+        if repack_note:
+            basis += f"; {repack_note}"
+        if tg.missing:
+            basis += f"; {', '.join(tg.missing)} priced as F16"
+        if adapter_cpu:
+            basis += f"; LoRA adapters read {adapter_cpu / (1 << 20):.1f} MiB more per token"
+        weights = tg.parts.get("weights", 0.0) + tg.parts.get("output", 0.0)
+        return SpeedPrediction(
+            tg_tokens_per_s=1.0 / t_tg if t_tg > 0 else None,
+            pp_tokens_per_s=pp.tokens_per_s or None, method="profiled", device="cpu",
+            bound="bandwidth" if weights > 0.5 * tg.seconds else "compute", basis=basis,
+            details=details)
+
+
+def _default_threads() -> int:
+    from workbench.engine.settings import physical_cores
+
+    return physical_cores()
+
+
+def profile_adapter_s(found: Any, adapter_cpu: int) -> float:
+    """Seconds per token reading LoRA adapter tensors (F16 or F32 matrices) on the CPU."""
+    f16 = found.rates("F16", False)
+    return adapter_cpu * f16.gemv_s_per_byte if f16 is not None and adapter_cpu else 0.0
+
+
+def repack_expected(params: Any) -> tuple[bool, str | None]:
+    """Will a load repack this model's weights? Only where every repackable type in it was
+    probed safe here already (the preview never runs the probe); else priced without."""
+    from workbench.engine.repack_probe import REPACKABLE, known_verdict
+
+    types = {t.type_name for t in params.tensors
+             if not t.name.startswith("token_embd.") and t.type_name in REPACKABLE}
+    unknown = []
+    for name in sorted(types):
+        verdict = known_verdict(name)
+        if verdict is None:
+            unknown.append(name)
+        elif not verdict.safe:
+            return False, None
+    if unknown:
+        return False, (f"repacking of {', '.join(unknown)} not probed on this CPU yet: priced "
+                       "without it")
+    return bool(types), None
+
+
 def adapter_read_bytes(header: GGUFHeader | Sequence[GGUFHeader],
                        loras: Sequence[tuple[AdapterSummary, float]], *, n_gpu_layers: int,
                        backend: str) -> tuple[int, int]:
@@ -289,16 +393,19 @@ def adapter_read_bytes(header: GGUFHeader | Sequence[GGUFHeader],
 def predict_speed(header: GGUFHeader | Sequence[GGUFHeader], *, gpu: GpuInfo | None = None,
                   n_gpu_layers: int = 0, model_path: str | None = None,
                   calibrate_missing: bool = False,
-                  adapter_bytes: tuple[int, int] = (0, 0)) -> SpeedPrediction:
+                  adapter_bytes: tuple[int, int] = (0, 0), profile_missing: bool = False,
+                  threads: int | None = None) -> SpeedPrediction:
     """One-shot prediction for a header (see ``Predictor`` for many models)."""
-    return Predictor(calibrate_missing=calibrate_missing).predict(
+    return Predictor(calibrate_missing=calibrate_missing, profile_missing=profile_missing,
+                     threads=threads).predict(
         weight_profile(header), gpu=gpu, n_gpu_layers=n_gpu_layers, model_path=model_path,
-        adapter_bytes=adapter_bytes)
+        adapter_bytes=adapter_bytes, headers=header)
 
 
 def speed_preview(source: str, *, quant: str | None = None, gpu: GpuInfo | None = None,
                   n_gpu_layers: int = 0, calibrate_missing: bool = False,
-                  token: str | None = None) -> tuple[WeightProfile, SpeedPrediction]:
+                  token: str | None = None,
+                  profile_missing: bool = False) -> tuple[WeightProfile, SpeedPrediction]:
     """Predict a local GGUF file, a GGUF URL (header read with range requests) or a catalog
     entry id (``quant`` picks its file; Q4_K_M or the first one by default)."""
     from workbench.errors import BadInput
@@ -317,6 +424,7 @@ def speed_preview(source: str, *, quant: str | None = None, gpu: GpuInfo | None 
                            f"{', '.join(f.quant for f in entry.files)}")
         headers = synthetic_header(entry, chosen)
     profile = weight_profile(headers)
-    prediction = Predictor(calibrate_missing=calibrate_missing).predict(
-        profile, gpu=gpu, n_gpu_layers=n_gpu_layers, model_path=model_path)
+    prediction = Predictor(calibrate_missing=calibrate_missing,
+                           profile_missing=profile_missing).predict(
+        profile, gpu=gpu, n_gpu_layers=n_gpu_layers, model_path=model_path, headers=headers)
     return profile, prediction

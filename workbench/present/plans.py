@@ -66,13 +66,14 @@ SPEED_WORDS = {
         "measured: a stored benchmark of this very file on this machine"),
     "predicted": SpeedKindWords(
         "≈ ", "", "Predicted generation speed", "≈ {tg} tokens/s generation (predicted)",
-        "predicted", "predicted from a calibration of this CPU"),
+        "predicted", "predicted from this CPU's kernel profile or a calibration of it"),
     "upper bound": SpeedKindWords(
         "≤ ", " (upper bound)", "Generation speed, upper bound (not a prediction)",
         "at most {tg} tokens/s generation (an upper bound from the memory bandwidth, not a "
         "prediction: often much slower on a CPU)", "estimated, by an upper bound,",
         "an upper bound, not a prediction: the bytes a token reads over this machine's memory "
-        "bandwidth; llama.cpp is often much slower on a CPU (calibrate for a prediction)"),
+        "bandwidth; llama.cpp is often much slower on a CPU (--profile measures this CPU in "
+        "seconds for a prediction)"),
     "rough": SpeedKindWords(
         "~", " (rough)", "Generation speed, rough estimate",
         "roughly {tg} tokens/s generation (an assumed share of the GPU's bandwidth)",

@@ -78,7 +78,8 @@ RECOMMEND_COLUMNS = ("Model", "Quant", "Size", "Fit here", "Generation speed", "
                      "Quality")
 OFFLINE_REASON = "Offline mode is on: downloads wait until it is turned off in Settings."
 SPEED_TIP = ("Generation speed (tokens per second after the prompt), worked out before any "
-             "download: ≈ predicted from a calibration of this CPU; ≤ an upper bound from this "
+             "download: ≈ predicted from this CPU's kernel profile (or a calibration); ≤ an upper "
+             "bound from this "
              "machine's memory bandwidth, not a prediction; ~ a rough GPU estimate; or measured "
              "by a stored benchmark of the file.")
 
@@ -92,6 +93,20 @@ def default_recommender() -> list[Recommendation]:
     from workbench.hardware import detect
 
     return recommend(detect(), limit=RECOMMEND_LIMIT)
+
+
+def profiling_recommender() -> list[Recommendation]:
+    """The same, after measuring this CPU's kernel profile for the weight types the catalog
+    uses where it is not stored yet (under a minute, once): speeds become predictions."""
+    from workbench.errors import RuntimeFailure
+    from workbench.hardware import detect
+    from workbench.planner.speed import Predictor
+
+    predictor = Predictor(profile_missing=True)
+    results = recommend(detect(), limit=RECOMMEND_LIMIT, predictor=predictor)
+    if predictor.profile_error:
+        raise RuntimeFailure(predictor.profile_error)
+    return results
 
 
 def hub_offline_reason(offline: bool = False) -> str | None:
@@ -247,11 +262,13 @@ class DiscoverPage(QWidget):
     def __init__(self, downloads: DownloadsController, parent: QWidget | None = None, *,
                  planner: Planner | None = None,
                  recommender: DiscoverRecommender | None = None,
+                 profiler: DiscoverRecommender | None = None,
                  offline: bool = False) -> None:
         super().__init__(parent)
         self.downloads = downloads
         self._planner = planner or default_planner
         self._recommender = recommender or default_recommender
+        self._profiler = profiler or profiling_recommender
         self.offline = offline
         self.results: list[RepoSummary] = []
         self.recommendations: list[Recommendation] = []
@@ -266,6 +283,8 @@ class DiscoverPage(QWidget):
         self._tasks = TaskRunner(self, name="workbench-discover")
         self._recommending: BackgroundCall | None = None
         self._recommend_started = 0.0
+        self._profiling = False
+        self.profile_error: str | None = None  # why the last "Predict speeds" failed
 
         self.query = QLineEdit(self)
         self.query.setPlaceholderText("Search Hugging Face for GGUF models, e.g. qwen2.5 7b")
@@ -297,6 +316,18 @@ class DiscoverPage(QWidget):
         self.recommend_title.setFont(bold)
         self.recommend_title.setAccessibleName("Recommendations heading")
         self.recommend_state = _label(self.recommend_panel, "Recommendations state")
+        self.profile_button = QPushButton("Predict speeds on this CPU", self.recommend_panel)
+        self.profile_button.setAccessibleName("Predict speeds on this CPU")
+        self.profile_button.setToolTip(
+            "Speeds marked ≤ are upper bounds (memory bandwidth), not predictions. This times "
+            "llama.cpp's matrix kernels on this CPU for the weight types the catalog uses "
+            "(once, under a minute; kept), and then prices every model's own compute graph "
+            "with them.")
+        self.profile_button.clicked.connect(lambda: self.recommend(profile=True))
+        self.profile_button.setVisible(False)
+        state_row = QHBoxLayout()
+        state_row.addWidget(self.recommend_state, 1)
+        state_row.addWidget(self.profile_button)
         self.recommend_table = row_table(RECOMMEND_COLUMNS, "Recommended for this machine",
                                       self.recommend_panel)
         self.recommend_table.setToolTip(
@@ -307,7 +338,7 @@ class DiscoverPage(QWidget):
         panel_layout = QVBoxLayout(self.recommend_panel)
         panel_layout.setContentsMargins(0, 0, 0, 0)
         panel_layout.addWidget(self.recommend_title)
-        panel_layout.addWidget(self.recommend_state)
+        panel_layout.addLayout(state_row)
         panel_layout.addWidget(self.recommend_table, 1)
         self.repos = row_table(REPO_COLUMNS, "Search results", self)
         self.repos.itemSelectionChanged.connect(self._repo_chosen)
@@ -396,11 +427,14 @@ class DiscoverPage(QWidget):
         self.query.selectAll()
 
     # -- recommendations -------------------------------------------------------------------
-    def recommend(self) -> None:
-        """Plan the catalog for this machine (off the GUI thread) and list the best files."""
+    def recommend(self, *, profile: bool = False) -> None:
+        """Plan the catalog for this machine (off the GUI thread) and list the best files;
+        ``profile``: measure this CPU's kernel profile first where it is missing."""
         if self._recommending is not None:
             return
-        call = BackgroundCall(self._recommender, self, name="workbench-discover-recommend")
+        self._profiling = profile
+        call = BackgroundCall(self._profiler if profile else self._recommender, self,
+                              name="workbench-discover-recommend")
         call.finished.connect(self._on_recommended)
         call.failed.connect(self._on_recommend_failed)
         self._recommending = call
@@ -411,6 +445,8 @@ class DiscoverPage(QWidget):
 
     def _on_recommended(self, results: list[Recommendation]) -> None:
         self._recommending = None
+        if self._profiling:
+            self.profile_error = None
         self._progress.stop()
         self.recommendations = list(results)
         self.recommend_error = None if results else \
@@ -421,25 +457,36 @@ class DiscoverPage(QWidget):
     def _on_recommend_failed(self, err: BaseException) -> None:
         self._recommending = None
         self._progress.stop()
+        reason = str(err) if isinstance(err, WorkbenchError) else f"{type(err).__name__}: {err}"
+        if self._profiling:  # the list planned before stays; only its speeds stay bounds
+            self.profile_error = reason
+            self._show_recommendations()
+            return
         self.recommendations = []
-        self.recommend_error = str(err) if isinstance(err, WorkbenchError) else \
-            f"{type(err).__name__}: {err}"
+        self.recommend_error = reason
         self._show_recommendations()
         self.recommended.emit([])
 
     def _show_recommendations(self) -> None:
         if self._recommending is not None:
             seconds = time.monotonic() - self._recommend_started
-            self.recommend_state.setText("Planning every catalog model on this machine (fit, "
-                                         f"speed, quality)… {seconds:.0f} s")
+            self.recommend_state.setText(
+                "Timing this CPU's matrix kernels for the speed preview (once, under a "
+                f"minute), then planning every catalog model… {seconds:.0f} s"
+                if self._profiling else "Planning every catalog model on this machine (fit, "
+                f"speed, quality)… {seconds:.0f} s")
         elif self.recommend_error:
             self.recommend_state.setText(f"No recommendations: {self.recommend_error}")
         elif self.recommendations:
             self.recommend_state.setText(
                 "From the curated catalog, planned for this machine (usable speed first, then "
-                "fit, then expected quality). Choose one to see its files.")
+                "fit, then expected quality). Choose one to see its files."
+                + (f" Speeds not predicted: {self.profile_error}" if self.profile_error
+                   else ""))
         else:
             self.recommend_state.setText("The recommendations appear when the page is shown.")
+        self.profile_button.setVisible(self._recommending is None and any(
+            r.speed.kind == "upper bound" for r in self.recommendations))
         rows = [recommendation_row(r) for r in self.recommendations]
         if self.recommend_table.rowCount() != len(rows) or self._recommending is None:
             self.recommend_table.blockSignals(True)
